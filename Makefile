@@ -1,0 +1,90 @@
+# Tollgate — build with `make`, run with `make run`, test with `make test`.
+# Dependencies come from Debian packages found with pkg-config (see `make deps`).
+
+CC      ?= cc
+PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
+           -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
+ifdef WERROR
+CFLAGS  += -Werror
+endif
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
+
+BUILD   := build
+SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
+                      src/providers/*.c src/billing/*.c src/catalog/*.c src/api/*.c src/cli/*.c)
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
+            libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3
+
+DB      ?= sqlite:./tollgate.db
+LISTEN  ?= 127.0.0.1:8080
+
+.PHONY: all deps run test unit integration bench check clean asan
+
+all: $(BUILD)/tollgate $(BUILD)/mock_upstream
+
+$(BUILD)/tollgate: $(OBJS) src/main.c
+	$(CC) $(CFLAGS) -o $@ src/main.c $(OBJS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/mock_upstream: bench/mock_upstream.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+# Installs the Debian packages (needs root; skipped when they are all present).
+deps:
+	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+run: deps all
+	@db="$(DB)"; path="$${db#sqlite:}"; \
+	if [ "$$db" != "$$path" ] && [ ! -f "$$path" ]; then $(BUILD)/tollgate init --db "$(DB)"; fi
+	$(BUILD)/tollgate serve --listen $(LISTEN) --db $(DB)
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
+
+tests/integration/node_modules: tests/integration/package.json
+	cd tests/integration && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+integration: all tests/integration/node_modules
+	cd tests/integration && node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
+
+test: deps all
+	$(MAKE) unit
+	$(MAKE) integration
+
+bench: deps all
+	bench/run.sh
+
+# Boundaries from STYLE.md: only store/ sees SQLite, http/ never sees api/.
+check:
+	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
+	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
+	@echo "boundaries ok"
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
+
+clean:
+	rm -rf $(BUILD) build-asan

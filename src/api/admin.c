@@ -1,0 +1,605 @@
+/* The Admin API under /v1/organization/: admin keys, projects, project API keys and
+ * providers, in OpenAI's object shapes. Writes go to the store, then the catalog snapshot is
+ * rebuilt so the request path sees them at once. */
+#include "api/api_int.h"
+
+#include "auth/keys.h"
+#include "auth/perms.h"
+#include "billing/usage.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "providers/provider.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SEGS 5
+
+typedef struct {
+    const char *p[MAX_SEGS];
+    size_t len[MAX_SEGS];
+    int n;
+} segs_t;
+
+static int split(const char *s, size_t len, segs_t *out)
+{
+    size_t i = 0;
+    out->n = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && s[j] != '/')
+            j++;
+        if (j == i || out->n == MAX_SEGS || j - i >= TG_ID_MAX * 4)
+            return -1;
+        out->p[out->n] = s + i;
+        out->len[out->n] = j - i;
+        out->n++;
+        i = j + 1;
+        if (j + 1 == len) /* trailing slash */
+            return -1;
+    }
+    return 0;
+}
+
+static int seg_is(const segs_t *s, int i, const char *lit)
+{
+    return i < s->n && s->len[i] == strlen(lit) && memcmp(s->p[i], lit, s->len[i]) == 0;
+}
+
+static void seg_copy(const segs_t *s, int i, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s", (int)s->len[i], s->p[i]);
+}
+
+static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
+
+static int reload(tg_call_t *c)
+{
+    if (tg_catalog_reload(c->w->store) < 0)
+        return -1;
+    tg_catalog_t *fresh = tg_catalog_current(&c->w->cat_slot);
+    tg_catalog_unref(c->cat);
+    c->cat = tg_catalog_ref(fresh);
+    c->key = NULL; /* borrowed from the old snapshot */
+    return 0;
+}
+
+/* name: a required (or optional, when cur is given) string of 1..256 bytes. */
+static int get_name(tg_call_t *c, const cJSON *j, char *out, size_t cap, int required)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "name");
+    if (!v || cJSON_IsNull(v)) {
+        if (!required)
+            return 0;
+        tg_call_error(c, TG_E_MISSING_PARAM, "name", "Missing required parameter: 'name'.");
+        return -1;
+    }
+    if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= cap) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "name",
+                      "Invalid 'name': expected a non-empty string of at most %zu bytes.",
+                      cap - 1);
+        return -1;
+    }
+    snprintf(out, cap, "%s", v->valuestring);
+    return 1;
+}
+
+/* ---- keys ---- */
+
+static cJSON *key_object(const tg_key_row_t *k)
+{
+    cJSON *o = cJSON_CreateObject();
+    int admin = k->kind == TG_KEY_ADMIN;
+    cJSON_AddStringToObject(o, "object",
+                            admin ? "organization.admin_api_key" : "organization.project.api_key");
+    cJSON_AddStringToObject(o, "id", k->id);
+    cJSON_AddStringToObject(o, "name", k->name);
+    cJSON_AddStringToObject(o, "redacted_value", k->redacted);
+    cJSON_AddNumberToObject(o, "created_at", (double)k->created_at);
+    tg_json_opt_time(o, "last_used_at", k->last_used_at);
+    tg_json_opt_time(o, "expires_at", k->expires_at);
+    cJSON *perm = cJSON_Parse(k->permissions);
+    cJSON_AddItemToObject(o, "permissions", perm ? perm : cJSON_CreateString("all"));
+    cJSON *allowed = k->allowed_models[0] ? cJSON_Parse(k->allowed_models) : NULL;
+    cJSON_AddItemToObject(o, "allowed_models", allowed ? allowed : cJSON_CreateNull());
+    if (!admin)
+        cJSON_AddStringToObject(o, "project_id", k->project_id);
+    cJSON *owner = cJSON_AddObjectToObject(o, "owner");
+    cJSON_AddStringToObject(owner, "type", "service_account");
+    cJSON *sa = cJSON_AddObjectToObject(owner, "service_account");
+    cJSON_AddStringToObject(sa, "id", k->id);
+    cJSON_AddStringToObject(sa, "name", k->name);
+    cJSON_AddStringToObject(sa, "role", admin ? "owner" : "member");
+    cJSON_AddNumberToObject(sa, "created_at", (double)k->created_at);
+    if (!admin)
+        cJSON_AddStringToObject(o, "owner_project_access", "active");
+    return o;
+}
+
+static void create_key(tg_call_t *c, int kind, const char *project_id)
+{
+    cJSON *j = tg_call_body_json(c);
+    tg_key_row_t row;
+    char secret[TG_KEY_SECRET_MAX];
+    unsigned scopes;
+    const char *msg;
+    int64_t now = tg_now();
+
+    if (!j)
+        return;
+    memset(&row, 0, sizeof(row));
+    if (get_name(c, j, row.name, sizeof(row.name), 1) < 0)
+        goto out;
+    const cJSON *perm = cJSON_GetObjectItemCaseSensitive(j, "permissions");
+    if (tg_perms_from_json(perm, kind, &scopes, &msg) < 0) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "permissions", "Invalid 'permissions': %s.", msg);
+        goto out;
+    }
+    char *ptext = perm && !cJSON_IsNull(perm) ? cJSON_PrintUnformatted(perm) : NULL;
+    snprintf(row.permissions, sizeof(row.permissions), "%s", ptext ? ptext : "\"all\"");
+    if (ptext && strlen(ptext) >= sizeof(row.permissions)) {
+        free(ptext);
+        tg_call_error(c, TG_E_INVALID_VALUE, "permissions", "Invalid 'permissions': too long.");
+        goto out;
+    }
+    free(ptext);
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in_seconds");
+    if (exp && !cJSON_IsNull(exp)) {
+        if (!cJSON_IsNumber(exp) || exp->valuedouble < 1 || exp->valuedouble > 31536000.0 * 10 ||
+            exp->valuedouble != (double)(int64_t)exp->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "expires_in_seconds",
+                          "Invalid 'expires_in_seconds': expected an integer from 1 to "
+                          "315360000.");
+            goto out;
+        }
+        row.expires_at = now + (int64_t)exp->valuedouble;
+    }
+    const cJSON *am = cJSON_GetObjectItemCaseSensitive(j, "allowed_models");
+    if (am && !cJSON_IsNull(am)) {
+        const cJSON *it;
+        int ok = cJSON_IsArray(am) && kind == TG_KEY_PROJECT;
+        cJSON_ArrayForEach(it, am) ok = ok && cJSON_IsString(it) && *it->valuestring &&
+                                        strlen(it->valuestring) < TG_NAME_MAX;
+        char *t = ok ? cJSON_PrintUnformatted(am) : NULL;
+        if (!t || strlen(t) >= sizeof(row.allowed_models)) {
+            free(t);
+            tg_call_error(c, TG_E_INVALID_VALUE, "allowed_models",
+                          "Invalid 'allowed_models': expected an array of model ids.");
+            goto out;
+        }
+        snprintf(row.allowed_models, sizeof(row.allowed_models), "%s", t);
+        free(t);
+    }
+    tg_random_id(row.id, "key_", 24);
+    row.kind = kind;
+    snprintf(row.org_id, sizeof(row.org_id), "%s", c->org_id);
+    if (project_id)
+        snprintf(row.project_id, sizeof(row.project_id), "%s", project_id);
+    tg_key_generate(kind == TG_KEY_ADMIN ? "sk-admin-" : "sk-proj-", secret);
+    tg_key_hash(secret, strlen(secret), row.hash);
+    tg_key_redact(secret, row.redacted);
+    row.created_at = now;
+    if (c->w->store->ops->key_insert(c->w->store, &row) < 0 || reload(c) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        goto out;
+    }
+    cJSON *o = key_object(&row);
+    cJSON_AddStringToObject(o, "value", secret); /* the only time the secret is shown */
+    sodium_memzero(secret, sizeof(secret));
+    tg_call_json(c, 200, o);
+out:
+    cJSON_Delete(j);
+}
+
+/* Live keys of the caller's organisation of one kind (and project). */
+static int load_keys(tg_call_t *c, int kind, const char *project_id, tg_key_row_t **rows,
+                     size_t *n)
+{
+    tg_key_row_t *all;
+    size_t cnt, k = 0;
+    if (c->w->store->ops->key_list(c->w->store, c->org_id, &all, &cnt) < 0)
+        return -1;
+    for (size_t i = 0; i < cnt; i++)
+        if (all[i].kind == kind && (!project_id || strcmp(all[i].project_id, project_id) == 0))
+            all[k++] = all[i];
+    *rows = all;
+    *n = k;
+    return 0;
+}
+
+static void keys_route(tg_call_t *c, int kind, const char *project_id, const segs_t *s, int i)
+{
+    tg_key_row_t *rows = NULL;
+    size_t n = 0;
+    char id[TG_ID_MAX * 4];
+
+    if (i == s->n) {
+        if (is(c, "POST")) {
+            create_key(c, kind, project_id);
+            return;
+        }
+        if (!is(c, "GET"))
+            goto method;
+        if (load_keys(c, kind, project_id, &rows, &n) < 0) {
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+            return;
+        }
+        cJSON *items = cJSON_CreateArray();
+        for (size_t k = 0; k < n; k++)
+            cJSON_AddItemToArray(items, key_object(&rows[k]));
+        free(rows);
+        tg_call_list(c, items);
+        return;
+    }
+    if (i + 1 != s->n)
+        goto unknown;
+    seg_copy(s, i, id, sizeof(id));
+    if (load_keys(c, kind, project_id, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    size_t k = 0;
+    while (k < n && strcmp(rows[k].id, id) != 0)
+        k++;
+    if (k == n) {
+        free(rows);
+        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No API key found with id '%.64s'.", id);
+        return;
+    }
+    if (is(c, "GET")) {
+        tg_call_json(c, 200, key_object(&rows[k]));
+    } else if (is(c, "DELETE")) {
+        if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || reload(c) < 0) {
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "object", kind == TG_KEY_ADMIN
+                                                     ? "organization.admin_api_key.deleted"
+                                                     : "organization.project.api_key.deleted");
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddBoolToObject(o, "deleted", 1);
+            tg_call_json(c, 200, o);
+        }
+    } else {
+        free(rows);
+        goto method;
+    }
+    free(rows);
+    return;
+unknown:
+    tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL: %s.", tg_http_method(c->req));
+    return;
+method:
+    tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL (%s).",
+                  tg_http_method(c->req));
+}
+
+/* ---- projects ---- */
+
+static cJSON *project_object(const tg_project_row_t *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "object", "organization.project");
+    cJSON_AddStringToObject(o, "name", p->name);
+    cJSON_AddNumberToObject(o, "created_at", (double)p->created_at);
+    tg_json_opt_time(o, "archived_at", p->archived_at);
+    cJSON_AddStringToObject(o, "status", p->archived_at ? "archived" : "active");
+    return o;
+}
+
+static void save_project(tg_call_t *c, tg_project_row_t *p)
+{
+    if (c->w->store->ops->project_upsert(c->w->store, p) < 0 || reload(c) < 0)
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+    else
+        tg_call_json(c, 200, project_object(p));
+}
+
+static void projects_route(tg_call_t *c, const segs_t *s)
+{
+    char id[TG_ID_MAX * 4];
+    if (s->n == 1) {
+        if (is(c, "GET")) {
+            char buf[16];
+            const char *ia = tg_call_query(c, "include_archived", buf, sizeof(buf));
+            int archived = ia && strcmp(ia, "true") == 0;
+            tg_project_row_t *rows;
+            size_t n;
+            if (c->w->store->ops->project_list(c->w->store, c->org_id, &rows, &n) < 0) {
+                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+                return;
+            }
+            cJSON *items = cJSON_CreateArray();
+            for (size_t i = 0; i < n; i++)
+                if (archived || !rows[i].archived_at)
+                    cJSON_AddItemToArray(items, project_object(&rows[i]));
+            free(rows);
+            tg_call_list(c, items);
+        } else if (is(c, "POST")) {
+            cJSON *j = tg_call_body_json(c);
+            tg_project_row_t p;
+            if (!j)
+                return;
+            memset(&p, 0, sizeof(p));
+            if (get_name(c, j, p.name, sizeof(p.name), 1) > 0) {
+                tg_random_id(p.id, "proj_", 24);
+                snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
+                p.created_at = tg_now();
+                save_project(c, &p);
+            }
+            cJSON_Delete(j);
+        } else {
+            tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL.");
+        }
+        return;
+    }
+    seg_copy(s, 1, id, sizeof(id));
+    const tg_project_row_t *cur = tg_catalog_project(c->cat, id);
+    if (!cur || strcmp(cur->org_id, c->org_id) != 0) {
+        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No project found with id '%.64s'.", id);
+        return;
+    }
+    tg_project_row_t p = *cur;
+    if (s->n == 2 && is(c, "GET")) {
+        tg_call_json(c, 200, project_object(&p));
+    } else if (s->n == 2 && is(c, "POST")) {
+        cJSON *j = tg_call_body_json(c);
+        if (!j)
+            return;
+        if (get_name(c, j, p.name, sizeof(p.name), 1) > 0)
+            save_project(c, &p);
+        cJSON_Delete(j);
+    } else if (s->n == 3 && seg_is(s, 2, "archive") && is(c, "POST")) {
+        if (!p.archived_at)
+            p.archived_at = tg_now();
+        save_project(c, &p);
+    } else if (s->n >= 3 && seg_is(s, 2, "api_keys")) {
+        if (p.archived_at && is(c, "POST")) {
+            tg_call_error(c, TG_E_INVALID_VALUE, NULL, "Project '%s' is archived.", p.id);
+            return;
+        }
+        keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
+    } else {
+        tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL: %s.", tg_http_method(c->req));
+    }
+}
+
+/* ---- providers (operator only) ---- */
+
+static cJSON *provider_object(const tg_provider_row_t *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "object", "organization.provider");
+    cJSON_AddStringToObject(o, "name", p->name);
+    cJSON_AddStringToObject(o, "type", p->type);
+    cJSON_AddStringToObject(o, "base_url", p->base_url);
+    cJSON_AddBoolToObject(o, "has_api_key", p->secret_len > 0); /* the key itself: never */
+    cJSON *m = cJSON_Parse(p->models);
+    cJSON_AddItemToObject(o, "models", m ? m : cJSON_CreateArray());
+    cJSON_AddNumberToObject(o, "weight", p->weight);
+    cJSON_AddNumberToObject(o, "priority", p->priority);
+    cJSON_AddNumberToObject(o, "created_at", (double)p->created_at);
+    return o;
+}
+
+/* Applies the body to p; required fields only when creating. Answers errors itself. */
+static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, int create)
+{
+    const cJSON *v;
+    if (get_name(c, j, p->name, sizeof(p->name), create) < 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (v || create) {
+        if (!v) {
+            tg_call_error(c, TG_E_MISSING_PARAM, "type", "Missing required parameter: 'type'.");
+            return -1;
+        }
+        if (!cJSON_IsString(v) || !tg_provider_type_ok(v->valuestring)) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "type",
+                          cJSON_IsString(v) && strcmp(v->valuestring, "azure") == 0
+                              ? "Provider type 'azure' is not supported by this version yet."
+                              : "Invalid 'type': expected 'openai' or 'openai_compatible'.");
+            return -1;
+        }
+        snprintf(p->type, sizeof(p->type), "%s", v->valuestring);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "base_url");
+    if (v && !cJSON_IsNull(v)) {
+        size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+        if (!n || n >= sizeof(p->base_url) ||
+            (strncmp(v->valuestring, "http://", 7) && strncmp(v->valuestring, "https://", 8)) ||
+            strpbrk(v->valuestring, " \r\n\t")) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "base_url",
+                          "Invalid 'base_url': expected an http:// or https:// URL.");
+            return -1;
+        }
+        snprintf(p->base_url, sizeof(p->base_url), "%s", v->valuestring);
+        while (n > 8 && p->base_url[n - 1] == '/')
+            p->base_url[--n] = '\0';
+    } else if (!p->base_url[0]) {
+        const char *d = tg_provider_default_base(p->type);
+        if (!d) {
+            tg_call_error(c, TG_E_MISSING_PARAM, "base_url",
+                          "Missing required parameter: 'base_url'.");
+            return -1;
+        }
+        snprintf(p->base_url, sizeof(p->base_url), "%s", d);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "api_key");
+    if (v && !cJSON_IsNull(v)) {
+        int n;
+        if (!cJSON_IsString(v) || strlen(v->valuestring) > 400 ||
+            strpbrk(v->valuestring, "\r\n") ||
+            (n = tg_secret_seal(v->valuestring, strlen(v->valuestring), p->secret,
+                                sizeof(p->secret))) < 0) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "api_key",
+                          "Invalid 'api_key': expected a string of at most 400 characters.");
+            return -1;
+        }
+        p->secret_len = (size_t)n;
+    } else if (v) {
+        p->secret_len = 0;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "models");
+    if (v || create) {
+        const cJSON *it;
+        cJSON *clean = cJSON_CreateArray();
+        int ok = cJSON_IsArray(v);
+        const cJSON *arr = ok ? v : NULL;
+        cJSON_ArrayForEach(it, arr) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "model");
+            const cJSON *um = cJSON_GetObjectItemCaseSensitive(it, "upstream_model");
+            if (!cJSON_IsString(m) || !tg_catalog_model(c->cat, m->valuestring, strlen(m->valuestring)) ||
+                (um && !cJSON_IsNull(um) && (!cJSON_IsString(um) || !*um->valuestring ||
+                                             strlen(um->valuestring) >= TG_NAME_MAX))) {
+                cJSON_Delete(clean);
+                tg_call_error(c, TG_E_INVALID_VALUE, "models",
+                              "Invalid 'models': each item needs a 'model' from the model table "
+                              "(add new ones with POST /v1/organization/models/{model}) and an "
+                              "optional 'upstream_model' string.");
+                return -1;
+            }
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "model", m->valuestring);
+            cJSON_AddStringToObject(o, "upstream_model",
+                                    cJSON_IsString(um) ? um->valuestring : m->valuestring);
+            cJSON_AddItemToArray(clean, o);
+        }
+        char *t = ok ? cJSON_PrintUnformatted(clean) : NULL;
+        cJSON_Delete(clean);
+        if (!t || strlen(t) >= sizeof(p->models)) {
+            free(t);
+            tg_call_error(c, TG_E_INVALID_VALUE, "models",
+                          "Invalid 'models': expected an array of {\"model\", \"upstream_model\"}.");
+            return -1;
+        }
+        snprintf(p->models, sizeof(p->models), "%s", t);
+        free(t);
+    }
+    static const char *ints[] = {"weight", "priority"};
+    int *dst[] = {&p->weight, &p->priority};
+    for (int i = 0; i < 2; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(j, ints[i]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1000000 ||
+            v->valuedouble != (double)(int)v->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, ints[i],
+                          "Invalid '%s': expected an integer from 0 to 1000000.", ints[i]);
+            return -1;
+        }
+        *dst[i] = (int)v->valuedouble;
+    }
+    return 0;
+}
+
+static void providers_route(tg_call_t *c, const segs_t *s)
+{
+    tg_store_t *st = c->w->store;
+    tg_provider_row_t *rows = NULL, *cur = NULL;
+    size_t n = 0;
+    char id[TG_ID_MAX * 4] = "";
+
+    if (!c->key->org->is_operator) { /* customers never see providers */
+        tg_call_missing_scope(c, is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
+        return;
+    }
+    if (s->n > 2) {
+        tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL.");
+        return;
+    }
+    if (st->ops->provider_list(st, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    if (s->n == 2) {
+        seg_copy(s, 1, id, sizeof(id));
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(rows[i].id, id) == 0)
+                cur = &rows[i];
+        if (!cur) {
+            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No provider found with id '%.64s'.", id);
+            goto out;
+        }
+    }
+    if (s->n == 1 && is(c, "GET")) {
+        cJSON *items = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(items, provider_object(&rows[i]));
+        tg_call_list(c, items);
+    } else if (is(c, "POST")) {
+        cJSON *j = tg_call_body_json(c);
+        tg_provider_row_t p;
+        if (!j)
+            goto out;
+        if (cur) {
+            p = *cur;
+        } else {
+            memset(&p, 0, sizeof(p));
+            tg_random_id(p.id, "prov_", 24);
+            snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
+            p.weight = 1;
+            p.created_at = tg_now();
+        }
+        if (provider_fields(c, j, &p, !cur) == 0) {
+            if (st->ops->provider_upsert(st, &p) < 0 || reload(c) < 0)
+                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+            else
+                tg_call_json(c, 200, provider_object(&p));
+        }
+        sodium_memzero(&p, sizeof(p));
+        cJSON_Delete(j);
+    } else if (cur && is(c, "GET")) {
+        tg_call_json(c, 200, provider_object(cur));
+    } else if (cur && is(c, "DELETE")) {
+        if (st->ops->provider_delete(st, id) < 0 || reload(c) < 0) {
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "object", "organization.provider.deleted");
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddBoolToObject(o, "deleted", 1);
+            tg_call_json(c, 200, o);
+        }
+    } else {
+        tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL.");
+    }
+out:
+    if (rows)
+        sodium_memzero(rows, n * sizeof(*rows));
+    free(rows);
+}
+
+void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
+{
+    segs_t s;
+    unsigned scope = is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+
+    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
+        return;
+    tg_usage_touch_key(c->key->row.id);
+    if (split(sub, len, &s) < 0 || s.n == 0) {
+        tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
+                      "Unknown request URL: %s /v1/organization/%.*s. Please check the URL for "
+                      "typos, or see the docs at https://platform.openai.com/docs/api-reference/.",
+                      tg_http_method(c->req), (int)(len > 200 ? 200 : len), sub);
+        return;
+    }
+    if (seg_is(&s, 0, "admin_api_keys"))
+        keys_route(c, TG_KEY_ADMIN, NULL, &s, 1);
+    else if (seg_is(&s, 0, "projects"))
+        projects_route(c, &s);
+    else if (seg_is(&s, 0, "providers"))
+        providers_route(c, &s);
+    else if (seg_is(&s, 0, "models"))
+        tg_api_admin_models(c, sub + 6, len - 6);
+    else
+        tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
+                      "Unknown request URL: %s /v1/organization/%.*s. Please check the URL for "
+                      "typos, or see the docs at https://platform.openai.com/docs/api-reference/.",
+                      tg_http_method(c->req), (int)(len > 200 ? 200 : len), sub);
+}

@@ -1,0 +1,20 @@
+/* The OpenAI-compatible API: inference, Admin API and operations endpoints, wired to the
+ * HTTP server as its handler. This header is the module's whole face. */
+#ifndef TG_API_H
+#define TG_API_H
+
+#include "http/server.h"
+
+#include <stddef.h>
+
+typedef struct {
+    const char *db_url;
+    long upstream_timeout_ms; /* whole upstream request, streams included */
+    size_t max_response_bytes; /* non-streamed upstream answers */
+} tg_api_config_t;
+
+/* Fills the handler, error and worker callbacks of an HTTP server configuration. `cfg` must
+ * outlive the server. */
+void tg_api_bind(tg_http_config_t *http, const tg_api_config_t *cfg);
+
+#endif

@@ -1,0 +1,91 @@
+/* Internal to api/: the per-worker state, the per-request call and shared helpers. */
+#ifndef TG_API_INT_H
+#define TG_API_INT_H
+
+#include "api/api.h"
+#include "catalog/catalog.h"
+#include "core/errors.h"
+#include "providers/upstream.h"
+#include "store/store.h"
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <stdint.h>
+
+typedef struct tg_call tg_call_t;
+
+typedef struct {
+    struct event_base *base;
+    const tg_api_config_t *cfg;
+    tg_upstream_t *up;
+    tg_store_t *store; /* for Admin API calls on this thread */
+    tg_catalog_t *cat_slot;
+    tg_call_t *calls; /* in-flight inference calls (for shutdown) */
+} tg_api_worker_t;
+
+struct tg_call {
+    tg_http_req_t *req;
+    tg_api_worker_t *w;
+    tg_catalog_t *cat; /* ref held for the call's life */
+    char request_id[37];
+    uint64_t t0;
+    const tg_cat_key_t *key;
+    char org_id[TG_ID_MAX]; /* for the openai-organization header */
+    tg_call_t *prev, *next;
+
+    /* inference */
+    const char *endpoint; /* "chat.completions", "completions", "embeddings" */
+    const tg_model_row_t *model;
+    const tg_cat_route_t *route;
+    tg_up_req_t *up;
+    int stream, client_usage, started, finished, aborted, gone, paused, saw_done;
+    int status; /* status for the client and the usage record */
+    struct evbuffer *body; /* non-streamed answer, or an upstream error body */
+    struct evbuffer *sse;  /* unparsed upstream SSE bytes */
+    struct evbuffer *out;  /* events to send in this write */
+    int64_t input_est, in_tok, cached_tok, out_tok, relayed;
+    int have_usage;
+    int up_result;
+};
+
+/* calls.c */
+tg_call_t *tg_call_new(tg_http_req_t *req, tg_api_worker_t *w);
+void tg_call_free(tg_call_t *c);
+/* Adds the headers every response carries. */
+void tg_call_headers(tg_call_t *c);
+void tg_call_json(tg_call_t *c, int status, cJSON *body); /* takes body; ends the request */
+/* The one place that turns an error into OpenAI's body. msg NULL: the table's message. */
+void tg_call_error(tg_call_t *c, tg_err_t err, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void tg_call_missing_scope(tg_call_t *c, unsigned scope);
+/* Authenticates the bearer key; on failure answers and returns -1. */
+int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope);
+/* Body as a JSON object; on failure answers 400 and returns NULL. */
+cJSON *tg_call_body_json(tg_call_t *c);
+/* Query parameter (decoded, copied into buf); NULL when absent. */
+const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap);
+/* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
+ * with ?limit (1..100, default 20) and ?after. Takes items. */
+void tg_call_list(tg_call_t *c, cJSON *items);
+cJSON *tg_json_nanos(int64_t nanos); /* exact decimal JSON number */
+void tg_json_opt_time(cJSON *o, const char *name, int64_t t);
+
+/* inference.c */
+void tg_api_chat(tg_call_t *c);
+void tg_api_completions(tg_call_t *c);
+void tg_api_embeddings(tg_call_t *c);
+void tg_api_abort_all(tg_api_worker_t *w);
+
+/* models.c */
+void tg_api_models_list(tg_call_t *c);
+void tg_api_models_get(tg_call_t *c, const char *id, size_t len);
+void tg_api_admin_models(tg_call_t *c, const char *sub, size_t len);
+
+/* admin.c: /v1/organization/... (after `/v1/organization/`) */
+void tg_api_admin(tg_call_t *c, const char *sub, size_t len);
+
+/* ops.c */
+void tg_api_health(tg_call_t *c);
+void tg_api_metrics(tg_call_t *c);
+
+#endif

@@ -1,0 +1,300 @@
+/* A call is one API request: its id, timing, key and the helpers that answer it. */
+#include "api/api_int.h"
+
+#include "auth/keys.h"
+#include "auth/perms.h"
+#include "billing/usage.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define JSON_MAX_DEPTH 64
+
+tg_call_t *tg_call_new(tg_http_req_t *req, tg_api_worker_t *w)
+{
+    tg_call_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->req = req;
+    c->w = w;
+    c->t0 = tg_mono_ns();
+    tg_request_id(c->request_id);
+    c->cat = tg_catalog_current(&w->cat_slot);
+    if (c->cat)
+        tg_catalog_ref(c->cat);
+    return c;
+}
+
+void tg_call_free(tg_call_t *c)
+{
+    if (!c)
+        return;
+    if (c->prev || c->next || c->w->calls == c) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->w->calls = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    if (c->body)
+        evbuffer_free(c->body);
+    if (c->sse)
+        evbuffer_free(c->sse);
+    if (c->out)
+        evbuffer_free(c->out);
+    tg_catalog_unref(c->cat);
+    free(c);
+}
+
+void tg_call_headers(tg_call_t *c)
+{
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)((tg_mono_ns() - c->t0) / 1000000));
+    tg_http_add_header(c->req, "x-request-id", c->request_id);
+    tg_http_add_header(c->req, "openai-processing-ms", ms);
+    tg_http_add_header(c->req, "openai-version", "2020-10-01");
+    if (c->org_id[0])
+        tg_http_add_header(c->req, "openai-organization", c->org_id);
+    tg_http_add_header(c->req, "access-control-expose-headers", "X-Request-ID");
+}
+
+void tg_call_json(tg_call_t *c, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"message\":\"The server is out of memory.\","
+                                  "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+        tg_call_headers(c);
+        tg_http_respond(c->req, 503, "application/json", oom, sizeof(oom) - 1);
+        tg_call_free(c);
+        return;
+    }
+    tg_call_headers(c);
+    tg_http_respond(c->req, status, "application/json", text, strlen(text));
+    free(text);
+    tg_call_free(c);
+}
+
+static cJSON *error_body(tg_err_t err, const char *param, const char *msg)
+{
+    const tg_err_info_t *e = tg_err_info(err);
+    cJSON *root = cJSON_CreateObject(), *o = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(o, "message", msg && *msg ? msg : e->message);
+    cJSON_AddStringToObject(o, "type", e->type);
+    if (param)
+        cJSON_AddStringToObject(o, "param", param);
+    else
+        cJSON_AddNullToObject(o, "param");
+    if (e->code)
+        cJSON_AddStringToObject(o, "code", e->code);
+    else
+        cJSON_AddNullToObject(o, "code");
+    return root;
+}
+
+void tg_call_error(tg_call_t *c, tg_err_t err, const char *param, const char *fmt, ...)
+{
+    char msg[1024] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+    }
+    tg_call_json(c, tg_err_info(err)->status, error_body(err, param, msg));
+}
+
+void tg_call_missing_scope(tg_call_t *c, unsigned scope)
+{
+    tg_call_error(c, TG_E_MISSING_SCOPE, NULL,
+                  "You have insufficient permissions for this operation. Missing scopes: %s. "
+                  "Check that you have the correct role in your organization (Reader, Writer, "
+                  "Owner) and project (Member, Owner), and if you're using a restricted API "
+                  "key, that it has the necessary scopes.",
+                  tg_scope_name(scope));
+}
+
+int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
+{
+    const char *h = tg_http_header(c->req, "authorization");
+    char redacted[128];
+
+    if (!c->cat) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return -1;
+    }
+    while (h && (*h == ' ' || *h == '\t'))
+        h++;
+    if (!h || strncasecmp(h, "bearer ", 7) != 0) {
+        tg_call_error(c, TG_E_NO_KEY, NULL, NULL);
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    if (len == 0) {
+        tg_call_error(c, TG_E_NO_KEY, NULL, NULL);
+        return -1;
+    }
+    const tg_cat_key_t *k = len <= TG_KEY_SECRET_MAX ? tg_catalog_key_by_secret(c->cat, h, len)
+                                                     : NULL;
+    if (!k || (k->row.expires_at && k->row.expires_at <= tg_now()) ||
+        (k->project && k->project->archived_at)) {
+        tg_key_redact_error(h, len, redacted, sizeof(redacted));
+        tg_call_error(c, TG_E_INVALID_KEY, NULL,
+                      "Incorrect API key provided: %s. You can find your API key in the console "
+                      "under API Keys.",
+                      redacted);
+        return -1;
+    }
+    c->key = k;
+    snprintf(c->org_id, sizeof(c->org_id), "%s", k->row.org_id);
+    if (k->row.kind != want_kind || !(k->scopes & scope)) {
+        tg_call_missing_scope(c, scope);
+        return -1;
+    }
+    return 0;
+}
+
+/* Depth of nesting, counted outside strings; cJSON's own limit is far higher. */
+static int json_too_deep(const char *p, size_t len)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = p[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth > JSON_MAX_DEPTH)
+                return 1;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+cJSON *tg_call_body_json(tg_call_t *c)
+{
+    size_t len;
+    const char *body = tg_http_body(c->req, &len);
+    cJSON *j = NULL;
+
+    if (json_too_deep(body, len)) {
+        tg_call_error(c, TG_E_BAD_REQUEST, NULL,
+                      "The JSON body of your request is nested more than %d levels deep.",
+                      JSON_MAX_DEPTH);
+        return NULL;
+    }
+    j = cJSON_ParseWithLength(body, len);
+    if (!j) {
+        tg_call_error(c, TG_E_INVALID_JSON, NULL, NULL);
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        tg_call_error(c, TG_E_INVALID_JSON, NULL,
+                      "The body of your request must be a JSON object.");
+        return NULL;
+    }
+    return j;
+}
+
+const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
+{
+    const char *q = tg_http_query(c->req);
+    struct evkeyvalq kv;
+    const char *v, *res = NULL;
+
+    if (!q)
+        return NULL;
+    TAILQ_INIT(&kv);
+    if (evhttp_parse_query_str(q, &kv) == 0 && (v = evhttp_find_header(&kv, name))) {
+        snprintf(buf, cap, "%s", v);
+        res = buf;
+    }
+    evhttp_clear_headers(&kv);
+    return res;
+}
+
+void tg_call_list(tg_call_t *c, cJSON *items)
+{
+    char buf[128];
+    long limit = 20;
+    const char *after = tg_call_query(c, "after", buf, sizeof(buf));
+    char lbuf[32];
+    const char *ls = tg_call_query(c, "limit", lbuf, sizeof(lbuf));
+
+    if (ls) {
+        char *end;
+        limit = strtol(ls, &end, 10);
+        if (*end || limit < 1 || limit > 100) {
+            cJSON_Delete(items);
+            tg_call_error(c, TG_E_INVALID_VALUE, "limit",
+                          "Invalid 'limit': expected an integer between 1 and 100.");
+            return;
+        }
+    }
+    cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(items), start = 0;
+    if (after) {
+        start = n; /* an unknown cursor gives an empty page */
+        for (int i = 0; i < n; i++) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, i), "id");
+            if (cJSON_IsString(id) && strcmp(id->valuestring, after) == 0) {
+                start = i + 1;
+                break;
+            }
+        }
+    }
+    int end = start + (int)limit < n ? start + (int)limit : n;
+    for (int i = start; i < end; i++) /* the item at `start` moves up as we detach */
+        cJSON_AddItemToArray(data, cJSON_DetachItemFromArray(items, start));
+    cJSON *ordered = data;
+    cJSON_Delete(items);
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON_AddItemToObject(root, "data", ordered);
+    int cnt = cJSON_GetArraySize(ordered);
+    if (cnt) {
+        cJSON_AddStringToObject(root, "first_id", cJSON_GetObjectItem(cJSON_GetArrayItem(ordered, 0), "id")->valuestring);
+        cJSON_AddStringToObject(root, "last_id", cJSON_GetObjectItem(cJSON_GetArrayItem(ordered, cnt - 1), "id")->valuestring);
+    } else {
+        cJSON_AddNullToObject(root, "first_id");
+        cJSON_AddNullToObject(root, "last_id");
+    }
+    cJSON_AddBoolToObject(root, "has_more", end < n);
+    tg_call_json(c, 200, root);
+}
+
+cJSON *tg_json_nanos(int64_t nanos)
+{
+    char buf[32];
+    tg_format_nanos(nanos, buf);
+    return cJSON_CreateRaw(buf);
+}
+
+void tg_json_opt_time(cJSON *o, const char *name, int64_t t)
+{
+    if (t)
+        cJSON_AddNumberToObject(o, name, (double)t);
+    else
+        cJSON_AddNullToObject(o, name);
+}

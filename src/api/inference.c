@@ -1,0 +1,694 @@
+/* Inference: /v1/chat/completions, /v1/completions, /v1/embeddings. Validates the request,
+ * resolves the model and its provider, forwards the request upstream, relays the answer
+ * (SSE chunk by chunk, with backpressure), records usage durably and only then ends the
+ * response. */
+#include "api/api_int.h"
+
+#include "auth/perms.h"
+#include "billing/usage.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "pricing/pricing.h"
+#include "providers/provider.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_HWM (256 * 1024)      /* pause the upstream above this much unsent output */
+#define SSE_EVENT_MAX (1024 * 1024)  /* one upstream SSE event */
+
+/* ---- validation helpers: each answers the error itself and returns -1 ---- */
+
+static const char *type_name(const cJSON *v)
+{
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsObject(v)) return "an object";
+    if (cJSON_IsNumber(v)) return v->valuedouble == (double)(int64_t)v->valuedouble ? "an integer" : "a decimal";
+    return "an unknown type";
+}
+
+static int bad_type(tg_call_t *c, const char *name, const char *want, const cJSON *v)
+{
+    tg_call_error(c, TG_E_INVALID_TYPE, name,
+                  "Invalid type for '%s': expected %s, but got %s instead.", name, want,
+                  type_name(v));
+    return -1;
+}
+
+static int missing(tg_call_t *c, const char *name)
+{
+    tg_call_error(c, TG_E_MISSING_PARAM, name, "Missing required parameter: '%s'.", name);
+    return -1;
+}
+
+/* 1: present and valid (*out set), 0: absent or null, -1: answered with an error. */
+static int opt_int(tg_call_t *c, const cJSON *j, const char *name, int64_t min, int64_t max,
+                   int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
+        v->valuedouble > 9e15 || v->valuedouble < -9e15)
+        return bad_type(c, name, "an integer", v);
+    int64_t x = (int64_t)v->valuedouble;
+    if (x < min) {
+        tg_call_error(c, TG_E_INVALID_VALUE, name,
+                      "Invalid '%s': integer below minimum value. Expected a value >= %lld, but "
+                      "got %lld instead.", name, (long long)min, (long long)x);
+        return -1;
+    }
+    if (x > max) {
+        tg_call_error(c, TG_E_INVALID_VALUE, name,
+                      "Invalid '%s': integer above maximum value. Expected a value <= %lld, but "
+                      "got %lld instead.", name, (long long)max, (long long)x);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+static int opt_bool(tg_call_t *c, const cJSON *j, const char *name, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v))
+        return bad_type(c, name, "a boolean", v);
+    *out = cJSON_IsTrue(v);
+    return 1;
+}
+
+static int opt_number(tg_call_t *c, const cJSON *j, const char *name, double min, double max)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v))
+        return bad_type(c, name, "a number", v);
+    if (v->valuedouble < min || v->valuedouble > max) {
+        tg_call_error(c, TG_E_INVALID_VALUE, name,
+                      "Invalid '%s': expected a value between %g and %g, but got %g instead.",
+                      name, min, max, v->valuedouble);
+        return -1;
+    }
+    return 1;
+}
+
+/* Bytes of every string inside v: never below its token count, so a safe input estimate
+ * until the BPE tokenizer lands. */
+static int64_t text_bytes(const cJSON *v)
+{
+    int64_t n = 0;
+    if (cJSON_IsString(v))
+        return (int64_t)strlen(v->valuestring);
+    if (cJSON_IsNumber(v))
+        return 1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) n += text_bytes(it);
+    return n;
+}
+
+/* stream, stream_options: shared by chat and completions. */
+static int check_stream(tg_call_t *c, cJSON *j)
+{
+    int stream = 0;
+    if (opt_bool(c, j, "stream", &stream) < 0)
+        return -1;
+    cJSON *so = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!stream) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "stream_options",
+                          "The 'stream_options' parameter is only allowed when 'stream' is "
+                          "enabled.");
+            return -1;
+        }
+        if (!cJSON_IsObject(so))
+            return bad_type(c, "stream_options", "an object", so);
+        int iu = 0;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
+        if (v && !cJSON_IsNull(v) && !cJSON_IsBool(v))
+            return bad_type(c, "stream_options.include_usage", "a boolean", v);
+        iu = cJSON_IsTrue(v);
+        c->client_usage = iu;
+    }
+    c->stream = stream;
+    if (stream) { /* always ask the upstream for usage; stripped again if unwanted */
+        if (!so || !cJSON_IsObject(so)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(j, "stream_options");
+            so = cJSON_AddObjectToObject(j, "stream_options");
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
+        cJSON_AddBoolToObject(so, "include_usage", 1);
+    }
+    return 0;
+}
+
+static int check_common(tg_call_t *c, cJSON *j)
+{
+    int64_t x;
+    if (opt_int(c, j, "n", 1, 128, &x) < 0 ||
+        opt_number(c, j, "temperature", 0, 2) < 0 || opt_number(c, j, "top_p", 0, 1) < 0 ||
+        opt_number(c, j, "presence_penalty", -2, 2) < 0 ||
+        opt_number(c, j, "frequency_penalty", -2, 2) < 0)
+        return -1;
+    return 0;
+}
+
+static int check_model(tg_call_t *c, cJSON *j)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (!m || cJSON_IsNull(m))
+        return missing(c, "model");
+    if (!cJSON_IsString(m))
+        return bad_type(c, "model", "a string", m);
+    return 0;
+}
+
+/* ---- upstream relay ---- */
+
+static void emit(tg_call_t *c, const char *data, size_t len)
+{
+    evbuffer_add(c->out, "data: ", 6);
+    evbuffer_add(c->out, data, len);
+    evbuffer_add(c->out, "\n\n", 2);
+}
+
+static void read_usage(tg_call_t *c, const cJSON *u)
+{
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    const cJSON *cached = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
+    if (!cJSON_IsNumber(pt))
+        return;
+    c->in_tok = (int64_t)pt->valuedouble;
+    c->out_tok = cJSON_IsNumber(ct) ? (int64_t)ct->valuedouble : 0;
+    c->cached_tok = cJSON_IsNumber(cached) ? (int64_t)cached->valuedouble : 0;
+    c->have_usage = 1;
+}
+
+/* Removes `"usage":null` (with its comma) in place; such bytes cannot occur inside a JSON
+ * string, where the quotes would be escaped. Returns the new length. */
+static size_t strip_null_usage(char *d, size_t len)
+{
+    static const char key[] = "\"usage\":null";
+    char *p = memmem(d, len, key, sizeof(key) - 1);
+    if (!p)
+        return len;
+    char *from = p, *to = p + sizeof(key) - 1;
+    if (from > d && from[-1] == ',')
+        from--;
+    else if (to < d + len && *to == ',')
+        to++;
+    memmove(from, to, (size_t)(d + len - to));
+    return len - (size_t)(to - from);
+}
+
+static void handle_data(tg_call_t *c, char *data, size_t len)
+{
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        c->saw_done = 1;
+        return;
+    }
+    if ((memmem(data, len, "\"content\":\"", 11) && !memmem(data, len, "\"content\":\"\"", 12)) ||
+        (memmem(data, len, "\"text\":\"", 8) && !memmem(data, len, "\"text\":\"\"", 9)))
+        c->relayed++;
+    if (memmem(data, len, "\"usage\":null", 12)) {
+        if (!c->client_usage)
+            len = strip_null_usage(data, len);
+        emit(c, data, len);
+        return;
+    }
+    if (memmem(data, len, "\"usage\"", 7)) {
+        cJSON *j = cJSON_ParseWithLength(data, len);
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+        if (cJSON_IsObject(u)) {
+            read_usage(c, u);
+            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+            if (!c->client_usage) {
+                if (!cJSON_IsArray(ch) || cJSON_GetArraySize(ch) > 0) {
+                    cJSON_DeleteItemFromObjectCaseSensitive(j, "usage");
+                    char *t = cJSON_PrintUnformatted(j);
+                    if (t)
+                        emit(c, t, strlen(t));
+                    free(t);
+                }
+                cJSON_Delete(j);
+                return;
+            }
+        }
+        cJSON_Delete(j);
+    }
+    emit(c, data, len);
+}
+
+/* One SSE event (its lines, without the blank line that ends it). */
+static void handle_event(tg_call_t *c, char *ev, size_t len)
+{
+    char *p = ev, *end = ev + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        size_t ll = (size_t)(le - p);
+        if (ll && p[ll - 1] == '\r')
+            ll--;
+        if (ll >= 5 && memcmp(p, "data:", 5) == 0) {
+            char *d = p + 5;
+            size_t dl = ll - 5;
+            if (dl && *d == ' ')
+                d++, dl--;
+            handle_data(c, d, dl);
+        } else if (ll >= 6 && memcmp(p, "event:", 6) == 0) {
+            evbuffer_add(c->out, p, ll); /* e.g. `event: error`: keep it with its data */
+            evbuffer_add(c->out, "\n", 1);
+        }
+        p = le + 1;
+    }
+}
+
+static int process_sse(tg_call_t *c, int final)
+{
+    size_t len = evbuffer_get_length(c->sse);
+    char *buf = (char *)evbuffer_pullup(c->sse, (ssize_t)len);
+    size_t pos = 0, start = 0;
+
+    while (pos < len) {
+        char *nl = memchr(buf + pos, '\n', len - pos);
+        if (!nl)
+            break;
+        size_t le = (size_t)(nl - buf), ll = le - pos;
+        if (ll && buf[le - 1] == '\r')
+            ll--;
+        if (ll == 0) {
+            if (le > start)
+                handle_event(c, buf + start, le - start);
+            start = le + 1;
+        }
+        pos = le + 1;
+    }
+    if (final && start < len) /* the upstream ended without a blank line */
+        handle_event(c, buf + start, len - start), start = len;
+    evbuffer_drain(c->sse, start);
+    return evbuffer_get_length(c->sse) > SSE_EVENT_MAX ? -1 : 0;
+}
+
+static void flush_out(tg_call_t *c)
+{
+    size_t n = evbuffer_get_length(c->out);
+    if (!n)
+        return;
+    tg_http_stream_write(c->req, (const char *)evbuffer_pullup(c->out, (ssize_t)n), n);
+    evbuffer_drain(c->out, n);
+}
+
+static void start_stream(tg_call_t *c)
+{
+    c->started = 1;
+    tg_call_headers(c);
+    tg_http_add_header(c->req, "cache-control", "no-cache");
+    tg_http_stream_begin(c->req, 200, "text/event-stream; charset=utf-8");
+}
+
+static void on_drain(tg_http_req_t *req, void *arg)
+{
+    tg_call_t *c = arg;
+    c->paused = 0;
+    if (c->up)
+        tg_upstream_resume(c->up);
+}
+
+static int on_data(void *arg, int status, const char *p, size_t n)
+{
+    tg_call_t *c = arg;
+    c->status = status;
+    if (!c->stream || status < 200 || status >= 300) {
+        if (evbuffer_get_length(c->body) + n > c->w->cfg->max_response_bytes)
+            return -1;
+        evbuffer_add(c->body, p, n);
+        return 0;
+    }
+    if (!c->started)
+        start_stream(c);
+    if (tg_http_pending(c->req) > STREAM_HWM) {
+        c->paused = 1;
+        tg_http_on_drain(c->req, on_drain, c);
+        return 1; /* curl hands us the same bytes again after resume */
+    }
+    evbuffer_add(c->sse, p, n);
+    int rc = process_sse(c, 0);
+    flush_out(c);
+    return rc;
+}
+
+static void set_error(tg_call_t *c, tg_err_t err, const char *msg)
+{
+    const tg_err_info_t *e = tg_err_info(err);
+    cJSON *root = cJSON_CreateObject(), *o = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(o, "message", msg ? msg : e->message);
+    cJSON_AddStringToObject(o, "type", e->type);
+    cJSON_AddNullToObject(o, "param");
+    if (e->code)
+        cJSON_AddStringToObject(o, "code", e->code);
+    else
+        cJSON_AddNullToObject(o, "code");
+    char *t = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    evbuffer_drain(c->body, evbuffer_get_length(c->body));
+    if (t)
+        evbuffer_add(c->body, t, strlen(t));
+    free(t);
+    c->status = e->status;
+}
+
+/* The usage record is durable: now the client may see the end of the answer. */
+static void on_durable(void *arg)
+{
+    tg_call_t *c = arg;
+    if (c->started) {
+        if (!c->gone) {
+            if (c->status >= 300) { /* the stream broke: say so before it ends */
+                emit(c, (const char *)evbuffer_pullup(c->body, -1), evbuffer_get_length(c->body));
+                flush_out(c);
+            }
+            tg_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+        }
+        tg_http_stream_end(c->req);
+    } else {
+        tg_call_headers(c);
+        size_t n = evbuffer_get_length(c->body);
+        tg_http_respond(c->req, c->status, "application/json",
+                        (const char *)evbuffer_pullup(c->body, (ssize_t)n), n);
+    }
+    tg_call_free(c);
+}
+
+static void record_and_finish(tg_call_t *c, int reached)
+{
+    tg_usage_row_t u;
+
+    c->finished = 1;
+    if (!reached) { /* never reached a provider: no usage, answer now */
+        on_durable(c);
+        return;
+    }
+    memset(&u, 0, sizeof(u));
+    memcpy(u.request_id, c->request_id, sizeof(c->request_id));
+    u.created_at = tg_now();
+    snprintf(u.org_id, sizeof(u.org_id), "%s", c->key->row.org_id);
+    snprintf(u.project_id, sizeof(u.project_id), "%s", c->key->row.project_id);
+    snprintf(u.api_key_id, sizeof(u.api_key_id), "%s", c->key->row.id);
+    snprintf(u.model, sizeof(u.model), "%s", c->model->id);
+    snprintf(u.provider_id, sizeof(u.provider_id), "%s", c->route->provider->row.id);
+    snprintf(u.endpoint, sizeof(u.endpoint), "%s", c->endpoint);
+    if (c->have_usage) {
+        u.input_tokens = c->in_tok;
+        u.cached_input_tokens = c->cached_tok;
+        u.output_tokens = c->out_tok;
+    } else if (c->aborted || c->relayed) {
+        /* no usage from the upstream: the input estimate and the relayed chunks */
+        u.input_tokens = c->input_est;
+        u.output_tokens = c->relayed;
+    }
+    u.status = c->status;
+    u.latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
+    u.streamed = c->stream;
+    u.aborted = c->aborted;
+    u.cost_nanousd = tg_price_cost(c->model, u.input_tokens, u.cached_input_tokens,
+                                   u.output_tokens);
+    tg_usage_submit(&u, c->w->base, on_durable, c);
+}
+
+static void on_done(void *arg, int result, int status)
+{
+    tg_call_t *c = arg;
+    c->up = NULL;
+    c->up_result = result;
+    if (status)
+        c->status = status;
+
+    if (c->started) {
+        process_sse(c, 1);
+        flush_out(c);
+        if (result != TG_UP_OK)
+            set_error(c, TG_E_UPSTREAM_FAILED,
+                      "The upstream provider closed the stream before it was complete.");
+        record_and_finish(c, 1);
+        return;
+    }
+    if (result == TG_UP_ECONNECT) {
+        set_error(c, TG_E_UPSTREAM_FAILED, "The upstream provider could not be reached.");
+        record_and_finish(c, 0);
+        return;
+    }
+    if (result == TG_UP_ETIMEOUT) {
+        set_error(c, TG_E_UPSTREAM_TIMEOUT, NULL);
+        record_and_finish(c, 1);
+        return;
+    }
+    size_t n = evbuffer_get_length(c->body);
+    cJSON *j = result == TG_UP_OK ? cJSON_ParseWithLength((const char *)evbuffer_pullup(c->body, (ssize_t)n), n) : NULL;
+    if (!j || !cJSON_IsObject(j)) {
+        set_error(c, TG_E_UPSTREAM_FAILED, NULL);
+    } else if (status >= 200 && status < 300) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+        if (cJSON_IsObject(u))
+            read_usage(c, u);
+    } else if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
+        set_error(c, TG_E_UPSTREAM_FAILED, NULL);
+    } /* else: an OpenAI-shaped upstream error passes through with its status */
+    cJSON_Delete(j);
+    record_and_finish(c, 1);
+}
+
+static void on_client_close(tg_http_req_t *req, void *arg)
+{
+    tg_call_t *c = arg;
+    c->gone = 1;
+    if (!c->up)
+        return; /* the answer is complete and waiting for its usage record */
+    tg_upstream_cancel(c->up);
+    c->up = NULL;
+    c->aborted = 1;
+    c->status = 499;
+    record_and_finish(c, 1);
+}
+
+void tg_api_abort_all(tg_api_worker_t *w)
+{
+    for (tg_call_t *c = w->calls, *next; c; c = next) {
+        next = c->next;
+        if (!c->up)
+            continue;
+        tg_upstream_cancel(c->up);
+        c->up = NULL;
+        c->aborted = 1;
+        set_error(c, TG_E_UNAVAILABLE, "The server is shutting down.");
+        record_and_finish(c, 1);
+    }
+}
+
+static const tg_up_cbs_t relay_cbs = {on_data, on_done};
+
+/* Resolves, routes and forwards. Takes j. */
+static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
+{
+    const char *model = cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring;
+    const tg_model_row_t *m = tg_catalog_model(c->cat, model, strlen(model));
+    const tg_cat_route_t *r = m ? tg_catalog_route(c->cat, m) : NULL;
+
+    if (!m || !r->provider || !tg_catalog_key_allows(c->key, m->id)) {
+        cJSON_Delete(j);
+        tg_call_error(c, TG_E_MODEL_NOT_FOUND, NULL,
+                      "The model `%.200s` does not exist or you do not have access to it.", model);
+        return;
+    }
+    if (strcmp(m->type, type) != 0) {
+        cJSON_Delete(j);
+        tg_call_error(c, TG_E_NOT_FOUND, "model",
+                      "This is not a %s model and thus not supported in the v1/%s endpoint.",
+                      type, path);
+        return;
+    }
+    c->model = m;
+    c->route = r;
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
+    char *body = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    char url[TG_URL_MAX + 64];
+    char auth[600];
+    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    tg_provider_request(&r->provider->row, r->provider->api_key, path, url, sizeof(url), auth,
+                        sizeof(auth));
+    if (auth[0])
+        headers[1] = auth;
+    c->body = evbuffer_new();
+    c->sse = evbuffer_new();
+    c->out = evbuffer_new();
+    if (!body || !c->body || !c->sse || !c->out) {
+        free(body);
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    c->up = tg_upstream_post(c->w->up, url, headers, body, strlen(body),
+                             c->w->cfg->upstream_timeout_ms, &relay_cbs, c);
+    memset(auth, 0, sizeof(auth));
+    if (!c->up) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    tg_http_on_close(c->req, on_client_close, c);
+    c->next = c->w->calls;
+    if (c->w->calls)
+        c->w->calls->prev = c;
+    c->w->calls = c;
+}
+
+static const char *roles[] = {"system", "user", "assistant", "tool", "function", "developer"};
+
+void tg_api_chat(tg_call_t *c)
+{
+    cJSON *j;
+    int64_t x;
+    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+        return;
+    c->endpoint = "chat.completions";
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+    if (check_model(c, j) < 0)
+        goto bad;
+    if (!msgs || cJSON_IsNull(msgs)) {
+        missing(c, "messages");
+        goto bad;
+    }
+    if (!cJSON_IsArray(msgs)) {
+        bad_type(c, "messages", "an array", msgs);
+        goto bad;
+    }
+    if (cJSON_GetArraySize(msgs) == 0) {
+        tg_call_error(c, TG_E_EMPTY_ARRAY, "messages",
+                      "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+                      "but got an empty array instead.");
+        goto bad;
+    }
+    int i = 0;
+    const cJSON *msg;
+    cJSON_ArrayForEach(msg, msgs) {
+        char name[64];
+        snprintf(name, sizeof(name), "messages[%d]", i);
+        if (!cJSON_IsObject(msg)) {
+            bad_type(c, name, "an object", msg);
+            goto bad;
+        }
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(msg, "role");
+        snprintf(name, sizeof(name), "messages[%d].role", i);
+        if (!role) {
+            missing(c, name);
+            goto bad;
+        }
+        if (!cJSON_IsString(role)) {
+            bad_type(c, name, "a string", role);
+            goto bad;
+        }
+        size_t k = 0;
+        while (k < sizeof(roles) / sizeof(roles[0]) && strcmp(roles[k], role->valuestring) != 0)
+            k++;
+        if (k == sizeof(roles) / sizeof(roles[0])) {
+            tg_call_error(c, TG_E_INVALID_VALUE, name,
+                          "Invalid value: '%.100s'. Supported values are: 'system', 'assistant', "
+                          "'user', 'function', 'tool', and 'developer'.", role->valuestring);
+            goto bad;
+        }
+        i++;
+    }
+    if (opt_int(c, j, "max_tokens", 1, 1LL << 31, &x) < 0 ||
+        opt_int(c, j, "max_completion_tokens", 1, 1LL << 31, &x) < 0 || check_common(c, j) < 0 ||
+        check_stream(c, j) < 0)
+        goto bad;
+    c->input_est = text_bytes(msgs) + 4 * (int64_t)i + 3;
+    forward(c, j, "chat", "chat/completions");
+    return;
+bad:
+    cJSON_Delete(j);
+}
+
+void tg_api_completions(tg_call_t *c)
+{
+    cJSON *j;
+    int64_t x;
+    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+        return;
+    c->endpoint = "completions";
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
+    if (check_model(c, j) < 0)
+        goto bad;
+    if (!prompt || cJSON_IsNull(prompt)) {
+        missing(c, "prompt");
+        goto bad;
+    }
+    if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt)) {
+        bad_type(c, "prompt", "a string or an array", prompt);
+        goto bad;
+    }
+    if (opt_int(c, j, "max_tokens", 0, 1LL << 31, &x) < 0 || opt_int(c, j, "best_of", 1, 20, &x) < 0 ||
+        opt_int(c, j, "logprobs", 0, 5, &x) < 0 || check_common(c, j) < 0 || check_stream(c, j) < 0)
+        goto bad;
+    c->input_est = text_bytes(prompt) + 1;
+    forward(c, j, "completion", "completions");
+    return;
+bad:
+    cJSON_Delete(j);
+}
+
+void tg_api_embeddings(tg_call_t *c)
+{
+    cJSON *j;
+    int64_t x;
+    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+        return;
+    c->endpoint = "embeddings";
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(j, "input");
+    if (check_model(c, j) < 0)
+        goto bad;
+    if (!input || cJSON_IsNull(input)) {
+        missing(c, "input");
+        goto bad;
+    }
+    if (cJSON_IsString(input)) {
+        if (!*input->valuestring) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "input",
+                          "'$.input' is invalid. Please check the API reference: "
+                          "https://platform.openai.com/docs/api-reference.");
+            goto bad;
+        }
+    } else if (cJSON_IsArray(input)) {
+        int n = cJSON_GetArraySize(input);
+        if (n == 0 || n > 2048) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "input",
+                          "Invalid 'input': expected an array of 1 to 2048 items, but got %d.", n);
+            goto bad;
+        }
+    } else {
+        bad_type(c, "input", "a string or an array", input);
+        goto bad;
+    }
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "encoding_format");
+    if (fmt && !cJSON_IsNull(fmt) &&
+        (!cJSON_IsString(fmt) ||
+         (strcmp(fmt->valuestring, "float") != 0 && strcmp(fmt->valuestring, "base64") != 0))) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "encoding_format",
+                      "Invalid value for 'encoding_format': expected 'float' or 'base64'.");
+        goto bad;
+    }
+    if (opt_int(c, j, "dimensions", 1, 1 << 16, &x) < 0)
+        goto bad;
+    c->input_est = text_bytes(input);
+    forward(c, j, "embedding", "embeddings");
+    return;
+bad:
+    cJSON_Delete(j);
+}

@@ -1,0 +1,218 @@
+#include "billing/usage.h"
+
+#include "core/log.h"
+#include "core/util.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    tg_usage_row_t row;
+    struct event_base *base;
+    tg_usage_done_cb cb;
+    void *arg;
+} item_t;
+
+typedef struct {
+    char id[TG_ID_MAX];
+    int64_t at;
+} touch_t;
+
+typedef struct {
+    item_t *items;
+    size_t n, cap;
+    touch_t *touches;
+    size_t nt, capt;
+} batch_t;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static batch_t pending;
+static int stopping, running;
+static pthread_t thread;
+static tg_store_t *store;
+static tg_usage_stats_t stats;
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 256;
+    void *na = realloc(*arr, nc * elem);
+    if (!na)
+        return -1;
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+void tg_usage_submit(const tg_usage_row_t *row, struct event_base *base, tg_usage_done_cb cb,
+                     void *arg)
+{
+    pthread_mutex_lock(&mu);
+    while (grow((void **)&pending.items, &pending.cap, pending.n, sizeof(item_t)) < 0) {
+        pthread_mutex_unlock(&mu); /* out of memory: wait for the writer to free some */
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&mu);
+    }
+    item_t *it = &pending.items[pending.n++];
+    it->row = *row;
+    it->base = base;
+    it->cb = cb;
+    it->arg = arg;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+void tg_usage_touch_key(const char *key_id)
+{
+    pthread_mutex_lock(&mu);
+    if (grow((void **)&pending.touches, &pending.capt, pending.nt, sizeof(touch_t)) == 0) {
+        touch_t *t = &pending.touches[pending.nt++];
+        snprintf(t->id, sizeof(t->id), "%s", key_id);
+        t->at = tg_now();
+        pthread_cond_signal(&cv);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+typedef struct {
+    tg_usage_done_cb cb;
+    void *arg;
+} done_t;
+
+static void done_trampoline(evutil_socket_t fd, short what, void *p)
+{
+    done_t d = *(done_t *)p;
+    free(p);
+    d.cb(d.arg);
+}
+
+static int cmp_touch(const void *a, const void *b)
+{
+    return strcmp(((const touch_t *)a)->id, ((const touch_t *)b)->id);
+}
+
+/* Adds the batch's keys to its touches and applies each key's latest time once. */
+static int apply_touches(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (grow((void **)&b->touches, &b->capt, b->nt, sizeof(touch_t)) < 0)
+            break;
+        touch_t *t = &b->touches[b->nt++];
+        memcpy(t->id, b->items[i].row.api_key_id, sizeof(t->id));
+        t->at = b->items[i].row.created_at;
+    }
+    qsort(b->touches, b->nt, sizeof(touch_t), cmp_touch);
+    for (size_t i = 0; i < b->nt; i++) {
+        if (i + 1 < b->nt && strcmp(b->touches[i].id, b->touches[i + 1].id) == 0) {
+            if (b->touches[i + 1].at < b->touches[i].at)
+                b->touches[i + 1].at = b->touches[i].at;
+            continue;
+        }
+        if (b->touches[i].id[0] && store->ops->key_touch(store, b->touches[i].id,
+                                                         b->touches[i].at) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int commit_batch(batch_t *b)
+{
+    tg_usage_row_t *rows = malloc((b->n ? b->n : 1) * sizeof(*rows));
+    if (!rows)
+        return -1;
+    for (size_t i = 0; i < b->n; i++)
+        rows[i] = b->items[i].row;
+    int rc = store->ops->begin(store);
+    if (rc == 0)
+        rc = store->ops->usage_insert(store, rows, b->n);
+    if (rc == 0)
+        rc = apply_touches(b);
+    if (rc == 0)
+        rc = store->ops->commit(store);
+    else
+        store->ops->rollback(store);
+    free(rows);
+    return rc;
+}
+
+static void *writer_main(void *unused)
+{
+    batch_t work = {0};
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!pending.n && !pending.nt && !stopping)
+            pthread_cond_wait(&cv, &mu);
+        if (!pending.n && !pending.nt && stopping)
+            break;
+        batch_t tmp = work; /* swap buffers: submitters keep appending while we commit */
+        work = pending;
+        pending = tmp;
+        pending.n = pending.nt = 0;
+        pthread_mutex_unlock(&mu);
+
+        unsigned delay_ms = 10;
+        while (commit_batch(&work) < 0) {
+            stats.failures++;
+            tg_error("usage: commit of %zu records failed; retrying in %u ms", work.n, delay_ms);
+            struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+            if (delay_ms < 2000)
+                delay_ms *= 2;
+            work.nt = 0; /* touches are re-derived from the rows; explicit ones may be lost */
+        }
+        for (size_t i = 0; i < work.n; i++) {
+            item_t *it = &work.items[i];
+            if (!it->cb)
+                continue;
+            done_t *d = malloc(sizeof(*d));
+            struct timeval zero = {0, 0};
+            if (!d)
+                continue;
+            d->cb = it->cb;
+            d->arg = it->arg;
+            if (event_base_once(it->base, -1, EV_TIMEOUT, done_trampoline, d, &zero) < 0)
+                free(d);
+        }
+        pthread_mutex_lock(&mu);
+        stats.committed += work.n;
+        stats.batches++;
+        work.n = work.nt = 0;
+    }
+    pthread_mutex_unlock(&mu);
+    free(work.items);
+    free(work.touches);
+    return NULL;
+}
+
+int tg_usage_start(const char *db_url)
+{
+    if (tg_store_open(db_url, &store) < 0)
+        return -1;
+    running = 1;
+    return pthread_create(&thread, NULL, writer_main, NULL) == 0 ? 0 : -1;
+}
+
+void tg_usage_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    tg_store_close(store);
+    running = 0;
+}
+
+void tg_usage_stats(tg_usage_stats_t *out)
+{
+    pthread_mutex_lock(&mu);
+    *out = stats;
+    pthread_mutex_unlock(&mu);
+}

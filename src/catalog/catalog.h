@@ -1,0 +1,52 @@
+/* The in-memory catalog: an immutable, refcounted snapshot of organisations, projects, live
+ * keys, providers (with their decrypted upstream keys) and models. The request path reads
+ * only this — never the database. Any change made through the Admin API rebuilds the
+ * snapshot from the store and publishes it; workers pick the new one up on their next
+ * request (tg_catalog_current) and old snapshots live until their last request ends. */
+#ifndef TG_CATALOG_H
+#define TG_CATALOG_H
+
+#include "store/store.h"
+
+#include <stdint.h>
+
+typedef struct {
+    tg_key_row_t row;
+    unsigned scopes;
+    char **allowed; /* NULL: any model */
+    size_t nallowed;
+    const tg_org_row_t *org;
+    const tg_project_row_t *project; /* NULL for admin keys */
+} tg_cat_key_t;
+
+typedef struct {
+    tg_provider_row_t row;
+    char api_key[512]; /* decrypted upstream credential; never logged or returned */
+} tg_cat_provider_t;
+
+typedef struct {
+    const tg_cat_provider_t *provider; /* NULL: the model has no provider */
+    char upstream_model[TG_NAME_MAX];
+} tg_cat_route_t;
+
+typedef struct tg_catalog tg_catalog_t;
+
+/* Rebuilds the snapshot from `st` and publishes it. */
+int tg_catalog_reload(tg_store_t *st);
+/* The newest snapshot, cached in *slot (one slot per worker thread): cheap when unchanged. */
+tg_catalog_t *tg_catalog_current(tg_catalog_t **slot);
+tg_catalog_t *tg_catalog_ref(tg_catalog_t *c);
+void tg_catalog_unref(tg_catalog_t *c); /* NULL-tolerant */
+
+/* Lookups (borrow from the snapshot). */
+const tg_cat_key_t *tg_catalog_key_by_secret(const tg_catalog_t *c, const char *secret,
+                                             size_t len);
+const tg_org_row_t *tg_catalog_org(const tg_catalog_t *c, const char *id);
+const tg_project_row_t *tg_catalog_project(const tg_catalog_t *c, const char *id);
+const tg_model_row_t *tg_catalog_model(const tg_catalog_t *c, const char *id, size_t len);
+/* The route of a model (index i of tg_catalog_models), never NULL. */
+const tg_cat_route_t *tg_catalog_route(const tg_catalog_t *c, const tg_model_row_t *m);
+const tg_model_row_t *tg_catalog_models(const tg_catalog_t *c, size_t *n);
+int tg_catalog_key_allows(const tg_cat_key_t *k, const char *model);
+
+#endif

@@ -1,0 +1,187 @@
+/* tollgate init: schema, the operator's organisation, its owner and one admin key. */
+#include "cli/cli.h"
+
+#include "auth/keys.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "pricing/pricing.h"
+#include "store/store.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tg_cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("tollgate: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("Usage: tollgate init [--db URL] [--org NAME] [--email E --password P] [--json]\n"
+          "\n"
+          "Creates the database schema (idempotent), the operator's organisation (Tier 5), its\n"
+          "default project, an owner (with --email/--password) and one admin key, printed once.\n"
+          "Running it again on an initialised database only applies new migrations and new\n"
+          "models from the shipped table.\n"
+          "\n"
+          "  --db URL          sqlite:PATH (default sqlite:./tollgate.db)\n"
+          "  --org NAME        organisation name (default \"Personal\")\n"
+          "  --email E         the owner's console login\n"
+          "  --password P      the owner's password (at least 8 characters)\n"
+          "  --json            print {\"organization_id\", \"admin_key\"} and nothing else\n",
+          f);
+}
+
+static int seed_models(tg_store_t *st)
+{
+    char path[4096];
+    tg_model_row_t *rows;
+    size_t n;
+    if (tg_data_path("models.json", path, sizeof(path)) < 0) {
+        tg_error("the shipped model table data/models.json was not found beside the binary");
+        return -1;
+    }
+    if (tg_pricing_load_file(path, &rows, &n) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = st->ops->model_upsert(st, &rows[i], 1);
+    free(rows);
+    return rc;
+}
+
+int tg_cli_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},     {"org", required_argument, NULL, 'o'},
+        {"email", required_argument, NULL, 'e'},  {"password", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = "sqlite:./tollgate.db", *org = "Personal", *email = NULL, *password = NULL;
+    int json = 0, ch;
+    char path[4096];
+    tg_store_t *st = NULL;
+    int rc = 1;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 'o': org = optarg; break;
+        case 'e': email = optarg; break;
+        case 'p': password = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: return tg_cli_fail("init: unknown or incomplete option %s (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return tg_cli_fail("init: unexpected argument %s (see --help)", argv[optind]);
+    if (!email != !password)
+        return tg_cli_fail("init: --email and --password go together");
+    if (password && strlen(password) < 8)
+        return tg_cli_fail("init: the password needs at least 8 characters");
+    if (strlen(org) == 0 || strlen(org) >= TG_NAME_MAX)
+        return tg_cli_fail("init: --org must be 1 to %d bytes", TG_NAME_MAX - 1);
+    if (!tg_store_sqlite_path(db, path, sizeof(path)))
+        return tg_cli_fail("init: unsupported --db %s (this build supports sqlite:PATH)", db);
+    if (tg_store_open(db, &st) < 0)
+        return tg_cli_fail("init: cannot open the database %s", db);
+    if (st->ops->migrate(st) < 0 || tg_secret_load_master(path, 1) < 0 || seed_models(st) < 0) {
+        tg_cli_fail("init: cannot prepare the database %s", db);
+        goto out;
+    }
+
+    tg_org_row_t *orgs;
+    size_t norgs;
+    if (st->ops->org_list(st, &orgs, &norgs) < 0)
+        goto out;
+    for (size_t i = 0; i < norgs; i++) {
+        if (orgs[i].is_operator) {
+            fprintf(stderr, "tollgate: %s is already initialised (organization %s); applied "
+                            "migrations, created no new admin key\n", db, orgs[i].id);
+            if (json)
+                printf("{\"organization_id\":\"%s\",\"admin_key\":null}\n", orgs[i].id);
+            free(orgs);
+            rc = 0;
+            goto out;
+        }
+    }
+    free(orgs);
+
+    int64_t now = tg_now();
+    tg_org_row_t o = {0};
+    tg_project_row_t p = {0};
+    tg_key_row_t k = {0};
+    char secret[TG_KEY_SECRET_MAX];
+    tg_random_id(o.id, "org-", 24);
+    snprintf(o.name, sizeof(o.name), "%s", org);
+    snprintf(o.tier, sizeof(o.tier), "tier_5");
+    o.is_operator = 1;
+    o.created_at = now;
+    tg_random_id(p.id, "proj_", 24);
+    snprintf(p.org_id, sizeof(p.org_id), "%s", o.id);
+    snprintf(p.name, sizeof(p.name), "Default project");
+    p.created_at = now;
+    tg_random_id(k.id, "key_", 24);
+    k.kind = TG_KEY_ADMIN;
+    snprintf(k.org_id, sizeof(k.org_id), "%s", o.id);
+    snprintf(k.name, sizeof(k.name), "init");
+    snprintf(k.permissions, sizeof(k.permissions), "\"all\"");
+    tg_key_generate("sk-admin-", secret);
+    tg_key_hash(secret, strlen(secret), k.hash);
+    tg_key_redact(secret, k.redacted);
+    k.created_at = now;
+
+    if (st->ops->begin(st) < 0)
+        goto out;
+    int w = st->ops->org_insert(st, &o);
+    if (w == 0)
+        w = st->ops->project_upsert(st, &p);
+    if (w == 0)
+        w = st->ops->key_insert(st, &k);
+    if (w == 0 && email) {
+        tg_user_row_t u = {0};
+        tg_random_id(u.id, "user-", 24);
+        snprintf(u.org_id, sizeof(u.org_id), "%s", o.id);
+        snprintf(u.email, sizeof(u.email), "%s", email);
+        snprintf(u.role, sizeof(u.role), "owner");
+        u.created_at = now;
+        if (crypto_pwhash_str(u.password_hash, password, strlen(password),
+                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+            w = -1;
+        else
+            w = st->ops->user_insert(st, &u);
+    }
+    if (w != 0 || st->ops->commit(st) < 0) {
+        st->ops->rollback(st);
+        tg_cli_fail("init: cannot write the organisation%s",
+                    w == TG_STORE_CONFLICT ? " (that email is already taken)" : "");
+        goto out;
+    }
+    if (json) {
+        printf("{\"organization_id\":\"%s\",\"admin_key\":\"%s\"}\n", o.id, secret);
+    } else {
+        printf("Initialised %s\n"
+               "Organization: %s (%s)\n"
+               "Admin key (shown once; keep it somewhere safe):\n%s\n",
+               db, o.name, o.id, secret);
+    }
+    sodium_memzero(secret, sizeof(secret));
+    rc = 0;
+out:
+    tg_store_close(st);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/* tollgate serve: the API, the console and the metrics on one port. */
+#include "cli/cli.h"
+
+#include "api/api.h"
+#include "auth/keys.h"
+#include "billing/usage.h"
+#include "catalog/catalog.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fputs("Usage: tollgate serve [--listen HOST:PORT] [--db URL] [--redis URL] [--config FILE]\n"
+          "                      [options]\n"
+          "\n"
+          "Serves the OpenAI-compatible API, the Admin API and the operations endpoints on one\n"
+          "port. SIGTERM or SIGINT stop it gracefully: no new connections, in-flight requests\n"
+          "finish (or are settled after --shutdown-timeout-ms), usage is flushed.\n"
+          "\n"
+          "  --listen HOST:PORT          default 127.0.0.1:8080 (port 0: any free port)\n"
+          "  --db URL                    sqlite:PATH (default sqlite:./tollgate.db)\n"
+          "  --redis URL                 shared counters for several instances (not in this build)\n"
+          "  --config FILE               lines of `option = value` with the names below\n"
+          "  --workers N                 event-loop threads (default: one per core)\n"
+          "  --max-body-bytes N          largest request body (default 33554432)\n"
+          "  --max-header-bytes N        largest request head (default 65536)\n"
+          "  --upstream-timeout-ms N     whole upstream request (default 600000)\n"
+          "  --idle-timeout-ms N         idle keep-alive / slow request (default 60000)\n"
+          "  --shutdown-timeout-ms N     grace for in-flight requests (default 30000)\n"
+          "  --log-level LEVEL           debug, info, warn, error (default info)\n",
+          f);
+}
+
+typedef struct {
+    const char *listen, *db, *redis;
+    long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
+} serve_opts_t;
+
+static const struct option opts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"db", required_argument, NULL, 'd'},
+    {"redis", required_argument, NULL, 'r'},
+    {"config", required_argument, NULL, 'c'},
+    {"workers", required_argument, NULL, 'w'},
+    {"max-body-bytes", required_argument, NULL, 'b'},
+    {"max-header-bytes", required_argument, NULL, 'H'},
+    {"upstream-timeout-ms", required_argument, NULL, 'u'},
+    {"idle-timeout-ms", required_argument, NULL, 'i'},
+    {"shutdown-timeout-ms", required_argument, NULL, 's'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+static int num(const char *name, const char *v, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < min || x > max)
+        return tg_cli_fail("serve: --%s must be an integer from %ld to %ld", name, min, max) * -1;
+    *out = x;
+    return 0;
+}
+
+static int config_file(const char *path, serve_opts_t *o);
+
+/* Returns 0, 1 for --help, or -1 after printing an error. */
+static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
+{
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': o->listen = optarg; break;
+        case 'd': o->db = optarg; break;
+        case 'r': o->redis = optarg; break;
+        case 'c':
+            if (from_file) {
+                tg_cli_fail("serve: --config cannot be nested");
+                return -1;
+            }
+            if (config_file(optarg, o) < 0)
+                return -1;
+            break;
+        case 'w': if (num("workers", optarg, 1, 256, &o->workers)) return -1; break;
+        case 'b': if (num("max-body-bytes", optarg, 1024, 1L << 30, &o->max_body)) return -1; break;
+        case 'H': if (num("max-header-bytes", optarg, 1024, 1L << 20, &o->max_header)) return -1; break;
+        case 'u': if (num("upstream-timeout-ms", optarg, 100, 86400000, &o->upstream_timeout)) return -1; break;
+        case 'i': if (num("idle-timeout-ms", optarg, 100, 86400000, &o->idle_timeout)) return -1; break;
+        case 's': if (num("shutdown-timeout-ms", optarg, 0, 86400000, &o->shutdown_timeout)) return -1; break;
+        case 'L':
+            if (!strcmp(optarg, "debug")) tg_log_level = TG_LOG_DEBUG;
+            else if (!strcmp(optarg, "info")) tg_log_level = TG_LOG_INFO;
+            else if (!strcmp(optarg, "warn")) tg_log_level = TG_LOG_WARN;
+            else if (!strcmp(optarg, "error")) tg_log_level = TG_LOG_ERROR;
+            else { tg_cli_fail("serve: --log-level must be debug, info, warn or error"); return -1; }
+            break;
+        case 'h': return 1;
+        default:
+            tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        tg_cli_fail("serve: unexpected argument %s (see --help)", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* `name = value` lines (# comments) become --name=value options. Strings are leaked on
+ * purpose: options point into them for the life of the process. */
+static int config_file(const char *path, serve_opts_t *o)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    char *args[64];
+    int n = 1, lineno = 0;
+    if (!f) {
+        tg_cli_fail("serve: cannot read --config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    args[0] = "serve";
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line, *eq, *k, *v;
+        lineno++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        if (!(eq = strchr(p, '=')) || n == 63) {
+            fclose(f);
+            tg_cli_fail("serve: %s:%d: expected `option = value`", path, lineno);
+            return -1;
+        }
+        *eq = '\0';
+        k = p;
+        v = eq + 1;
+        for (char *e = eq - 1; e >= k && (*e == ' ' || *e == '\t'); e--)
+            *e = '\0';
+        while (*v == ' ' || *v == '\t')
+            v++;
+        v[strcspn(v, "\r\n")] = '\0';
+        for (char *e = v + strlen(v) - 1; e >= v && (*e == ' ' || *e == '\t'); e--)
+            *e = '\0';
+        if (asprintf(&args[n], "--%s=%s", k, v) < 0) {
+            fclose(f);
+            return -1;
+        }
+        n++;
+    }
+    fclose(f);
+    args[n] = NULL;
+    return parse(n, args, o, 1) == 0 ? 0 : -1;
+}
+
+int tg_cli_serve(int argc, char **argv)
+{
+    serve_opts_t o = {.listen = "127.0.0.1:8080",
+                      .db = "sqlite:./tollgate.db",
+                      .max_body = 32L << 20,
+                      .max_header = 64L << 10,
+                      .upstream_timeout = 600000,
+                      .idle_timeout = 60000,
+                      .shutdown_timeout = 30000};
+    char host[256], path[4096];
+    int port, rc;
+    tg_store_t *st = NULL;
+    tg_http_server_t *srv = NULL;
+
+    rc = parse(argc, argv, &o, 0);
+    if (rc == 1) {
+        usage(stdout);
+        return 0;
+    }
+    if (rc < 0)
+        return 1;
+    if (o.redis)
+        return tg_cli_fail("serve: --redis is not supported by this build yet");
+    const char *colon = strrchr(o.listen, ':');
+    char *end;
+    if (!colon || colon == o.listen || (size_t)(colon - o.listen) >= sizeof(host))
+        return tg_cli_fail("serve: --listen must be HOST:PORT");
+    port = (int)strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        return tg_cli_fail("serve: --listen must be HOST:PORT with a port from 0 to 65535");
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - o.listen), o.listen);
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (!tg_store_sqlite_path(o.db, path, sizeof(path)))
+        return tg_cli_fail("serve: unsupported --db %s (this build supports sqlite:PATH)", o.db);
+    if (access(path, F_OK) != 0)
+        return tg_cli_fail("serve: %s does not exist; run `tollgate init --db %s` first", path,
+                           o.db);
+    if (o.workers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o.workers = cores > 0 ? cores : 1;
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    if (tg_store_open(o.db, &st) < 0 || st->ops->migrate(st) < 0)
+        return tg_cli_fail("serve: cannot open the database %s", o.db);
+    if (tg_secret_load_master(path, 0) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot load the secret key that protects upstream keys");
+    }
+    if (tg_catalog_reload(st) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot load the catalog from %s", o.db);
+    }
+    tg_store_close(st);
+    if (tg_usage_start(o.db) < 0)
+        return tg_cli_fail("serve: cannot start the usage recorder");
+
+    /* Signals go to this thread only (workers block them), taken with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    tg_api_config_t api = {.db_url = o.db,
+                           .upstream_timeout_ms = o.upstream_timeout,
+                           .max_response_bytes = 64u << 20};
+    tg_http_config_t http = {.host = host,
+                             .port = port,
+                             .workers = (int)o.workers,
+                             .max_header_bytes = (size_t)o.max_header,
+                             .max_body_bytes = (size_t)o.max_body,
+                             .idle_timeout_ms = (int)o.idle_timeout,
+                             .write_timeout_ms = 60000,
+                             .shutdown_timeout_ms = (int)o.shutdown_timeout};
+    tg_api_bind(&http, &api);
+    if (tg_http_server_start(&http, &srv) < 0) {
+        tg_usage_stop();
+        return tg_cli_fail("serve: cannot listen on %s", o.listen);
+    }
+    tg_info("listening on http://%s:%d (%ld workers, db %s)", host, tg_http_server_port(srv),
+            o.workers, o.db);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    tg_info("%s: stopping; %ld requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+            tg_http_server_inflight(srv));
+    tg_http_server_shutdown(srv);
+    tg_usage_stop();
+    tg_info("stopped");
+    return 0;
+}

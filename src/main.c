@@ -1,0 +1,37 @@
+/* tollgate: argv → subcommand. */
+#include "cli/cli.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("Usage: tollgate <command> [options]\n"
+          "\n"
+          "Commands:\n"
+          "  serve    run the API, the Admin API and the console\n"
+          "  init     create the database, the operator's organisation and an admin key\n"
+          "\n"
+          "`tollgate <command> --help` describes each command.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0)
+        return tg_cli_fail("cannot initialise libsodium");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "serve"))
+        return tg_cli_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "init"))
+        return tg_cli_init(argc - 1, argv + 1);
+    return tg_cli_fail("unknown command '%s' (see tollgate --help)", argv[1]);
+}

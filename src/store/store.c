@@ -1,0 +1,38 @@
+#include "store/store.h"
+
+#include "core/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *tg_store_sqlite_path(const char *url, char *buf, size_t len)
+{
+    if (strncmp(url, "sqlite:", 7) == 0)
+        url += 7;
+    else if (strstr(url, "://"))
+        return NULL;
+    if (strncmp(url, "//", 2) == 0) /* sqlite:///abs/path */
+        url += 2;
+    snprintf(buf, len, "%s", url);
+    return buf;
+}
+
+int tg_store_open(const char *url, tg_store_t **out)
+{
+    char path[4096];
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        tg_error("PostgreSQL is not supported by this build yet; use sqlite:PATH");
+        return -1;
+    }
+    if (!tg_store_sqlite_path(url, path, sizeof(path)) || !*path) {
+        tg_error("unsupported database URL (use sqlite:PATH)");
+        return -1;
+    }
+    return tg_store_sqlite_open(path, out);
+}
+
+void tg_store_close(tg_store_t *st)
+{
+    if (st)
+        st->ops->close(st);
+}

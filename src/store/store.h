@@ -1,0 +1,154 @@
+/* Durable state behind a small vtable: SQLite now (store_sqlite.c), PostgreSQL later.
+ * A tg_store_t is one connection, used by one thread at a time; each thread opens its own.
+ * List calls return arrays allocated with malloc (the caller frees them with free()).
+ * All functions return 0 on success, TG_STORE_NOTFOUND, TG_STORE_CONFLICT or -1 (logged). */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_STORE_NOTFOUND (-2)
+#define TG_STORE_CONFLICT (-3)
+
+#define TG_ID_MAX 48
+#define TG_NAME_MAX 256
+#define TG_URL_MAX 1024
+#define TG_JSON_MAX 4096
+#define TG_SECRET_BLOB_MAX 512
+
+typedef struct {
+    char id[TG_ID_MAX];
+    char name[TG_NAME_MAX];
+    char tier[16];
+    int is_operator;
+    int64_t created_at;
+} tg_org_row_t;
+
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char name[TG_NAME_MAX];
+    int64_t created_at;
+    int64_t archived_at; /* 0: active */
+} tg_project_row_t;
+
+typedef enum { TG_KEY_ADMIN = 1, TG_KEY_PROJECT = 2 } tg_key_kind_t;
+
+typedef struct {
+    char id[TG_ID_MAX];
+    int kind;
+    char org_id[TG_ID_MAX];
+    char project_id[TG_ID_MAX]; /* "" for admin keys */
+    char name[TG_NAME_MAX];
+    unsigned char hash[32];
+    char redacted[64];
+    char permissions[TG_JSON_MAX];    /* JSON: "all", "read_only" or {"restricted":{…}} */
+    char allowed_models[TG_JSON_MAX]; /* JSON array, or "" for any */
+    int64_t created_at;
+    int64_t expires_at;   /* 0: never */
+    int64_t last_used_at; /* 0: never */
+    int64_t revoked_at;   /* 0: live */
+} tg_key_row_t;
+
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char name[TG_NAME_MAX];
+    char type[32];
+    char base_url[TG_URL_MAX];
+    unsigned char secret[TG_SECRET_BLOB_MAX]; /* the upstream key, encrypted (auth/secretbox) */
+    size_t secret_len;
+    char models[TG_JSON_MAX]; /* JSON array of {"model","upstream_model"} */
+    int weight, priority;
+    int64_t created_at;
+} tg_provider_row_t;
+
+typedef struct {
+    char id[TG_NAME_MAX];
+    char type[16]; /* chat, completion, embedding */
+    char owned_by[64];
+    int64_t created;
+    /* nano-dollars per 1M tokens; cached_input_price < 0: no cached price */
+    int64_t input_price, cached_input_price, output_price;
+    int64_t context_window, max_output_tokens;
+    char tokenizer[32];
+} tg_model_row_t;
+
+typedef struct {
+    char request_id[40];
+    int64_t created_at;
+    char org_id[TG_ID_MAX];
+    char project_id[TG_ID_MAX];
+    char api_key_id[TG_ID_MAX];
+    char model[TG_NAME_MAX];
+    char provider_id[TG_ID_MAX];
+    char endpoint[32];
+    int64_t input_tokens, cached_input_tokens, output_tokens;
+    int status;
+    int64_t latency_ms;
+    int streamed, aborted;
+    int64_t cost_nanousd;
+} tg_usage_row_t;
+
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char email[TG_NAME_MAX];
+    char password_hash[256];
+    char role[16];
+    int64_t created_at;
+} tg_user_row_t;
+
+typedef struct tg_store tg_store_t;
+
+typedef struct {
+    const char *name;
+    void (*close)(tg_store_t *st);
+    int (*migrate)(tg_store_t *st);
+    int (*begin)(tg_store_t *st);
+    int (*commit)(tg_store_t *st);
+    int (*rollback)(tg_store_t *st);
+
+    int (*org_insert)(tg_store_t *st, const tg_org_row_t *row);
+    int (*org_list)(tg_store_t *st, tg_org_row_t **rows, size_t *n);
+
+    int (*project_upsert)(tg_store_t *st, const tg_project_row_t *row);
+    int (*project_list)(tg_store_t *st, const char *org_id, tg_project_row_t **rows, size_t *n);
+
+    int (*key_insert)(tg_store_t *st, const tg_key_row_t *row);
+    int (*key_revoke)(tg_store_t *st, const char *id, int64_t at);
+    /* Live (not revoked) keys; org_id NULL: of every organisation. */
+    int (*key_list)(tg_store_t *st, const char *org_id, tg_key_row_t **rows, size_t *n);
+    int (*key_touch)(tg_store_t *st, const char *id, int64_t at);
+
+    int (*provider_upsert)(tg_store_t *st, const tg_provider_row_t *row);
+    int (*provider_delete)(tg_store_t *st, const char *id);
+    int (*provider_list)(tg_store_t *st, tg_provider_row_t **rows, size_t *n);
+
+    /* only_new: insert if absent, keep an existing row (the shipped table never overwrites
+     * an operator's edit). */
+    int (*model_upsert)(tg_store_t *st, const tg_model_row_t *row, int only_new);
+    int (*model_list)(tg_store_t *st, tg_model_row_t **rows, size_t *n);
+
+    /* Inserts a batch; a request id already present is skipped (idempotent). */
+    int (*usage_insert)(tg_store_t *st, const tg_usage_row_t *rows, size_t n);
+    int (*usage_count)(tg_store_t *st, int64_t *n);
+
+    int (*user_insert)(tg_store_t *st, const tg_user_row_t *row);
+} tg_store_ops_t;
+
+struct tg_store {
+    const tg_store_ops_t *ops;
+};
+
+/* Opens a connection for `url` ("sqlite:PATH", or a bare path). */
+int tg_store_open(const char *url, tg_store_t **out);
+/* NULL-tolerant. */
+void tg_store_close(tg_store_t *st);
+/* The path of a sqlite: URL (into buf), or NULL for other schemes. */
+const char *tg_store_sqlite_path(const char *url, char *buf, size_t len);
+
+int tg_store_sqlite_open(const char *path, tg_store_t **out);
+
+#endif

@@ -1,0 +1,582 @@
+/* SQLite backend of store.h: WAL mode, one connection per thread, versioned migrations. */
+#include "store/store.h"
+
+#include "core/log.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    tg_store_t base;
+    sqlite3 *db;
+} sq_t;
+
+/* Each migration runs once, in order, inside a transaction; its version is recorded in
+ * schema_migrations. Never edit a shipped migration: add a new one. */
+static const char *migrations[] = {
+    /* 1: tenancy, keys, providers, models, usage */
+    "CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL, tier TEXT NOT NULL,"
+    "  is_operator INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    "CREATE TABLE projects (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL REFERENCES"
+    "  organizations(id), name TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  archived_at INTEGER);"
+    "CREATE INDEX projects_org ON projects(organization_id, created_at);"
+    "CREATE TABLE api_keys (id TEXT PRIMARY KEY, kind INTEGER NOT NULL,"
+    "  organization_id TEXT NOT NULL, project_id TEXT, name TEXT NOT NULL,"
+    "  key_hash BLOB NOT NULL UNIQUE, redacted TEXT NOT NULL, permissions TEXT NOT NULL,"
+    "  allowed_models TEXT, created_at INTEGER NOT NULL, expires_at INTEGER,"
+    "  last_used_at INTEGER, revoked_at INTEGER);"
+    "CREATE INDEX api_keys_org ON api_keys(organization_id, created_at);"
+    "CREATE TABLE providers (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL, type TEXT NOT NULL, base_url TEXT NOT NULL, secret BLOB,"
+    "  models TEXT NOT NULL, weight INTEGER NOT NULL, priority INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE models (id TEXT PRIMARY KEY, type TEXT NOT NULL, owned_by TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, input_price INTEGER NOT NULL, cached_input_price INTEGER,"
+    "  output_price INTEGER NOT NULL, context_window INTEGER NOT NULL,"
+    "  max_output_tokens INTEGER NOT NULL, tokenizer TEXT NOT NULL);"
+    "CREATE TABLE usage_records (request_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+    "  organization_id TEXT NOT NULL, project_id TEXT NOT NULL, api_key_id TEXT NOT NULL,"
+    "  model TEXT NOT NULL, provider_id TEXT NOT NULL, endpoint TEXT NOT NULL,"
+    "  input_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL,"
+    "  output_tokens INTEGER NOT NULL, status INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+    "  streamed INTEGER NOT NULL, aborted INTEGER NOT NULL, cost_nanousd INTEGER NOT NULL);"
+    "CREATE INDEX usage_org_time ON usage_records(organization_id, created_at);"
+    "CREATE TABLE users (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
+};
+
+static int exec(sq_t *s, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        tg_error("sqlite: %s", err ? err : "error");
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3_stmt *prep(sq_t *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        tg_error("sqlite prepare: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    return st;
+}
+
+/* Runs a prepared write to completion and finalizes it. */
+static int run(sq_t *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc == SQLITE_CONSTRAINT)
+        return TG_STORE_CONFLICT;
+    tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && *v)
+        bind_text(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(out, t, n);
+    out[n] = '\0';
+}
+
+/* Collects rows of a SELECT into a growing array using `fill`. */
+static int collect(sq_t *s, sqlite3_stmt *st, size_t elem, void (*fill)(sqlite3_stmt *, void *),
+                   void **rows, size_t *n)
+{
+    size_t cap = 0, cnt = 0;
+    char *arr = NULL;
+    int rc;
+
+    if (!st)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            char *na = realloc(arr, cap * elem);
+            if (!na) {
+                free(arr);
+                sqlite3_finalize(st);
+                return -1;
+            }
+            arr = na;
+        }
+        memset(arr + cnt * elem, 0, elem);
+        fill(st, arr + cnt * elem);
+        cnt++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+        free(arr);
+        return -1;
+    }
+    *rows = arr;
+    *n = cnt;
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void sq_close(tg_store_t *base)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static int sq_migrate(tg_store_t *base)
+{
+    sq_t *s = (sq_t *)base;
+    size_t total = sizeof(migrations) / sizeof(migrations[0]);
+    int64_t have = 0;
+
+    if (exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " applied_at INTEGER NOT NULL)") < 0)
+        return -1;
+    if (exec(s, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    sqlite3_stmt *st = prep(s, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        have = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    for (size_t v = (size_t)have; v < total; v++) {
+        char rec[128];
+        if (exec(s, migrations[v]) < 0) {
+            exec(s, "ROLLBACK");
+            return -1;
+        }
+        snprintf(rec, sizeof(rec),
+                 "INSERT INTO schema_migrations VALUES (%zu, strftime('%%s','now'))", v + 1);
+        if (exec(s, rec) < 0) {
+            exec(s, "ROLLBACK");
+            return -1;
+        }
+    }
+    return exec(s, "COMMIT");
+}
+
+static int sq_begin(tg_store_t *b) { return exec((sq_t *)b, "BEGIN IMMEDIATE"); }
+static int sq_commit(tg_store_t *b) { return exec((sq_t *)b, "COMMIT"); }
+static int sq_rollback(tg_store_t *b) { return exec((sq_t *)b, "ROLLBACK"); }
+
+/* ---- organisations ---- */
+
+static int sq_org_insert(tg_store_t *b, const tg_org_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO organizations VALUES (?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->name);
+    bind_text(st, 3, r->tier);
+    sqlite3_bind_int(st, 4, r->is_operator);
+    sqlite3_bind_int64(st, 5, r->created_at);
+    return run(s, st);
+}
+
+static void fill_org(sqlite3_stmt *st, void *p)
+{
+    tg_org_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->name, sizeof(r->name));
+    col_text(st, 2, r->tier, sizeof(r->tier));
+    r->is_operator = sqlite3_column_int(st, 3);
+    r->created_at = sqlite3_column_int64(st, 4);
+}
+
+static int sq_org_list(tg_store_t *b, tg_org_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT id,name,tier,is_operator,created_at FROM organizations"
+                              " ORDER BY created_at, id"),
+                   sizeof(tg_org_row_t), fill_org, (void **)rows, n);
+}
+
+/* ---- projects ---- */
+
+static int sq_project_upsert(tg_store_t *b, const tg_project_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO projects VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE"
+                               " SET name=excluded.name, archived_at=excluded.archived_at");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->name);
+    sqlite3_bind_int64(st, 4, r->created_at);
+    bind_opt_int(st, 5, r->archived_at);
+    return run(s, st);
+}
+
+static void fill_project(sqlite3_stmt *st, void *p)
+{
+    tg_project_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->name, sizeof(r->name));
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->archived_at = sqlite3_column_int64(st, 4);
+}
+
+static int sq_project_list(tg_store_t *b, const char *org_id, tg_project_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id,organization_id,name,created_at,archived_at FROM"
+                               " projects WHERE ?1 IS NULL OR organization_id=?1"
+                               " ORDER BY created_at, rowid");
+    if (st)
+        bind_opt_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_project_row_t), fill_project, (void **)rows, n);
+}
+
+/* ---- keys ---- */
+
+static int sq_key_insert(tg_store_t *b, const tg_key_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO api_keys VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    sqlite3_bind_int(st, 2, r->kind);
+    bind_text(st, 3, r->org_id);
+    bind_opt_text(st, 4, r->project_id);
+    bind_text(st, 5, r->name);
+    sqlite3_bind_blob(st, 6, r->hash, sizeof(r->hash), SQLITE_TRANSIENT);
+    bind_text(st, 7, r->redacted);
+    bind_text(st, 8, r->permissions);
+    bind_opt_text(st, 9, r->allowed_models);
+    sqlite3_bind_int64(st, 10, r->created_at);
+    bind_opt_int(st, 11, r->expires_at);
+    bind_opt_int(st, 12, r->last_used_at);
+    bind_opt_int(st, 13, r->revoked_at);
+    return run(s, st);
+}
+
+static int sq_key_revoke(tg_store_t *b, const char *id, int64_t at)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st =
+        prep(s, "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
+static void fill_key(sqlite3_stmt *st, void *p)
+{
+    tg_key_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    r->kind = sqlite3_column_int(st, 1);
+    col_text(st, 2, r->org_id, sizeof(r->org_id));
+    col_text(st, 3, r->project_id, sizeof(r->project_id));
+    col_text(st, 4, r->name, sizeof(r->name));
+    if (sqlite3_column_bytes(st, 5) == (int)sizeof(r->hash))
+        memcpy(r->hash, sqlite3_column_blob(st, 5), sizeof(r->hash));
+    col_text(st, 6, r->redacted, sizeof(r->redacted));
+    col_text(st, 7, r->permissions, sizeof(r->permissions));
+    col_text(st, 8, r->allowed_models, sizeof(r->allowed_models));
+    r->created_at = sqlite3_column_int64(st, 9);
+    r->expires_at = sqlite3_column_int64(st, 10);
+    r->last_used_at = sqlite3_column_int64(st, 11);
+    r->revoked_at = sqlite3_column_int64(st, 12);
+}
+
+static int sq_key_list(tg_store_t *b, const char *org_id, tg_key_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id,kind,organization_id,project_id,name,key_hash,redacted,"
+                               "permissions,allowed_models,created_at,expires_at,last_used_at,"
+                               "revoked_at FROM api_keys WHERE revoked_at IS NULL AND"
+                               " (?1 IS NULL OR organization_id=?1) ORDER BY created_at, rowid");
+    if (st)
+        bind_opt_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_key_row_t), fill_key, (void **)rows, n);
+}
+
+static int sq_key_touch(tg_store_t *b, const char *id, int64_t at)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE api_keys SET last_used_at=?1 WHERE id=?2 AND"
+                               " (last_used_at IS NULL OR last_used_at < ?1)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, id);
+    return run(s, st);
+}
+
+/* ---- providers ---- */
+
+static int sq_provider_upsert(tg_store_t *b, const tg_provider_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO providers VALUES (?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->name);
+    bind_text(st, 4, r->type);
+    bind_text(st, 5, r->base_url);
+    if (r->secret_len)
+        sqlite3_bind_blob(st, 6, r->secret, (int)r->secret_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 6);
+    bind_text(st, 7, r->models);
+    sqlite3_bind_int(st, 8, r->weight);
+    sqlite3_bind_int(st, 9, r->priority);
+    sqlite3_bind_int64(st, 10, r->created_at);
+    return run(s, st);
+}
+
+static int sq_provider_delete(tg_store_t *b, const char *id)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "DELETE FROM providers WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
+static void fill_provider(sqlite3_stmt *st, void *p)
+{
+    tg_provider_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->name, sizeof(r->name));
+    col_text(st, 3, r->type, sizeof(r->type));
+    col_text(st, 4, r->base_url, sizeof(r->base_url));
+    int n = sqlite3_column_bytes(st, 5);
+    if (n > 0 && (size_t)n <= sizeof(r->secret)) {
+        memcpy(r->secret, sqlite3_column_blob(st, 5), (size_t)n);
+        r->secret_len = (size_t)n;
+    }
+    col_text(st, 6, r->models, sizeof(r->models));
+    r->weight = sqlite3_column_int(st, 7);
+    r->priority = sqlite3_column_int(st, 8);
+    r->created_at = sqlite3_column_int64(st, 9);
+}
+
+static int sq_provider_list(tg_store_t *b, tg_provider_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT id,organization_id,name,type,base_url,secret,models,weight,"
+                              "priority,created_at FROM providers ORDER BY priority, created_at,"
+                              " rowid"),
+                   sizeof(tg_provider_row_t), fill_provider, (void **)rows, n);
+}
+
+/* ---- models ---- */
+
+static int sq_model_upsert(tg_store_t *b, const tg_model_row_t *r, int only_new)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, only_new ? "INSERT OR IGNORE INTO models VALUES (?,?,?,?,?,?,?,?,?,?)"
+                                        : "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->type);
+    bind_text(st, 3, r->owned_by);
+    sqlite3_bind_int64(st, 4, r->created);
+    sqlite3_bind_int64(st, 5, r->input_price);
+    if (r->cached_input_price >= 0)
+        sqlite3_bind_int64(st, 6, r->cached_input_price);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, r->output_price);
+    sqlite3_bind_int64(st, 8, r->context_window);
+    sqlite3_bind_int64(st, 9, r->max_output_tokens);
+    bind_text(st, 10, r->tokenizer);
+    return run(s, st);
+}
+
+static void fill_model(sqlite3_stmt *st, void *p)
+{
+    tg_model_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->type, sizeof(r->type));
+    col_text(st, 2, r->owned_by, sizeof(r->owned_by));
+    r->created = sqlite3_column_int64(st, 3);
+    r->input_price = sqlite3_column_int64(st, 4);
+    r->cached_input_price =
+        sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5);
+    r->output_price = sqlite3_column_int64(st, 6);
+    r->context_window = sqlite3_column_int64(st, 7);
+    r->max_output_tokens = sqlite3_column_int64(st, 8);
+    col_text(st, 9, r->tokenizer, sizeof(r->tokenizer));
+}
+
+static int sq_model_list(tg_store_t *b, tg_model_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT id,type,owned_by,created,input_price,cached_input_price,"
+                              "output_price,context_window,max_output_tokens,tokenizer FROM models"
+                              " ORDER BY id"),
+                   sizeof(tg_model_row_t), fill_model, (void **)rows, n);
+}
+
+/* ---- usage ---- */
+
+static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
+                               " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const tg_usage_row_t *r = &rows[i];
+        sqlite3_reset(st);
+        bind_text(st, 1, r->request_id);
+        sqlite3_bind_int64(st, 2, r->created_at);
+        bind_text(st, 3, r->org_id);
+        bind_text(st, 4, r->project_id);
+        bind_text(st, 5, r->api_key_id);
+        bind_text(st, 6, r->model);
+        bind_text(st, 7, r->provider_id);
+        bind_text(st, 8, r->endpoint);
+        sqlite3_bind_int64(st, 9, r->input_tokens);
+        sqlite3_bind_int64(st, 10, r->cached_input_tokens);
+        sqlite3_bind_int64(st, 11, r->output_tokens);
+        sqlite3_bind_int(st, 12, r->status);
+        sqlite3_bind_int64(st, 13, r->latency_ms);
+        sqlite3_bind_int(st, 14, r->streamed);
+        sqlite3_bind_int(st, 15, r->aborted);
+        sqlite3_bind_int64(st, 16, r->cost_nanousd);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            tg_error("sqlite usage insert: %s", sqlite3_errmsg(s->db));
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int sq_usage_count(tg_store_t *b, int64_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT COUNT(*) FROM usage_records");
+    if (!st)
+        return -1;
+    *n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* ---- users ---- */
+
+static int sq_user_insert(tg_store_t *b, const tg_user_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO users VALUES (?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->email);
+    bind_text(st, 4, r->password_hash);
+    bind_text(st, 5, r->role);
+    sqlite3_bind_int64(st, 6, r->created_at);
+    return run(s, st);
+}
+
+static const tg_store_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .org_insert = sq_org_insert,
+    .org_list = sq_org_list,
+    .project_upsert = sq_project_upsert,
+    .project_list = sq_project_list,
+    .key_insert = sq_key_insert,
+    .key_revoke = sq_key_revoke,
+    .key_list = sq_key_list,
+    .key_touch = sq_key_touch,
+    .provider_upsert = sq_provider_upsert,
+    .provider_delete = sq_provider_delete,
+    .provider_list = sq_provider_list,
+    .model_upsert = sq_model_upsert,
+    .model_list = sq_model_list,
+    .usage_insert = sq_usage_insert,
+    .usage_count = sq_usage_count,
+    .user_insert = sq_user_insert,
+};
+
+int tg_store_sqlite_open(const char *path, tg_store_t **out)
+{
+    sq_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -1;
+    s->base.ops = &sqlite_ops;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        tg_error("cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "");
+        sqlite3_close(s->db);
+        free(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    /* WAL + synchronous=FULL: a committed transaction survives a process crash and a power
+     * loss; group commit (billing/usage.c) amortises the fsync. */
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") <
+        0) {
+        sq_close(&s->base);
+        return -1;
+    }
+    *out = &s->base;
+    return 0;
+}
