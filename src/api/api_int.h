@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "catalog/catalog.h"
 #include "core/errors.h"
+#include "core/sse.h"
 #include "providers/upstream.h"
 #include "store/store.h"
 
@@ -41,7 +42,7 @@ struct tg_call {
     int stream, client_usage, started, finished, aborted, gone, paused, saw_done;
     int status; /* status for the client and the usage record */
     struct evbuffer *body; /* non-streamed answer, or an upstream error body */
-    struct evbuffer *sse;  /* unparsed upstream SSE bytes */
+    tg_sse_t sse;          /* upstream SSE parser */
     struct evbuffer *out;  /* events to send in this write */
     int64_t input_est, in_tok, cached_tok, out_tok, relayed;
     int have_usage;
@@ -75,6 +76,9 @@ void tg_api_chat(tg_call_t *c);
 void tg_api_completions(tg_call_t *c);
 void tg_api_embeddings(tg_call_t *c);
 void tg_api_abort_all(tg_api_worker_t *w);
+
+/* Removes `"usage":null` (and its comma) from a JSON text in place; returns the new length. */
+size_t tg_api__strip_null_usage(char *d, size_t len);
 
 /* models.c */
 void tg_api_models_list(tg_call_t *c);

@@ -47,8 +47,7 @@ void tg_call_free(tg_call_t *c)
     }
     if (c->body)
         evbuffer_free(c->body);
-    if (c->sse)
-        evbuffer_free(c->sse);
+    tg_sse_dispose(&c->sse);
     if (c->out)
         evbuffer_free(c->out);
     tg_catalog_unref(c->cat);

@@ -7,6 +7,7 @@
 #include "auth/perms.h"
 #include "billing/usage.h"
 #include "core/log.h"
+#include "core/sse.h"
 #include "core/util.h"
 #include "pricing/pricing.h"
 #include "providers/provider.h"
@@ -195,7 +196,7 @@ static void read_usage(tg_call_t *c, const cJSON *u)
 
 /* Removes `"usage":null` (with its comma) in place; such bytes cannot occur inside a JSON
  * string, where the quotes would be escaped. Returns the new length. */
-static size_t strip_null_usage(char *d, size_t len)
+size_t tg_api__strip_null_usage(char *d, size_t len)
 {
     static const char key[] = "\"usage\":null";
     char *p = memmem(d, len, key, sizeof(key) - 1);
@@ -221,7 +222,7 @@ static void handle_data(tg_call_t *c, char *data, size_t len)
         c->relayed++;
     if (memmem(data, len, "\"usage\":null", 12)) {
         if (!c->client_usage)
-            len = strip_null_usage(data, len);
+            len = tg_api__strip_null_usage(data, len);
         emit(c, data, len);
         return;
     }
@@ -248,54 +249,20 @@ static void handle_data(tg_call_t *c, char *data, size_t len)
     emit(c, data, len);
 }
 
-/* One SSE event (its lines, without the blank line that ends it). */
-static void handle_event(tg_call_t *c, char *ev, size_t len)
+static void on_sse_event(void *arg, const char *line, size_t len)
 {
-    char *p = ev, *end = ev + len;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *le = nl ? nl : end;
-        size_t ll = (size_t)(le - p);
-        if (ll && p[ll - 1] == '\r')
-            ll--;
-        if (ll >= 5 && memcmp(p, "data:", 5) == 0) {
-            char *d = p + 5;
-            size_t dl = ll - 5;
-            if (dl && *d == ' ')
-                d++, dl--;
-            handle_data(c, d, dl);
-        } else if (ll >= 6 && memcmp(p, "event:", 6) == 0) {
-            evbuffer_add(c->out, p, ll); /* e.g. `event: error`: keep it with its data */
-            evbuffer_add(c->out, "\n", 1);
-        }
-        p = le + 1;
-    }
+    tg_call_t *c = arg; /* e.g. `event: error`: keep it with its data */
+    evbuffer_add(c->out, line, len);
+    evbuffer_add(c->out, "\n", 1);
 }
 
-static int process_sse(tg_call_t *c, int final)
-{
-    size_t len = evbuffer_get_length(c->sse);
-    char *buf = (char *)evbuffer_pullup(c->sse, (ssize_t)len);
-    size_t pos = 0, start = 0;
+static void on_sse_data(void *arg, char *data, size_t len) { handle_data(arg, data, len); }
 
-    while (pos < len) {
-        char *nl = memchr(buf + pos, '\n', len - pos);
-        if (!nl)
-            break;
-        size_t le = (size_t)(nl - buf), ll = le - pos;
-        if (ll && buf[le - 1] == '\r')
-            ll--;
-        if (ll == 0) {
-            if (le > start)
-                handle_event(c, buf + start, le - start);
-            start = le + 1;
-        }
-        pos = le + 1;
-    }
-    if (final && start < len) /* the upstream ended without a blank line */
-        handle_event(c, buf + start, len - start), start = len;
-    evbuffer_drain(c->sse, start);
-    return evbuffer_get_length(c->sse) > SSE_EVENT_MAX ? -1 : 0;
+static const tg_sse_cbs_t sse_cbs = {on_sse_data, on_sse_event};
+
+static int process_sse(tg_call_t *c, const char *p, size_t n, int final)
+{
+    return tg_sse_feed(&c->sse, p, n, final, &sse_cbs, c);
 }
 
 static void flush_out(tg_call_t *c)
@@ -340,8 +307,7 @@ static int on_data(void *arg, int status, const char *p, size_t n)
         tg_http_on_drain(c->req, on_drain, c);
         return 1; /* curl hands us the same bytes again after resume */
     }
-    evbuffer_add(c->sse, p, n);
-    int rc = process_sse(c, 0);
+    int rc = process_sse(c, p, n, 0);
     flush_out(c);
     return rc;
 }
@@ -433,7 +399,7 @@ static void on_done(void *arg, int result, int status)
         c->status = status;
 
     if (c->started) {
-        process_sse(c, 1);
+        process_sse(c, NULL, 0, 1);
         flush_out(c);
         if (result != TG_UP_OK)
             set_error(c, TG_E_UPSTREAM_FAILED,
@@ -528,9 +494,8 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     if (auth[0])
         headers[1] = auth;
     c->body = evbuffer_new();
-    c->sse = evbuffer_new();
     c->out = evbuffer_new();
-    if (!body || !c->body || !c->sse || !c->out) {
+    if (!body || !c->body || !c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0) {
         free(body);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;

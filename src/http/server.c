@@ -79,6 +79,7 @@ struct worker {
     void *data;
     conn_t *conns;
     long nconns;
+    long inflight; /* requests of this worker not yet ended */
     int draining;
 };
 
@@ -282,6 +283,7 @@ static void dispatch(conn_t *c)
         r->body_cap = cap;
     }
     atomic_fetch_add(&srv->inflight, 1);
+    c->w->inflight++;
     if (c->error_status)
         srv->cfg.on_error(r, c->error_status, c->w->data);
     else
@@ -414,6 +416,7 @@ static void req_done(tg_http_req_t *r)
 
     r->ended = 1;
     atomic_fetch_sub(&w->srv->inflight, 1);
+    w->inflight--;
     if (!c) {
         req_free(r);
         maybe_exit(w);
@@ -618,7 +621,7 @@ void *tg_http_get_data(const tg_http_req_t *r) { return r->data; }
 
 static void maybe_exit(worker_t *w)
 {
-    if (w->draining && w->nconns == 0 && atomic_load(&w->srv->inflight) == 0)
+    if (w->draining && w->nconns == 0 && w->inflight == 0)
         event_base_loopexit(w->base, NULL);
 }
 
