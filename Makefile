@@ -4,12 +4,12 @@
 CC      ?= cc
 PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
 ifdef WERROR
-CFLAGS  += -Werror
+override CFLAGS += -Werror
 endif
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
+override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \

@@ -1,6 +1,7 @@
 /* Incremental parser for Server-Sent Events (text/event-stream). Bytes come in arbitrary
  * pieces; each complete event's `data:` lines and `event:` lines are handed to callbacks.
- * Bounded: an event longer than max_event bytes is an error. */
+ * Bounded: an unfinished event may buffer at most max_event bytes (the upstream could
+ * otherwise grow it without end); complete events are handed over as they are. */
 #ifndef TG_CORE_SSE_H
 #define TG_CORE_SSE_H
 

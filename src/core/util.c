@@ -56,7 +56,7 @@ int tg_parse_nanos(const char *s, size_t len, int64_t *out)
     if (len == 0)
         return -1;
     for (; i < len && s[i] != '.'; i++) {
-        if (s[i] < '0' || s[i] > '9' || whole > (INT64_MAX / 10 - 9) / 1000000000)
+        if (s[i] < '0' || s[i] > '9' || whole > INT64_MAX / 1000000000)
             return -1;
         whole = whole * 10 + (s[i] - '0');
     }
@@ -74,6 +74,10 @@ int tg_parse_nanos(const char *s, size_t len, int64_t *out)
     }
     for (; fdigits < 9; fdigits++)
         frac *= 10;
+    /* INT64_MAX is 9223372036.854775807 units of 10^9 */
+    if (whole > INT64_MAX / 1000000000 ||
+        (whole == INT64_MAX / 1000000000 && frac > INT64_MAX % 1000000000))
+        return -1;
     *out = whole * 1000000000 + frac;
     return 0;
 }

@@ -7,11 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define POOL_MAX 256 /* idle easy handles kept per worker */
+
 struct tg_upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
+    CURL *pool[POOL_MAX];
+    int npool;
 };
+
+/* Easy handles are reused (curl_easy_reset keeps their buffers); connections themselves
+ * live in the multi handle's cache either way. */
+static CURL *easy_get(tg_upstream_t *up)
+{
+    return up->npool ? up->pool[--up->npool] : curl_easy_init();
+}
+
+static void easy_put(tg_upstream_t *up, CURL *e)
+{
+    if (up->npool < POOL_MAX) {
+        curl_easy_reset(e);
+        up->pool[up->npool++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
 
 struct tg_up_req {
     tg_upstream_t *up;
@@ -50,7 +71,7 @@ static void check_done(tg_upstream_t *up)
         if (res != CURLE_OK)
             tg_debug("upstream: %s", curl_easy_strerror(res));
         curl_multi_remove_handle(up->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        easy_put(up, r->easy);
         curl_slist_free_all(r->headers);
         free(r->body);
         tg_up_cbs_t cbs = r->cbs;
@@ -153,6 +174,8 @@ void tg_upstream_free(tg_upstream_t *up)
 {
     if (!up)
         return;
+    while (up->npool)
+        curl_easy_cleanup(up->pool[--up->npool]);
     curl_multi_cleanup(up->multi);
     event_free(up->timer);
     free(up);
@@ -171,7 +194,7 @@ tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *co
     r->body = body;
     r->cbs = *cbs;
     r->arg = arg;
-    r->easy = curl_easy_init();
+    r->easy = easy_get(up);
     for (size_t i = 0; headers && headers[i]; i++)
         r->headers = curl_slist_append(r->headers, headers[i]);
     r->headers = curl_slist_append(r->headers, "Expect:");
@@ -196,7 +219,7 @@ tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *co
     return r;
 fail:
     if (r->easy)
-        curl_easy_cleanup(r->easy);
+        easy_put(up, r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
     free(r);
@@ -211,7 +234,7 @@ void tg_upstream_cancel(tg_up_req_t *r)
      * the provider generating tokens nobody reads). */
     curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
     curl_multi_remove_handle(r->up->multi, r->easy);
-    curl_easy_cleanup(r->easy);
+    easy_put(r->up, r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
     free(r);

@@ -11,6 +11,7 @@
 typedef struct {
     tg_store_t base;
     sqlite3 *db;
+    sqlite3_stmt *usage_ins, *key_touch; /* hot statements, prepared once */
 } sq_t;
 
 /* Each migration runs once, in order, inside a transaction; its version is recorded in
@@ -156,6 +157,8 @@ static int collect(sq_t *s, sqlite3_stmt *st, size_t elem, void (*fill)(sqlite3_
 static void sq_close(tg_store_t *base)
 {
     sq_t *s = (sq_t *)base;
+    sqlite3_finalize(s->usage_ins);
+    sqlite3_finalize(s->key_touch);
     sqlite3_close(s->db);
     free(s);
 }
@@ -340,13 +343,19 @@ static int sq_key_list(tg_store_t *b, const char *org_id, tg_key_row_t **rows, s
 static int sq_key_touch(tg_store_t *b, const char *id, int64_t at)
 {
     sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "UPDATE api_keys SET last_used_at=?1 WHERE id=?2 AND"
-                               " (last_used_at IS NULL OR last_used_at < ?1)");
-    if (!st)
+    if (!s->key_touch &&
+        !(s->key_touch = prep(s, "UPDATE api_keys SET last_used_at=?1 WHERE id=?2 AND"
+                                 " (last_used_at IS NULL OR last_used_at < ?1)")))
         return -1;
+    sqlite3_stmt *st = s->key_touch;
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, at);
     bind_text(st, 2, id);
-    return run(s, st);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- providers ---- */
@@ -469,10 +478,10 @@ static int sq_model_list(tg_store_t *b, tg_model_row_t **rows, size_t *n)
 static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n)
 {
     sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
-                               " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!st)
+    if (!s->usage_ins && !(s->usage_ins = prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
+                                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")))
         return -1;
+    sqlite3_stmt *st = s->usage_ins;
     for (size_t i = 0; i < n; i++) {
         const tg_usage_row_t *r = &rows[i];
         sqlite3_reset(st);
@@ -494,11 +503,11 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n)
         sqlite3_bind_int64(st, 16, r->cost_nanousd);
         if (sqlite3_step(st) != SQLITE_DONE) {
             tg_error("sqlite usage insert: %s", sqlite3_errmsg(s->db));
-            sqlite3_finalize(st);
+            sqlite3_reset(st);
             return -1;
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return 0;
 }
 
