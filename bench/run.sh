@@ -12,7 +12,8 @@
 #   BENCH_WARMUP=2s            warm-up before each measured run ("0" to skip)
 #   BENCH_CONNECTIONS=64       connections of the throughput runs (wrk -c)
 #   BENCH_WRK_THREADS=2        wrk threads of the throughput runs (wrk -t)
-#   BENCH_STREAM=1             also run the streaming (SSE) comparison ("0" to skip)
+#   BENCH_JSON=1               run the non-streaming throughput comparison ("0" to skip)
+#   BENCH_STREAM=1             run the streaming (SSE) comparison ("0" to skip)
 #   BENCH_LATENCY=1            also run the one-connection latency comparison ("0" to skip)
 #   BENCH_NGINX_WORKERS=auto   nginx worker_processes
 #   BENCH_MOCK_THREADS=1       mock_upstream --threads
@@ -36,6 +37,7 @@ DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNS=${BENCH_CONNECTIONS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
+DO_JSON=${BENCH_JSON:-1}
 DO_STREAM=${BENCH_STREAM:-1}
 DO_LATENCY=${BENCH_LATENCY:-1}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
@@ -45,6 +47,9 @@ TOLLGATE_SETUP=${BENCH_TOLLGATE_SETUP:-}
 SKIP_TOLLGATE=${BENCH_SKIP_TOLLGATE:-0}
 KEEP=${BENCH_KEEP:-0}
 RESULTS=${BENCH_RESULTS:-$BUILD_DIR/bench-results.md}
+
+# bench/post.lua reads these; the harness sets them per run, so clear any from the caller.
+unset BENCH_BODY BENCH_PATH BENCH_KEY
 
 MODEL=gpt-4o-mini
 UPSTREAM_KEY=sk-upstream-bench
@@ -62,6 +67,7 @@ fail() { log "FAILED: $*"; FAILURES+=("$*"); }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX") || die "mktemp"
 PIDS=()
 
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
     local rc=$? pid i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
@@ -123,7 +129,7 @@ free_port() {
 }
 
 show_log() { # show_log FILE: the tail of a log, indented, to stderr
-    [ -s "$1" ] && sed -n '1,200p' "$1" | tail -n 20 | sed 's/^/    | /' >&2
+    [ -s "$1" ] && tail -n 20 "$1" | awk '{ print "    | " $0 }' >&2
     return 0
 }
 
@@ -189,6 +195,8 @@ done
 # ---- 3. Tollgate ---------------------------------------------------------------------
 
 TG_OK=0
+TG_PID=""
+TG_WORKERS=""
 TG_URL=""
 TG_KEY=""
 TG_SERVE_CMD=""
@@ -215,11 +223,12 @@ setup_tollgate() {
     local port
     port=$(free_port) || { fail "no free port"; return 1; }
     # shellcheck disable=SC2086 # BENCH_TOLLGATE_ARGS is split on purpose
-    TG_SERVE_CMD="tollgate serve --listen 127.0.0.1:$port --db sqlite:\$TMP/bench.db $TOLLGATE_ARGS"
+    TG_SERVE_CMD="tollgate serve --listen 127.0.0.1:$port --db sqlite:\$TMP/bench.db${TOLLGATE_ARGS:+ $TOLLGATE_ARGS}"
     # shellcheck disable=SC2086
     start_bg tollgate "$TOLLGATE_BIN" serve --listen "127.0.0.1:$port" --db "sqlite:$TMP/bench.db" \
         $TOLLGATE_ARGS
     local pid=$LAST_PID
+    TG_PID=$pid
     if ! wait_for_match "$TMP/tollgate.err" 'listening on http://' "$pid" 20 ||
         ! wait_for_port "$port" "$pid" 5; then
         fail "Tollgate: serve did not start"
@@ -227,7 +236,8 @@ setup_tollgate() {
         return 1
     fi
     TG_URL="http://127.0.0.1:$port"
-    log "Tollgate on $TG_URL"
+    TG_WORKERS=$(sed -n 's/.*listening on http:[^(]*(\([0-9][0-9]*\) workers.*/\1/p' "$TMP/tollgate.err" | head -n 1)
+    log "Tollgate on $TG_URL${TG_WORKERS:+ ($TG_WORKERS workers)}"
 
     api POST /v1/organization/providers "{\"name\":\"mock\",\"type\":\"openai_compatible\",\"base_url\":\"$MOCK_URL/v1\",\"api_key\":\"$UPSTREAM_KEY\",\"models\":[{\"model\":\"$MODEL\"}]}" ||
         { api_fail "POST /v1/organization/providers"; return 1; }
@@ -292,22 +302,50 @@ fi
 declare -A RPS P50 P90 P99 ERRS
 ROWS=()
 
-# measure ID LABEL URL THREADS CONNS STREAM KEY
+# run_wrk THREADS CONNS DURATION STREAM KEY URL OUT: wrk in the background, so that a
+# signal to this script is handled at once (the EXIT trap stops wrk too).
+run_wrk() {
+    BENCH_STREAM=$4 BENCH_KEY=$5 wrk -t "$1" -c "$2" -d "$3" --timeout 5s -s "$LUA" "$6" \
+        >"$7" 2>&1 &
+    WRK_PID=$!
+    PIDS+=("$WRK_PID")
+    local rc=0
+    wait "$WRK_PID" || rc=$?
+    unset 'PIDS[${#PIDS[@]}-1]'
+    return "$rc"
+}
+
+# result_field LINE NAME: NAME's value in a "BENCH_RESULT a=1 b=2" line (bench/post.lua).
+result_field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+# Fails the run if the process behind it is gone (crashed, or killed from outside).
+check_alive() { # check_alive PID NAME LOG LABEL
+    [ -z "$1" ] && return 0
+    kill -0 "$1" 2>/dev/null && return 0
+    wait "$1" 2>/dev/null
+    fail "$4: $2 exited during the run (status $?)"
+    show_log "$3"
+    return 1
+}
+
+# measure ID LABEL URL THREADS CONNS STREAM KEY [PID NAME LOG]: one warm-up + measured run.
 measure() {
     local id=$1 label=$2 url=$3 threads=$4 conns=$5 stream=$6 key=$7 out
+    local pid=${8:-} pname=${9:-} plog=${10:-}
+    check_alive "$pid" "$pname" "$plog" "$label" || { ROWS+=("$id|$label"); return 1; }
     out="$TMP/wrk-$id.txt"
     ROWS+=("$id|$label")
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-        BENCH_STREAM=$stream BENCH_KEY=$key wrk -t "$threads" -c "$conns" -d "$WARMUP" \
-            --timeout 5s -s "$LUA" "$url" >"$TMP/wrk-$id.warmup.txt" 2>&1 || true
+        run_wrk "$threads" "$conns" "$WARMUP" "$stream" "$key" "$url" "$TMP/wrk-$id.warmup.txt" || true
     fi
     log "run: $label (-t $threads -c $conns -d $DURATION)"
-    if ! BENCH_STREAM=$stream BENCH_KEY=$key wrk -t "$threads" -c "$conns" -d "$DURATION" \
-        --timeout 5s -s "$LUA" "$url" >"$out" 2>&1; then
+    if ! run_wrk "$threads" "$conns" "$DURATION" "$stream" "$key" "$url" "$out"; then
         fail "$label: wrk failed"
         show_log "$out"
+        check_alive "$pid" "$pname" "$plog" "$label"
         return 1
     fi
+    check_alive "$pid" "$pname" "$plog" "$label" || return 1
     local line
     line=$(grep '^BENCH_RESULT ' "$out" | tail -n 1)
     if [ -z "$line" ]; then
@@ -315,8 +353,16 @@ measure() {
         show_log "$out"
         return 1
     fi
-    # shellcheck disable=SC2086
-    local $(echo "${line#BENCH_RESULT }")
+    local rps p50_us p90_us p99_us non2xx connect_err read_err write_err timeout_err
+    rps=$(result_field "$line" rps)
+    p50_us=$(result_field "$line" p50_us)
+    p90_us=$(result_field "$line" p90_us)
+    p99_us=$(result_field "$line" p99_us)
+    non2xx=$(result_field "$line" non2xx)
+    connect_err=$(result_field "$line" connect_err)
+    read_err=$(result_field "$line" read_err)
+    write_err=$(result_field "$line" write_err)
+    timeout_err=$(result_field "$line" timeout_err)
     RPS[$id]=$rps
     P50[$id]=$p50_us
     P90[$id]=$p90_us
@@ -337,19 +383,29 @@ measure() {
     log "  $rps req/s, p50 $((p50_us / 1000)).$(printf '%03d' $((p50_us % 1000))) ms, p99 $((p99_us / 1000)).$(printf '%03d' $((p99_us % 1000))) ms, non-2xx $non2xx"
 }
 
-measure direct "direct → mock" "$MOCK_URL" "$WRK_THREADS" "$CONNS" 0 ""
-measure nginx "nginx → mock" "$NGINX_URL" "$WRK_THREADS" "$CONNS" 0 ""
-[ "$TG_OK" = 1 ] && measure tollgate "Tollgate → mock" "$TG_URL" "$WRK_THREADS" "$CONNS" 0 "$TG_KEY"
-if [ "$DO_STREAM" = 1 ]; then
-    measure direct_sse "direct → mock" "$MOCK_URL" "$WRK_THREADS" "$CONNS" 1 ""
-    measure nginx_sse "nginx → mock" "$NGINX_STREAM_URL" "$WRK_THREADS" "$CONNS" 1 ""
+if [ "$DO_JSON" = 1 ]; then
+    measure direct "direct → mock" "$MOCK_URL" "$WRK_THREADS" "$CONNS" 0 "" \
+        "$MOCK_PID" mock_upstream "$TMP/mock.err"
+    measure nginx "nginx → mock" "$NGINX_URL" "$WRK_THREADS" "$CONNS" 0 "" \
+        "$NGINX_PID" nginx "$TMP/nginx/error.log"
     [ "$TG_OK" = 1 ] &&
-        measure tollgate_sse "Tollgate → mock" "$TG_URL" "$WRK_THREADS" "$CONNS" 1 "$TG_KEY"
+        measure tollgate "Tollgate → mock" "$TG_URL" "$WRK_THREADS" "$CONNS" 0 "$TG_KEY" \
+            "$TG_PID" tollgate "$TMP/tollgate.err"
+fi
+if [ "$DO_STREAM" = 1 ]; then
+    measure direct_sse "direct → mock" "$MOCK_URL" "$WRK_THREADS" "$CONNS" 1 "" \
+        "$MOCK_PID" mock_upstream "$TMP/mock.err"
+    measure nginx_sse "nginx → mock" "$NGINX_STREAM_URL" "$WRK_THREADS" "$CONNS" 1 "" \
+        "$NGINX_PID" nginx "$TMP/nginx/error.log"
+    [ "$TG_OK" = 1 ] &&
+        measure tollgate_sse "Tollgate → mock" "$TG_URL" "$WRK_THREADS" "$CONNS" 1 "$TG_KEY" \
+            "$TG_PID" tollgate "$TMP/tollgate.err"
 fi
 if [ "$DO_LATENCY" = 1 ]; then
-    measure direct_c1 "direct → mock" "$MOCK_URL" 1 1 0 ""
-    measure nginx_c1 "nginx → mock" "$NGINX_URL" 1 1 0 ""
-    [ "$TG_OK" = 1 ] && measure tollgate_c1 "Tollgate → mock" "$TG_URL" 1 1 0 "$TG_KEY"
+    measure direct_c1 "direct → mock" "$MOCK_URL" 1 1 0 "" "$MOCK_PID" mock_upstream "$TMP/mock.err"
+    measure nginx_c1 "nginx → mock" "$NGINX_URL" 1 1 0 "" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+    [ "$TG_OK" = 1 ] && measure tollgate_c1 "Tollgate → mock" "$TG_URL" 1 1 0 "$TG_KEY" \
+        "$TG_PID" tollgate "$TMP/tollgate.err"
 fi
 
 # ---- 5. report -----------------------------------------------------------------------
@@ -388,7 +444,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted"
     echo "- nginx $NGINX_VERSION: worker_processes $NGINX_WORKERS, upstream keepalive 64, access_log off;"
     echo "  proxy_buffering off for the SSE run."
     if [ "$TG_OK" = 1 ]; then
-        echo "- Tollgate: \`$TG_SERVE_CMD\` (SQLite in a temp dir), project key, provider \"mock\"."
+        echo "- Tollgate: \`$TG_SERVE_CMD\` (${TG_WORKERS:-?} workers, SQLite in a temp dir), project key, provider \"mock\"."
     elif [ "$SKIP_TOLLGATE" = 1 ]; then
         echo "- Tollgate: skipped (BENCH_SKIP_TOLLGATE=1)."
     else

@@ -4,13 +4,14 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f)
 {
     fputs("Usage: tollgate <command> [options]\n"
           "\n"
           "Commands:\n"
-          "  serve    run the API, the Admin API and the console\n"
+          "  serve    run the OpenAI-compatible API and the Admin API\n"
           "  init     create the database, the operator's organisation and an admin key\n"
           "\n"
           "`tollgate <command> --help` describes each command.\n",
@@ -19,6 +20,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    umask(077); /* the database holds key hashes and sealed secrets: owner only */
     if (sodium_init() < 0)
         return tg_cli_fail("cannot initialise libsodium");
     if (argc < 2) {

@@ -250,6 +250,10 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
     }
     if (is(c, "GET")) {
         tg_call_json(c, 200, key_object(&rows[k]));
+    } else if (is(c, "DELETE") && kind == TG_KEY_ADMIN && n == 1) {
+        tg_call_error(c, TG_E_CONFLICT, NULL,
+                      "This is the organization's last admin key; create another one before "
+                      "deleting it.");
     } else if (is(c, "DELETE")) {
         if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
@@ -269,11 +273,10 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
     free(rows);
     return;
 unknown:
-    tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL: %s.", tg_http_method(c->req));
+    tg_call_unknown_url(c);
     return;
 method:
-    tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL (%s).",
-                  tg_http_method(c->req));
+    tg_call_bad_method(c);
 }
 
 /* ---- projects ---- */
@@ -332,7 +335,7 @@ static void projects_route(tg_call_t *c, const segs_t *s)
             }
             cJSON_Delete(j);
         } else {
-            tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL.");
+            tg_call_bad_method(c);
         }
         return;
     }
@@ -362,8 +365,10 @@ static void projects_route(tg_call_t *c, const segs_t *s)
             return;
         }
         keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
+    } else if (s->n == 2 || (s->n == 3 && seg_is(s, 2, "archive"))) {
+        tg_call_bad_method(c);
     } else {
-        tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL: %s.", tg_http_method(c->req));
+        tg_call_unknown_url(c);
     }
 }
 
@@ -509,7 +514,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
         return;
     }
     if (s->n > 2) {
-        tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL.");
+        tg_call_unknown_url(c);
         return;
     }
     if (st->ops->provider_list(st, &rows, &n) < 0) {
@@ -566,7 +571,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
             tg_call_json(c, 200, o);
         }
     } else {
-        tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for this URL.");
+        tg_call_bad_method(c);
     }
 out:
     if (rows)
@@ -581,12 +586,8 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
 
     if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
         return;
-    tg_usage_touch_key(c->key->row.id);
     if (split(sub, len, &s) < 0 || s.n == 0) {
-        tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
-                      "Unknown request URL: %s /v1/organization/%.*s. Please check the URL for "
-                      "typos, or see the docs at https://platform.openai.com/docs/api-reference/.",
-                      tg_http_method(c->req), (int)(len > 200 ? 200 : len), sub);
+        tg_call_unknown_url(c);
         return;
     }
     if (seg_is(&s, 0, "admin_api_keys"))
@@ -598,8 +599,5 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
     else if (seg_is(&s, 0, "models"))
         tg_api_admin_models(c, sub + 6, len - 6);
     else
-        tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
-                      "Unknown request URL: %s /v1/organization/%.*s. Please check the URL for "
-                      "typos, or see the docs at https://platform.openai.com/docs/api-reference/.",
-                      tg_http_method(c->req), (int)(len > 200 ? 200 : len), sub);
+        tg_call_unknown_url(c);
 }

@@ -59,6 +59,9 @@ void tg_call_json(tg_call_t *c, int status, cJSON *body); /* takes body; ends th
 void tg_call_error(tg_call_t *c, tg_err_t err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void tg_call_missing_scope(tg_call_t *c, unsigned scope);
+/* 404 unknown_url and 405 for the request's own method and path. */
+void tg_call_unknown_url(tg_call_t *c);
+void tg_call_bad_method(tg_call_t *c);
 /* Authenticates the bearer key; on failure answers and returns -1. */
 int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope);
 /* Body as a JSON object; on failure answers 400 and returns NULL. */

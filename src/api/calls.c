@@ -160,6 +160,7 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
         return -1;
     }
     c->key = k;
+    tg_usage_touch_key(k->row.id); /* last_used_at, written in the writer's next batch */
     snprintf(c->org_id, sizeof(c->org_id), "%s", k->row.org_id);
     if (k->row.kind != want_kind || !(k->scopes & scope)) {
         tg_call_missing_scope(c, scope);
@@ -168,16 +169,27 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
     return 0;
 }
 
-/* Depth of nesting, counted outside strings; cJSON's own limit is far higher. */
-static int json_too_deep(const char *p, size_t len)
+/* Checks what cJSON lets through: nesting deeper than JSON_MAX_DEPTH (cJSON's own limit is
+ * far higher), raw control characters, which JSON forbids inside strings, and the escape
+ * \u0000, which cJSON cannot represent.
+ * Returns 0, 1 (too deep), 2 (not JSON) or 3 (\\u0000). */
+static int json_prescan(const char *p, size_t len)
 {
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < len; i++) {
-        char ch = p[i];
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == 0)
+            return 2;
         if (in_str) {
-            if (ch == '\\')
+            if (ch < 0x20)
+                return 2;
+            if (ch == '\\') {
+                /* \u0000 would end the C string cJSON gives us: the value we check and
+                 * forward would differ from the one sent */
+                if (i + 5 < len && memcmp(p + i + 1, "u0000", 5) == 0)
+                    return 3;
                 i++;
-            else if (ch == '"')
+            } else if (ch == '"')
                 in_str = 0;
         } else if (ch == '"') {
             in_str = 1;
@@ -197,13 +209,21 @@ cJSON *tg_call_body_json(tg_call_t *c)
     const char *body = tg_http_body(c->req, &len);
     cJSON *j = NULL;
 
-    if (json_too_deep(body, len)) {
+    int pre = json_prescan(body, len);
+    if (pre == 1) {
         tg_call_error(c, TG_E_BAD_REQUEST, NULL,
                       "The JSON body of your request is nested more than %d levels deep.",
                       JSON_MAX_DEPTH);
         return NULL;
     }
-    j = cJSON_ParseWithLength(body, len);
+    if (pre == 3) {
+        tg_call_error(c, TG_E_BAD_REQUEST, NULL,
+                      "Strings in the request body must not contain the character \\u0000.");
+        return NULL;
+    }
+    /* The server NUL-terminates bodies; parsing len + 1 bytes with require_null_terminated
+     * refuses trailing garbage after the JSON value. */
+    j = pre == 0 ? cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1) : NULL;
     if (!j) {
         tg_call_error(c, TG_E_INVALID_JSON, NULL, NULL);
         return NULL;
@@ -296,4 +316,22 @@ void tg_json_opt_time(cJSON *o, const char *name, int64_t t)
         cJSON_AddNumberToObject(o, name, (double)t);
     else
         cJSON_AddNullToObject(o, name);
+}
+
+void tg_call_unknown_url(tg_call_t *c)
+{
+    size_t len;
+    const char *path = tg_http_path(c->req, &len);
+    tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
+                  "Unknown request URL: %s %.*s. Please check the URL for typos, or see the docs "
+                  "at https://platform.openai.com/docs/api-reference/.",
+                  tg_http_method(c->req), (int)(len > 512 ? 512 : len), path);
+}
+
+void tg_call_bad_method(tg_call_t *c)
+{
+    size_t len;
+    const char *path = tg_http_path(c->req, &len);
+    tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for URL (%s %.*s).",
+                  tg_http_method(c->req), (int)(len > 512 ? 512 : len), path);
 }

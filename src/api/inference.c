@@ -401,7 +401,9 @@ static void on_done(void *arg, int result, int status)
     if (c->started) {
         process_sse(c, NULL, 0, 1);
         flush_out(c);
-        if (result != TG_UP_OK)
+        if (result == TG_UP_ETIMEOUT)
+            set_error(c, TG_E_UPSTREAM_TIMEOUT, NULL);
+        else if (result != TG_UP_OK)
             set_error(c, TG_E_UPSTREAM_FAILED,
                       "The upstream provider closed the stream before it was complete.");
         record_and_finish(c, 1);
@@ -427,6 +429,13 @@ static void on_done(void *arg, int result, int status)
             read_usage(c, u);
     } else if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
         set_error(c, TG_E_UPSTREAM_FAILED, NULL);
+    } else if (status == 401 || status == 403) {
+        /* The provider refused Tollgate's own credential: the client's key is fine, and the
+         * upstream's message may quote part of the upstream key. */
+        tg_warn("provider %s refused its credential (HTTP %d)", c->route->provider->row.id,
+                status);
+        set_error(c, TG_E_UPSTREAM_FAILED,
+                  "The upstream provider refused the gateway's credentials.");
     } /* else: an OpenAI-shaped upstream error passes through with its status */
     cJSON_Delete(j);
     record_and_finish(c, 1);
@@ -469,16 +478,17 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     const tg_cat_route_t *r = m ? tg_catalog_route(c->cat, m) : NULL;
 
     if (!m || !r->provider || !tg_catalog_key_allows(c->key, m->id)) {
-        cJSON_Delete(j);
         tg_call_error(c, TG_E_MODEL_NOT_FOUND, NULL,
                       "The model `%.200s` does not exist or you do not have access to it.", model);
+        cJSON_Delete(j); /* after the message: `model` points into it */
         return;
     }
     if (strcmp(m->type, type) != 0) {
         cJSON_Delete(j);
         tg_call_error(c, TG_E_NOT_FOUND, "model",
-                      "This is not a %s model and thus not supported in the v1/%s endpoint.",
-                      type, path);
+                      "This is not %s model and thus not supported in the v1/%s endpoint.",
+                      strcmp(type, "chat") == 0 ? "a chat" : strcmp(type, "embedding") == 0
+                      ? "an embedding" : "a completion", path);
         return;
     }
     c->model = m;

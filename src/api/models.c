@@ -72,8 +72,8 @@ static cJSON *org_model_object(const tg_model_row_t *m)
     return o;
 }
 
-/* A price given as a JSON number or a decimal string, in dollars per 1M tokens. A number
- * is read through its shortest decimal form: at most 9 decimals, never negative. */
+/* A price given as a JSON number or a decimal string, in dollars per 1M tokens: at most 9
+ * decimals, never negative; a number with more precision is refused, not rounded. */
 static int parse_price(const cJSON *v, int64_t *out, int nullable)
 {
     char buf[64];
@@ -85,7 +85,8 @@ static int parse_price(const cJSON *v, int64_t *out, int nullable)
         return tg_parse_nanos(v->valuestring, strlen(v->valuestring), out);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9 || !isfinite(v->valuedouble))
         return -1;
-    snprintf(buf, sizeof(buf), "%.9f", v->valuedouble);
+    /* the shortest form that reads back as the same double: what the client wrote */
+    snprintf(buf, sizeof(buf), "%.15g", v->valuedouble);
     return tg_parse_nanos(buf, strlen(buf), out);
 }
 
@@ -213,6 +214,8 @@ void tg_api_admin_models(tg_call_t *c, const char *sub, size_t len)
             return;
         }
     }
-    tg_call_error(c, TG_E_UNKNOWN_URL, NULL, "Unknown request URL: %s /v1/organization/models%.*s.",
-                  m, (int)(len > 200 ? 200 : len), sub);
+    if (len == 0 || (len > 1 && sub[0] == '/' && !memchr(sub + 1, '/', len - 1)))
+        tg_call_bad_method(c);
+    else
+        tg_call_unknown_url(c);
 }

@@ -19,20 +19,6 @@ static int path_prefix(const char *p, size_t len, const char *lit)
     return len > n && memcmp(p, lit, n) == 0;
 }
 
-static void unknown_url(tg_call_t *c, const char *path, size_t len)
-{
-    tg_call_error(c, TG_E_UNKNOWN_URL, NULL,
-                  "Unknown request URL: %s %.*s. Please check the URL for typos, or see the docs "
-                  "at https://platform.openai.com/docs/api-reference/.",
-                  tg_http_method(c->req), (int)(len > 512 ? 512 : len), path);
-}
-
-static void bad_method(tg_call_t *c, const char *path, size_t len)
-{
-    tg_call_error(c, TG_E_METHOD_NOT_ALLOWED, NULL, "Invalid method for URL (%s %.*s).",
-                  tg_http_method(c->req), (int)(len > 512 ? 512 : len), path);
-}
-
 static void handle(tg_http_req_t *req, void *data)
 {
     tg_api_worker_t *w = data;
@@ -47,26 +33,26 @@ static void handle(tg_http_req_t *req, void *data)
         return;
     }
     if (path_is(path, len, "/healthz") || path_is(path, len, "/readyz")) {
-        tg_api_health(c);
+        get ? tg_api_health(c) : tg_call_bad_method(c);
     } else if (path_is(path, len, "/metrics")) {
-        tg_api_metrics(c);
+        get ? tg_api_metrics(c) : tg_call_bad_method(c);
     } else if (path_is(path, len, "/v1/chat/completions")) {
-        post ? tg_api_chat(c) : bad_method(c, path, len);
+        post ? tg_api_chat(c) : tg_call_bad_method(c);
     } else if (path_is(path, len, "/v1/completions")) {
-        post ? tg_api_completions(c) : bad_method(c, path, len);
+        post ? tg_api_completions(c) : tg_call_bad_method(c);
     } else if (path_is(path, len, "/v1/embeddings")) {
-        post ? tg_api_embeddings(c) : bad_method(c, path, len);
+        post ? tg_api_embeddings(c) : tg_call_bad_method(c);
     } else if (path_is(path, len, "/v1/models")) {
-        get ? tg_api_models_list(c) : bad_method(c, path, len);
+        get ? tg_api_models_list(c) : tg_call_bad_method(c);
     } else if (path_prefix(path, len, "/v1/models/")) {
         if (get && tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODELS_READ) == 0)
             tg_api_models_get(c, path + 11, len - 11);
         else if (!get)
-            bad_method(c, path, len);
+            tg_call_bad_method(c);
     } else if (path_prefix(path, len, "/v1/organization/")) {
         tg_api_admin(c, path + 17, len - 17);
     } else {
-        unknown_url(c, path, len);
+        tg_call_unknown_url(c);
     }
 }
 

@@ -96,16 +96,9 @@ static int cmp_touch(const void *a, const void *b)
     return strcmp(((const touch_t *)a)->id, ((const touch_t *)b)->id);
 }
 
-/* Adds the batch's keys to its touches and applies each key's latest time once. */
+/* Applies each touched key's latest time once. */
 static int apply_touches(batch_t *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        if (grow((void **)&b->touches, &b->capt, b->nt, sizeof(touch_t)) < 0)
-            break;
-        touch_t *t = &b->touches[b->nt++];
-        memcpy(t->id, b->items[i].row.api_key_id, sizeof(t->id));
-        t->at = b->items[i].row.created_at;
-    }
     qsort(b->touches, b->nt, sizeof(touch_t), cmp_touch);
     for (size_t i = 0; i < b->nt; i++) {
         if (i + 1 < b->nt && strcmp(b->touches[i].id, b->touches[i + 1].id) == 0) {
@@ -163,7 +156,6 @@ static void *writer_main(void *unused)
             nanosleep(&ts, NULL);
             if (delay_ms < 2000)
                 delay_ms *= 2;
-            work.nt = 0; /* touches are re-derived from the rows; explicit ones may be lost */
         }
         for (size_t i = 0; i < work.n; i++) {
             item_t *it = &work.items[i];

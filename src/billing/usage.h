@@ -18,7 +18,7 @@ int tg_usage_start(const char *db_url);
 /* Copies the row. cb may be NULL (fire and forget). */
 void tg_usage_submit(const tg_usage_row_t *row, struct event_base *base, tg_usage_done_cb cb,
                      void *arg);
-/* Marks a key as used now (for requests that write no usage record). */
+/* Marks a key as used now (every authenticated request does). */
 void tg_usage_touch_key(const char *key_id);
 /* Commits what is queued, then stops the thread. */
 void tg_usage_stop(void);

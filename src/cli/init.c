@@ -96,9 +96,13 @@ int tg_cli_init(int argc, char **argv)
         return tg_cli_fail("init: --org must be 1 to %d bytes", TG_NAME_MAX - 1);
     if (!tg_store_sqlite_path(db, path, sizeof(path)))
         return tg_cli_fail("init: unsupported --db %s (this build supports sqlite:PATH)", db);
+    char data[4096];
+    if (tg_data_path("models.json", data, sizeof(data)) < 0)
+        return tg_cli_fail("init: the shipped model table data/models.json was not found beside "
+                           "the binary (or in $TOLLGATE_DATA_DIR)");
     if (tg_store_open(db, &st) < 0)
         return tg_cli_fail("init: cannot open the database %s", db);
-    if (st->ops->migrate(st) < 0 || tg_secret_load_master(path, 1) < 0 || seed_models(st) < 0) {
+    if (st->ops->migrate(st) < 0 || seed_models(st) < 0) {
         tg_cli_fail("init: cannot prepare the database %s", db);
         goto out;
     }
@@ -111,6 +115,10 @@ int tg_cli_init(int argc, char **argv)
         if (orgs[i].is_operator) {
             fprintf(stderr, "tollgate: %s is already initialised (organization %s); applied "
                             "migrations, created no new admin key\n", db, orgs[i].id);
+            /* never replace a lost secret key here: it would orphan the sealed upstream keys */
+            if (!getenv("TOLLGATE_SECRET_KEY") && tg_secret_load_master(path, 0) < 0)
+                fprintf(stderr, "tollgate: warning: the secret key file %s.secret is missing; "
+                                "stored upstream API keys cannot be decrypted\n", path);
             if (json)
                 printf("{\"organization_id\":\"%s\",\"admin_key\":null}\n", orgs[i].id);
             free(orgs);
@@ -120,6 +128,10 @@ int tg_cli_init(int argc, char **argv)
     }
     free(orgs);
 
+    if (tg_secret_load_master(path, 1) < 0) {
+        tg_cli_fail("init: cannot create the secret key file %s.secret", path);
+        goto out;
+    }
     int64_t now = tg_now();
     tg_org_row_t o = {0};
     tg_project_row_t p = {0};

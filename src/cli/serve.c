@@ -74,25 +74,24 @@ static int num(const char *name, const char *v, long min, long max, long *out)
 }
 
 static int config_file(const char *path, serve_opts_t *o);
+static int parse(int argc, char **argv, serve_opts_t *o, int from_file);
 
 /* Returns 0, 1 for --help, or -1 after printing an error. */
 static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
 {
     int ch;
-    optind = 1;
+    optind = 0; /* glibc: 0 re-initialises getopt completely between parses */
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'l': o->listen = optarg; break;
         case 'd': o->db = optarg; break;
         case 'r': o->redis = optarg; break;
-        case 'c':
+        case 'c': /* read before the command line (see tg_cli_serve) */
             if (from_file) {
                 tg_cli_fail("serve: --config cannot be nested");
                 return -1;
             }
-            if (config_file(optarg, o) < 0)
-                return -1;
             break;
         case 'w': if (num("workers", optarg, 1, 256, &o->workers)) return -1; break;
         case 'b': if (num("max-body-bytes", optarg, 1024, 1L << 30, &o->max_body)) return -1; break;
@@ -180,6 +179,16 @@ int tg_cli_serve(int argc, char **argv)
     tg_store_t *st = NULL;
     tg_http_server_t *srv = NULL;
 
+    /* The config file first, then the command line, which overrides it. */
+    for (int i = 1; i < argc; i++) {
+        const char *file = NULL;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+        if (file && config_file(file, &o) < 0)
+            return 1;
+    }
     rc = parse(argc, argv, &o, 0);
     if (rc == 1) {
         usage(stdout);

@@ -71,9 +71,8 @@ struct conn {
 struct worker {
     tg_http_server_t *srv;
     int index;
-    int fd;
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct evconnlistener *listener; /* borrows the server's socket */
     struct event *deadline_ev, *hard_ev;
     pthread_t thread;
     void *data;
@@ -85,6 +84,8 @@ struct worker {
 
 struct tg_http_server {
     tg_http_config_t cfg;
+    int fd; /* the listening socket, closed by the last worker to stop listening */
+    atomic_int listeners;
     int port;
     int nworkers;
     worker_t *workers;
@@ -660,6 +661,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     if (w->listener) {
         evconnlistener_free(w->listener);
         w->listener = NULL;
+        if (atomic_fetch_sub(&w->srv->listeners, 1) == 1)
+            close(w->srv->fd); /* refuse new connections at once */
     }
     for (conn_t *c = w->conns, *next; c; c = next) { /* idle keep-alive connections */
         next = c->next;
@@ -703,8 +706,8 @@ static int bind_socket(const char *host, int port)
         close(fd);
         return -1;
     }
+    /* SO_REUSEADDR only: SO_REUSEPORT would let a second server bind the same port. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 1024) < 0) {
         tg_error("listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);
@@ -732,27 +735,27 @@ int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out)
     srv->cfg = *cfg;
     srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(worker_t));
-    srv->port = cfg->port;
+    srv->fd = bind_socket(cfg->host, cfg->port);
+    if (srv->fd < 0)
+        return -1;
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    getsockname(srv->fd, (struct sockaddr *)&sin, &sl);
+    srv->port = ntohs(sin.sin_port);
+    /* One listening socket; every worker's loop accepts from it (an accept that loses the
+     * race gets EAGAIN, which the listener ignores). */
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
         w->srv = srv;
         w->index = i;
-        w->fd = bind_socket(cfg->host, srv->port);
-        if (w->fd < 0)
-            return -1;
-        if (srv->port == 0) {
-            struct sockaddr_in sin;
-            socklen_t sl = sizeof(sin);
-            getsockname(w->fd, (struct sockaddr *)&sin, &sl);
-            srv->port = ntohs(sin.sin_port);
-        }
         w->base = event_base_new();
-        w->listener = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, w->fd);
-        if (!w->base || !w->listener) {
+        w->listener = w->base ? evconnlistener_new(w->base, accept_cb, w, 0, -1, srv->fd) : NULL;
+        if (!w->listener) {
             tg_error("cannot create the event loop");
             return -1;
         }
     }
+    atomic_store(&srv->listeners, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++)
         pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
     *out = srv;

@@ -238,16 +238,28 @@ describe('admin API', () => {
       assert.ok(!r.text.includes(k.value));
     });
 
-    it('the new keys work for inference, and last_used_at gets set', async () => {
+    it('the new keys work for inference, and a chat request sets last_used_at', async () => {
       for (const k of keys) {
         const r = await env.api('GET', '/v1/models', { key: k.value });
         assert.equal(r.status, 200, r.text);
       }
+      const c = await env.api('POST', '/v1/chat/completions', { key: keys[0].value, json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'use' }] } });
+      assert.equal(c.status, 200, c.text);
       const got = await waitFor(async () => {
         const r = await env.admin('GET', `/v1/organization/projects/${proj.id}/api_keys/${keys[0].id}`);
         return r.json.last_used_at !== null ? r.json : null;
       }, { timeoutMs: 5000, intervalMs: 200 });
-      assert.ok(got, 'last_used_at set within 5 s of a use');
+      assert.ok(got, 'last_used_at set within 5 s of a chat request');
+      assertUnixSecondsNow(got.last_used_at, 'last_used_at');
+    });
+
+    it('any authenticated use (GET /v1/models) sets last_used_at', async () => {
+      // keys[1] was used above for GET /v1/models only
+      const got = await waitFor(async () => {
+        const r = await env.admin('GET', `/v1/organization/projects/${proj.id}/api_keys/${keys[1].id}`);
+        return r.json.last_used_at !== null ? r.json : null;
+      }, { timeoutMs: 5000, intervalMs: 200 });
+      assert.ok(got, 'last_used_at set within 5 s of a GET /v1/models with the key');
       assertUnixSecondsNow(got.last_used_at, 'last_used_at');
     });
 
@@ -306,7 +318,7 @@ describe('admin API', () => {
     it('the new admin key works on the Admin API, not on inference', async () => {
       const r = await env.admin('GET', '/v1/organization/projects', undefined, { key: created.value });
       assert.equal(r.status, 200, r.text);
-      const inf = await env.request('GET', '/v1/models', { key: created.value });
+      const inf = await env.request('POST', '/v1/chat/completions', { key: created.value, json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] } });
       const e = assertErrorResponse(inf, 401, { type: 'invalid_request_error', code: null });
       assert.match(e.message, /Missing scopes: model\.request/);
     });

@@ -97,15 +97,25 @@ describe('errors', () => {
       assert.equal(still.status, 200, still.text);
     });
 
-    it('admin key on inference → 401 missing scope model.request', async () => {
+    it('admin key on inference → 401 missing scope model.request', async (t) => {
       const n0 = env.usageCount();
-      for (const [method, p, json] of [['POST', '/v1/chat/completions', CHAT], ['GET', '/v1/models', undefined], ['POST', '/v1/embeddings', { model: 'text-embedding-3-small', input: 'x' }]]) {
+      for (const [method, p, json] of [
+        ['POST', '/v1/chat/completions', CHAT],
+        ['POST', '/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'x' }],
+        ['POST', '/v1/embeddings', { model: 'text-embedding-3-small', input: 'x' }],
+      ]) {
         const r = await env.request(method, p, { key: env.adminKey, json });
         const e = assertErrorResponse(r, 401, { type: 'invalid_request_error', code: null }, `admin key ${method} ${p}`);
         assert.ok(e.message.startsWith(`${INSUFFICIENT}model.request`), `message: ${e.message}`);
         assert.ok(!r.text.includes(env.adminKey));
         assertCommonHeaders(r.headers, {}, `${method} ${p}`);
       }
+      // Listing models is a read, not a model request: OpenAI names that scope api.model.read,
+      // so only the insufficient-permissions form is required here.
+      const m = await env.request('GET', '/v1/models', { key: env.adminKey });
+      const em = assertErrorResponse(m, 401, { type: 'invalid_request_error', code: null }, 'admin key GET /v1/models');
+      assert.ok(em.message.startsWith(INSUFFICIENT), `message: ${em.message}`);
+      t.diagnostic(`admin key on GET /v1/models: ${em.message.slice(0, 90)}`);
       await expectAPIError(env.client(env.adminKey).chat.completions.create(CHAT), 401, { code: null });
       await assertNothingForwarded(n0, 'admin key on inference');
     });

@@ -237,13 +237,13 @@ export async function tollgateInit(dbPath, extra = []) {
 
 /** `tollgate serve --listen 127.0.0.1:0 --db sqlite:DB [...extra]`; waits for the listening line. */
 export async function tollgateServe(dbPath, extra = []) {
-  const { child, match, logs } = await spawnAndWait(
+  const { child, match, logs, output } = await spawnAndWait(
     TOLLGATE_BIN,
     ['serve', '--listen', '127.0.0.1:0', '--db', `sqlite:${dbPath}`, ...extra],
     { stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate' },
   );
   const port = Number(match[1]);
-  return { proc: child, port, origin: `http://127.0.0.1:${port}`, logs };
+  return { proc: child, port, origin: `http://127.0.0.1:${port}`, logs, output };
 }
 
 /** Does `tollgate serve --help` mention this flag? */
@@ -557,6 +557,7 @@ export class Env {
 
   async _serve() {
     const s = await tollgateServe(this.dbPath, this.serveArgs);
+    (this.servers ??= []).push(s);
     this.server = s;
     this.proc = s.proc;
     this.port = s.port;
@@ -634,6 +635,7 @@ export class Env {
     await this._serve();
   }
 
+  /** Stops everything; then fails if any server run printed a sanitizer report (ASan/UBSan builds). */
   async stop() {
     try {
       if (this.proc) await stopProcess(this.proc);
@@ -644,10 +646,22 @@ export class Env {
         removeTempDir(this.dir);
       }
     }
+    for (const s of this.servers ?? []) assertNoSanitizerReport(s.output.stdout + s.output.stderr);
   }
 
   logs() {
     return this.server ? this.server.logs() : '';
+  }
+}
+
+const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: /;
+
+/** Fails with the report if a child's output contains an ASan/LSan/UBSan/TSan report. */
+export function assertNoSanitizerReport(logs) {
+  const m = SANITIZER_RE.exec(logs);
+  if (m) {
+    const at = logs.indexOf(m[0]);
+    throw new Error(`sanitizer report in tollgate's output:\n${logs.slice(Math.max(0, at - 200), at + 6000)}`);
   }
 }
 
