@@ -26,7 +26,7 @@ DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjso
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test unit integration bench check clean asan
+.PHONY: all deps run test unit integration bench check clean asan fuzz
 
 all: $(BUILD)/tollgate $(BUILD)/mock_upstream
 
@@ -82,6 +82,18 @@ check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
 	@echo "boundaries ok"
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+FUZZ_SRCS := src/core/sse.c src/core/util.c
+fuzz:
+	@mkdir -p build/fuzz
+	@for t in tests/fuzz/fuzz_*.c; do n=$$(basename $$t .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
+	    $$(pkg-config --cflags libevent libsodium) -o build/fuzz/$$n $$t $(FUZZ_SRCS) \
+	    $$(pkg-config --libs libevent libsodium) || exit 1; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=8192 2>&1 | tail -3 || exit 1; \
+	done
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all

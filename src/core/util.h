@@ -17,7 +17,7 @@ uint64_t tg_mono_ns(void);
 /* Writes `prefix` + `nchars` random base62 characters + NUL into out (size ≥ strlen(prefix) +
  * nchars + 1). Uses the OS CSPRNG (libsodium). */
 void tg_random_id(char *out, const char *prefix, size_t nchars);
-/* Writes "req_" + 32 lowercase hex + NUL (37 bytes). */
+/* Writes "req_" + 32 lowercase hex + NUL (37 bytes): 48 bits of time (ms), 80 random. */
 void tg_request_id(char out[37]);
 
 /* Parses a decimal string of dollars ("0.15", "2", "0.000000001") into an integer count of

@@ -38,13 +38,14 @@ static const char *migrations[] = {
     "  created INTEGER NOT NULL, input_price INTEGER NOT NULL, cached_input_price INTEGER,"
     "  output_price INTEGER NOT NULL, context_window INTEGER NOT NULL,"
     "  max_output_tokens INTEGER NOT NULL, tokenizer TEXT NOT NULL);"
+    /* keyed by the time-ordered request id alone (WITHOUT ROWID): one B-tree, appended to */
     "CREATE TABLE usage_records (request_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
     "  organization_id TEXT NOT NULL, project_id TEXT NOT NULL, api_key_id TEXT NOT NULL,"
     "  model TEXT NOT NULL, provider_id TEXT NOT NULL, endpoint TEXT NOT NULL,"
     "  input_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL,"
     "  output_tokens INTEGER NOT NULL, status INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
-    "  streamed INTEGER NOT NULL, aborted INTEGER NOT NULL, cost_nanousd INTEGER NOT NULL);"
-    "CREATE INDEX usage_org_time ON usage_records(organization_id, created_at);"
+    "  streamed INTEGER NOT NULL, aborted INTEGER NOT NULL, cost_nanousd INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
     "CREATE TABLE users (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
     "  email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);",
