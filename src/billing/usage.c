@@ -99,6 +99,8 @@ static int cmp_touch(const void *a, const void *b)
 /* Applies each touched key's latest time once. */
 static int apply_touches(batch_t *b)
 {
+    if (b->nt == 0)
+        return 0;
     qsort(b->touches, b->nt, sizeof(touch_t), cmp_touch);
     for (size_t i = 0; i < b->nt; i++) {
         if (i + 1 < b->nt && strcmp(b->touches[i].id, b->touches[i + 1].id) == 0) {

@@ -223,6 +223,8 @@ describe('errors', () => {
     it('upstream 500 with an OpenAI error → 500 passed through', async (t) => {
       const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'please mock:status=500' }] } });
       assertErrorResponse(r, 500, {}, 'upstream 500');
+      assert.deepEqual(r.json, { error: { message: 'mock upstream error 500', type: 'server_error', param: null, code: null } },
+        'the upstream error body is passed through');
       const rid = assertCommonHeaders(r.headers, { orgId: env.orgId });
       assert.ok(!r.text.includes(UPSTREAM_KEY), 'upstream secret never leaks');
       const s = await env.mock.stats();

@@ -6,6 +6,10 @@
 // hooks (env.stop()) and, as a last resort, when the test process exits.
 //
 // Set TG_IT_DEBUG=1 to echo the children's output to stderr; TG_IT_KEEP=1 to keep temp dirs.
+// TOLLGATE_BIN / MOCK_UPSTREAM_BIN override the binaries, e.g. for the sanitizer build:
+//   make asan && TOLLGATE_BIN=$PWD/build-asan/tollgate node --test ... (from tests/integration)
+// Env.stop() then fails the file if tollgate printed an ASan/LSan/UBSan report; add
+// ASAN_OPTIONS=detect_leaks=0 to ignore leaks at exit.
 
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -611,7 +615,7 @@ export class Env {
   }
 
   usageRows(where = '1=1') {
-    return this.sql(`SELECT * FROM usage_records WHERE ${where} ORDER BY created_at, rowid`);
+    return this.sql(`SELECT * FROM usage_records WHERE ${where} ORDER BY created_at, request_id`);
   }
 
   usageRow(requestId) {

@@ -220,6 +220,9 @@ describe('inference', () => {
         key: 'sk-proj-thisisnotarealkey0000000000000000000000', json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] },
       });
       assert.equal(r3.status, 401, r3.text);
+      assertErrorResponse(r1, 404, { code: 'model_not_found' });
+      assertErrorResponse(r2, 400, { type: 'invalid_request_error', code: null });
+      assertErrorResponse(r3, 401, { type: 'invalid_request_error', code: 'invalid_api_key' });
       assert.equal(env.usageCount(), n0, 'no usage record for refused requests');
       assert.equal((await env.mock.stats()).requests, 0, 'the upstream saw nothing');
       for (const r of [r1, r2, r3]) {

@@ -105,7 +105,7 @@ describe('restart', () => {
     await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
     ac.abort();
     const row = await waitFor(() => env.usageRow(rid), { timeoutMs: 1000 });
-    assert.ok(row, `usage record for the in-flight stream after SIGTERM: ${JSON.stringify(env.usageRows())}`);
+    if (!row) assert.fail(`no usage record for the in-flight stream after SIGTERM: ${JSON.stringify(env.usageRows())}`);
     assert.equal(row.streamed, 1);
     assert.ok(row.output_tokens >= 1, `tokens produced so far are charged: ${row.output_tokens}`);
     await env.restartServer();
