@@ -390,6 +390,55 @@ static void record_and_finish(tg_call_t *c, int reached)
     tg_usage_submit(&u, c->w->base, on_durable, c);
 }
 
+/* The `usage` object of a non-streamed answer, without parsing the whole answer (which
+ * can be large): the last `"usage"` key — unescaped quotes cannot occur inside a JSON
+ * string — and its balanced braces. Returns 0 (usage read or absent) or -1 when the body is
+ * not a JSON object at all. */
+static int read_usage_fast(tg_call_t *c, const char *b, size_t n)
+{
+    static const char key[] = "\"usage\"";
+    size_t lo = 0, hi = n;
+    while (lo < hi && (b[lo] == ' ' || b[lo] == '\n' || b[lo] == '\r' || b[lo] == '\t'))
+        lo++;
+    while (hi > lo && (b[hi - 1] == ' ' || b[hi - 1] == '\n' || b[hi - 1] == '\r' || b[hi - 1] == '\t'))
+        hi--;
+    if (hi - lo < 2 || b[lo] != '{' || b[hi - 1] != '}')
+        return -1;
+    const char *p = NULL;
+    for (size_t i = hi - (sizeof(key) - 1); i > lo; i--)
+        if (memcmp(b + i, key, sizeof(key) - 1) == 0) {
+            p = b + i + sizeof(key) - 1;
+            break;
+        }
+    if (!p)
+        return 0;
+    const char *end = b + hi;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    if (p == end || *p != '{')
+        return 0;
+    int depth = 0, in_str = 0;
+    for (const char *q = p; q < end; q++) {
+        if (in_str) {
+            if (*q == '\\')
+                q++;
+            else if (*q == '"')
+                in_str = 0;
+        } else if (*q == '"') {
+            in_str = 1;
+        } else if (*q == '{') {
+            depth++;
+        } else if (*q == '}' && --depth == 0) {
+            cJSON *u = cJSON_ParseWithLength(p, (size_t)(q - p + 1));
+            if (cJSON_IsObject(u))
+                read_usage(c, u);
+            cJSON_Delete(u);
+            return 0;
+        }
+    }
+    return 0;
+}
+
 static void on_done(void *arg, int result, int status)
 {
     tg_call_t *c = arg;
@@ -420,24 +469,26 @@ static void on_done(void *arg, int result, int status)
         return;
     }
     size_t n = evbuffer_get_length(c->body);
-    cJSON *j = result == TG_UP_OK ? cJSON_ParseWithLength((const char *)evbuffer_pullup(c->body, (ssize_t)n), n) : NULL;
-    if (!j || !cJSON_IsObject(j)) {
+    const char *b = (const char *)evbuffer_pullup(c->body, (ssize_t)n);
+    if (result != TG_UP_OK) {
         set_error(c, TG_E_UPSTREAM_FAILED, NULL);
     } else if (status >= 200 && status < 300) {
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
-        if (cJSON_IsObject(u))
-            read_usage(c, u);
-    } else if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
-        set_error(c, TG_E_UPSTREAM_FAILED, NULL);
-    } else if (status == 401 || status == 403) {
-        /* The provider refused Tollgate's own credential: the client's key is fine, and the
-         * upstream's message may quote part of the upstream key. */
-        tg_warn("provider %s refused its credential (HTTP %d)", c->route->provider->row.id,
-                status);
-        set_error(c, TG_E_UPSTREAM_FAILED,
-                  "The upstream provider refused the gateway's credentials.");
-    } /* else: an OpenAI-shaped upstream error passes through with its status */
-    cJSON_Delete(j);
+        if (read_usage_fast(c, b, n) < 0)
+            set_error(c, TG_E_UPSTREAM_FAILED, NULL);
+    } else {
+        cJSON *j = cJSON_ParseWithLength(b, n);
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
+            set_error(c, TG_E_UPSTREAM_FAILED, NULL);
+        } else if (status == 401 || status == 403) {
+            /* The provider refused Tollgate's own credential: the client's key is fine, and
+             * the upstream's message may quote part of the upstream key. */
+            tg_warn("provider %s refused its credential (HTTP %d)", c->route->provider->row.id,
+                    status);
+            set_error(c, TG_E_UPSTREAM_FAILED,
+                      "The upstream provider refused the gateway's credentials.");
+        } /* else: an OpenAI-shaped upstream error passes through with its status */
+        cJSON_Delete(j);
+    }
     record_and_finish(c, 1);
 }
 
@@ -494,7 +545,14 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     c->model = m;
     c->route = r;
     cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
-    char *body = cJSON_PrintUnformatted(j);
+    size_t in_len, cap;
+    tg_http_body(c->req, &in_len);
+    cap = in_len + 256; /* the rewrite adds at most stream_options and a longer model name */
+    char *body = malloc(cap);
+    if (body && !cJSON_PrintPreallocated(j, body, (int)cap, 0)) {
+        free(body);
+        body = cJSON_PrintUnformatted(j);
+    }
     cJSON_Delete(j);
     char url[TG_URL_MAX + 64];
     char auth[600];
@@ -504,8 +562,9 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     if (auth[0])
         headers[1] = auth;
     c->body = evbuffer_new();
-    c->out = evbuffer_new();
-    if (!body || !c->body || !c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0) {
+    if (c->stream) /* only streams need the SSE parser and an output batch */
+        c->out = evbuffer_new();
+    if (!body || !c->body || (c->stream && (!c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0))) {
         free(body);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;

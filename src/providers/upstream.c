@@ -214,6 +214,7 @@ tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *co
     curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(r->easy, CURLOPT_PROXY, ""); /* no proxy from the environment */
     if (curl_multi_add_handle(up->multi, r->easy) != CURLM_OK)
         goto fail;
     return r;
