@@ -54,6 +54,16 @@ static void catalog_free(tg_catalog_t *c)
     free(c);
 }
 
+void tg_catalog_shutdown(void)
+{
+    pthread_mutex_lock(&lock);
+    tg_catalog_t *c = current;
+    current = NULL;
+    atomic_fetch_add(&current_version, 1);
+    pthread_mutex_unlock(&lock);
+    tg_catalog_unref(c);
+}
+
 tg_catalog_t *tg_catalog_ref(tg_catalog_t *c)
 {
     atomic_fetch_add(&c->refs, 1);

@@ -33,6 +33,8 @@ typedef struct tg_catalog tg_catalog_t;
 
 /* Rebuilds the snapshot from `st` and publishes it. */
 int tg_catalog_reload(tg_store_t *st);
+/* Drops the published snapshot (at exit). */
+void tg_catalog_shutdown(void);
 /* The newest snapshot, cached in *slot (one slot per worker thread): cheap when unchanged. */
 tg_catalog_t *tg_catalog_current(tg_catalog_t **slot);
 tg_catalog_t *tg_catalog_ref(tg_catalog_t *c);

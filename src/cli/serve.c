@@ -266,6 +266,9 @@ int tg_cli_serve(int argc, char **argv)
             tg_http_server_inflight(srv));
     tg_http_server_shutdown(srv);
     tg_usage_stop();
+    tg_http_server_free(srv);
+    tg_catalog_shutdown();
+    curl_global_cleanup();
     tg_info("stopped");
     return 0;
 }

@@ -772,5 +772,23 @@ void tg_http_server_shutdown(tg_http_server_t *srv)
         event_base_once(srv->workers[i].base, -1, EV_TIMEOUT, drain_cb, &srv->workers[i], NULL);
     for (int i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i].thread, NULL);
-    /* Event bases are not freed: a callback scheduled by another thread may still name them. */
+}
+
+void tg_http_server_free(tg_http_server_t *srv)
+{
+    if (!srv)
+        return;
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        if (w->listener)
+            evconnlistener_free(w->listener);
+        if (w->deadline_ev)
+            event_free(w->deadline_ev);
+        if (w->hard_ev)
+            event_free(w->hard_ev);
+        if (w->base)
+            event_base_free(w->base);
+    }
+    free(srv->workers);
+    free(srv);
 }

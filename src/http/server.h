@@ -46,8 +46,11 @@ typedef struct {
 int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out);
 int tg_http_server_port(const tg_http_server_t *srv);
 /* Stops accepting, lets in-flight requests finish (up to the shutdown timeout, then asks the
- * workers to abort them), joins the threads and frees the server. */
+ * workers to abort them) and joins the threads. */
 void tg_http_server_shutdown(tg_http_server_t *srv);
+/* Frees the loops: call after anything that may schedule work on them (the usage writer)
+ * has stopped. NULL-tolerant. */
+void tg_http_server_free(tg_http_server_t *srv);
 /* Requests being handled now, over all workers. */
 long tg_http_server_inflight(const tg_http_server_t *srv);
 
