@@ -583,22 +583,36 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     c->w->calls = c;
 }
 
+/* Authentication, the JSON body, `model`, and the presence of the endpoint's required
+ * `field` (its value in *value). NULL after answering an error. */
+static cJSON *begin(tg_call_t *c, const char *endpoint, const char *field, const cJSON **value)
+{
+    cJSON *j;
+    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+        return NULL;
+    c->endpoint = endpoint;
+    *value = cJSON_GetObjectItemCaseSensitive(j, field);
+    if (check_model(c, j) < 0) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    if (!*value || cJSON_IsNull(*value)) {
+        missing(c, field);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 static const char *roles[] = {"system", "user", "assistant", "tool", "function", "developer"};
 
 void tg_api_chat(tg_call_t *c)
 {
-    cJSON *j;
     int64_t x;
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+    const cJSON *msgs;
+    cJSON *j = begin(c, "chat.completions", "messages", &msgs);
+    if (!j)
         return;
-    c->endpoint = "chat.completions";
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
-    if (check_model(c, j) < 0)
-        goto bad;
-    if (!msgs || cJSON_IsNull(msgs)) {
-        missing(c, "messages");
-        goto bad;
-    }
     if (!cJSON_IsArray(msgs)) {
         bad_type(c, "messages", "an array", msgs);
         goto bad;
@@ -652,18 +666,11 @@ bad:
 
 void tg_api_completions(tg_call_t *c)
 {
-    cJSON *j;
     int64_t x;
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+    const cJSON *prompt;
+    cJSON *j = begin(c, "completions", "prompt", &prompt);
+    if (!j)
         return;
-    c->endpoint = "completions";
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-    if (check_model(c, j) < 0)
-        goto bad;
-    if (!prompt || cJSON_IsNull(prompt)) {
-        missing(c, "prompt");
-        goto bad;
-    }
     if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt)) {
         bad_type(c, "prompt", "a string or an array", prompt);
         goto bad;
@@ -680,18 +687,11 @@ bad:
 
 void tg_api_embeddings(tg_call_t *c)
 {
-    cJSON *j;
     int64_t x;
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+    const cJSON *input;
+    cJSON *j = begin(c, "embeddings", "input", &input);
+    if (!j)
         return;
-    c->endpoint = "embeddings";
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(j, "input");
-    if (check_model(c, j) < 0)
-        goto bad;
-    if (!input || cJSON_IsNull(input)) {
-        missing(c, "input");
-        goto bad;
-    }
     if (cJSON_IsString(input)) {
         if (!*input->valuestring) {
             tg_call_error(c, TG_E_INVALID_VALUE, "input",
