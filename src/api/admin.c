@@ -365,6 +365,8 @@ static void projects_route(tg_call_t *c, const segs_t *s)
             return;
         }
         keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
+    } else if (s->n == 3 && seg_is(s, 2, "spend_limit")) {
+        tg_api_spend_limit(c, &p);
     } else if (s->n == 2 || (s->n == 3 && seg_is(s, 2, "archive"))) {
         tg_call_bad_method(c);
     } else {
@@ -598,6 +600,15 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
         providers_route(c, &s);
     else if (seg_is(&s, 0, "models"))
         tg_api_admin_models(c, sub + 6, len - 6);
+    else if (seg_is(&s, 0, "usage") && s.n == 2)
+        tg_api_usage(c, s.p[1], s.len[1]);
+    else if (seg_is(&s, 0, "costs") && s.n == 1)
+        tg_api_costs(c);
+    else if (seg_is(&s, 0, "billing") && s.n >= 2)
+        tg_api_billing(c, s.p[1], s.len[1], s.n > 2 ? s.p[2] : NULL, s.n > 2 ? s.len[2] : 0,
+                       s.n);
+    else if (seg_is(&s, 0, "spend_limit") && s.n == 1)
+        tg_api_spend_limit(c, NULL);
     else
         tg_call_unknown_url(c);
 }

@@ -3,6 +3,7 @@
 #define TG_API_INT_H
 
 #include "api/api.h"
+#include "billing/ledger.h"
 #include "catalog/catalog.h"
 #include "core/errors.h"
 #include "core/sse.h"
@@ -45,6 +46,8 @@ struct tg_call {
     tg_sse_t sse;          /* upstream SSE parser */
     struct evbuffer *out;  /* events to send in this write */
     int64_t input_est, in_tok, cached_tok, out_tok, relayed;
+    int64_t out_cap, n; /* output tokens asked for (-1: the model's maximum), choices */
+    tg_reservation_t resv;
     int have_usage;
     int up_result;
 };
@@ -90,6 +93,17 @@ void tg_api_admin_models(tg_call_t *c, const char *sub, size_t len);
 
 /* admin.c: /v1/organization/... (after `/v1/organization/`) */
 void tg_api_admin(tg_call_t *c, const char *sub, size_t len);
+
+/* usage.c: /v1/organization/usage/{kind} and /v1/organization/costs */
+void tg_api_usage(tg_call_t *c, const char *kind, size_t len);
+void tg_api_costs(tg_call_t *c);
+
+/* billing.c: /v1/organization/billing/{what}[/{id}], spend limits, /v1/platform/... */
+void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
+                    int nsegs);
+/* project NULL: the organisation's limit */
+void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
+void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
 
 /* ops.c */
 void tg_api_health(tg_call_t *c);

@@ -8,8 +8,6 @@
 #include "core/util.h"
 
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <sys/queue.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +108,9 @@ void tg_call_error(tg_call_t *c, tg_err_t err, const char *param, const char *fm
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
     }
+    /* quota errors: retrying does not help, so tell the SDKs not to */
+    if (!strcmp(tg_err_info(err)->type, "insufficient_quota"))
+        tg_http_add_header(c->req, "x-should-retry", "false");
     tg_call_json(c, tg_err_info(err)->status, error_body(err, param, msg));
 }
 
@@ -240,17 +241,31 @@ cJSON *tg_call_body_json(tg_call_t *c)
 const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 {
     const char *q = tg_http_query(c->req);
-    struct evkeyvalq kv;
-    const char *v, *res = NULL;
+    const char *res = NULL;
 
-    if (!q)
-        return NULL;
-    TAILQ_INIT(&kv);
-    if (evhttp_parse_query_str(q, &kv) == 0 && (v = evhttp_find_header(&kv, name))) {
-        snprintf(buf, cap, "%s", v);
-        res = buf;
+    /* pairs separated by '&'; a pair without '=' has an empty value; keys and values are
+     * %-decoded; the first match wins */
+    while (q && *q && !res) {
+        size_t plen = strcspn(q, "&");
+        const char *eq = memchr(q, '=', plen);
+        size_t klen = eq ? (size_t)(eq - q) : plen;
+        char *k = strndup(q, klen), *kd = k ? evhttp_uridecode(k, 1, NULL) : NULL;
+        if (kd && strcmp(kd, name) == 0) {
+            char *v = eq ? strndup(eq + 1, plen - klen - 1) : strdup("");
+            char *vd = v ? evhttp_uridecode(v, 1, NULL) : NULL;
+            if (vd) {
+                snprintf(buf, cap, "%s", vd);
+                res = buf;
+            }
+            free(v);
+            free(vd);
+        }
+        free(k);
+        free(kd);
+        q += plen;
+        if (*q == '&')
+            q++;
     }
-    evhttp_clear_headers(&kv);
     return res;
 }
 

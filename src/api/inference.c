@@ -5,6 +5,7 @@
 #include "api/api_int.h"
 
 #include "auth/perms.h"
+#include "billing/ledger.h"
 #include "billing/usage.h"
 #include "core/log.h"
 #include "core/sse.h"
@@ -152,8 +153,8 @@ static int check_stream(tg_call_t *c, cJSON *j)
 
 static int check_common(tg_call_t *c, cJSON *j)
 {
-    int64_t x;
-    if (opt_int(c, j, "n", 1, 128, &x) < 0 ||
+    c->n = 1;
+    if (opt_int(c, j, "n", 1, 128, &c->n) < 0 ||
         opt_number(c, j, "temperature", 0, 2) < 0 || opt_number(c, j, "top_p", 0, 1) < 0 ||
         opt_number(c, j, "presence_penalty", -2, 2) < 0 ||
         opt_number(c, j, "frequency_penalty", -2, 2) < 0)
@@ -354,12 +355,21 @@ static void on_durable(void *arg)
     tg_call_free(c);
 }
 
+/* Gives back the reservation of a request that never reached a provider. */
+static void release(tg_call_t *c)
+{
+    tg_charges_t none;
+    tg_ledger_settle(&c->resv, c->key->row.org_id, c->key->row.project_id, 0, &none);
+}
+
 static void record_and_finish(tg_call_t *c, int reached)
 {
     tg_usage_row_t u;
+    tg_charges_t charges;
 
     c->finished = 1;
     if (!reached) { /* never reached a provider: no usage, answer now */
+        release(c);
         on_durable(c);
         return;
     }
@@ -387,7 +397,8 @@ static void record_and_finish(tg_call_t *c, int reached)
     u.aborted = c->aborted;
     u.cost_nanousd = tg_price_cost(c->model, u.input_tokens, u.cached_input_tokens,
                                    u.output_tokens);
-    tg_usage_submit(&u, c->w->base, on_durable, c);
+    tg_ledger_settle(&c->resv, u.org_id, u.project_id, u.cost_nanousd, &charges);
+    tg_usage_submit(&u, &charges, c->w->base, on_durable, c);
 }
 
 /* The `usage` object of a non-streamed answer, without parsing the whole answer (which
@@ -544,6 +555,18 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     }
     c->model = m;
     c->route = r;
+    /* Worst case: the input estimate (never below the true count) and the whole output cap
+     * for each of the n choices, at the model's prices. */
+    int64_t out_cap = c->out_cap;
+    if (out_cap < 0 || (m->max_output_tokens > 0 && out_cap > m->max_output_tokens))
+        out_cap = m->max_output_tokens;
+    int64_t worst = tg_price_cost(m, c->input_est, 0, out_cap * (c->n > 0 ? c->n : 1));
+    tg_err_t qerr = tg_ledger_reserve(c->key->org, c->key->row.project_id, worst, &c->resv);
+    if (qerr != TG_OK) {
+        cJSON_Delete(j);
+        tg_call_error(c, qerr, NULL, NULL);
+        return;
+    }
     cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
     size_t in_len, cap;
     tg_http_body(c->req, &in_len);
@@ -566,6 +589,7 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         c->out = evbuffer_new();
     if (!body || !c->body || (c->stream && (!c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0))) {
         free(body);
+        release(c);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
@@ -573,6 +597,7 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                              c->w->cfg->upstream_timeout_ms, &relay_cbs, c);
     memset(auth, 0, sizeof(auth));
     if (!c->up) {
+        release(c);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
@@ -608,7 +633,6 @@ static const char *roles[] = {"system", "user", "assistant", "tool", "function",
 
 void tg_api_chat(tg_call_t *c)
 {
-    int64_t x;
     const cJSON *msgs;
     cJSON *j = begin(c, "chat.completions", "messages", &msgs);
     if (!j)
@@ -653,10 +677,12 @@ void tg_api_chat(tg_call_t *c)
         }
         i++;
     }
-    if (opt_int(c, j, "max_tokens", 1, 1LL << 31, &x) < 0 ||
-        opt_int(c, j, "max_completion_tokens", 1, 1LL << 31, &x) < 0 || check_common(c, j) < 0 ||
-        check_stream(c, j) < 0)
+    int64_t mt = -1, mct = -1;
+    if (opt_int(c, j, "max_tokens", 1, 1LL << 31, &mt) < 0 ||
+        opt_int(c, j, "max_completion_tokens", 1, 1LL << 31, &mct) < 0 ||
+        check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
+    c->out_cap = mct >= 0 ? mct : mt; /* -1: the model's maximum */
     c->input_est = text_bytes(msgs) + 4 * (int64_t)i + 3;
     forward(c, j, "chat", "chat/completions");
     return;
@@ -675,9 +701,14 @@ void tg_api_completions(tg_call_t *c)
         bad_type(c, "prompt", "a string or an array", prompt);
         goto bad;
     }
-    if (opt_int(c, j, "max_tokens", 0, 1LL << 31, &x) < 0 || opt_int(c, j, "best_of", 1, 20, &x) < 0 ||
+    int64_t mt = 16, best_of = 1; /* OpenAI's default max_tokens for completions is 16 */
+    if (opt_int(c, j, "max_tokens", 0, 1LL << 31, &mt) < 0 ||
+        opt_int(c, j, "best_of", 1, 20, &best_of) < 0 ||
         opt_int(c, j, "logprobs", 0, 5, &x) < 0 || check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
+    c->out_cap = mt;
+    if (best_of > c->n) /* best_of completions are generated (and billed) server-side */
+        c->n = best_of;
     c->input_est = text_bytes(prompt) + 1;
     forward(c, j, "completion", "completions");
     return;
@@ -720,6 +751,8 @@ void tg_api_embeddings(tg_call_t *c)
     }
     if (opt_int(c, j, "dimensions", 1, 1 << 16, &x) < 0)
         goto bad;
+    c->n = 1;
+    c->out_cap = 0;
     c->input_est = text_bytes(input);
     forward(c, j, "embedding", "embeddings");
     return;

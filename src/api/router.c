@@ -51,6 +51,8 @@ static void handle(tg_http_req_t *req, void *data)
             tg_call_bad_method(c);
     } else if (path_prefix(path, len, "/v1/organization/")) {
         tg_api_admin(c, path + 17, len - 17);
+    } else if (path_prefix(path, len, "/v1/platform/")) {
+        tg_api_platform(c, path + 13, len - 13);
     } else {
         tg_call_unknown_url(c);
     }

@@ -10,6 +10,7 @@
 
 typedef struct {
     tg_usage_row_t row;
+    tg_charges_t charges;
     struct event_base *base;
     tg_usage_done_cb cb;
     void *arg;
@@ -48,8 +49,8 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-void tg_usage_submit(const tg_usage_row_t *row, struct event_base *base, tg_usage_done_cb cb,
-                     void *arg)
+void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
+                     struct event_base *base, tg_usage_done_cb cb, void *arg)
 {
     pthread_mutex_lock(&mu);
     while (grow((void **)&pending.items, &pending.cap, pending.n, sizeof(item_t)) < 0) {
@@ -60,6 +61,10 @@ void tg_usage_submit(const tg_usage_row_t *row, struct event_base *base, tg_usag
     }
     item_t *it = &pending.items[pending.n++];
     it->row = *row;
+    if (charges)
+        it->charges = *charges;
+    else
+        memset(&it->charges, 0, sizeof(it->charges));
     it->base = base;
     it->cb = cb;
     it->arg = arg;
@@ -115,6 +120,63 @@ static int apply_touches(batch_t *b)
     return 0;
 }
 
+/* Folds the batch into per-minute aggregate rows (a batch is mostly one or a few groups). */
+static int aggregate(batch_t *b, const unsigned char *fresh, tg_usage_agg_t **out, size_t *nout)
+{
+    tg_usage_agg_t *agg = malloc((b->n ? b->n : 1) * sizeof(*agg));
+    size_t n = 0;
+    if (!agg)
+        return -1;
+    for (size_t i = 0; i < b->n; i++) {
+        const tg_usage_row_t *r = &b->items[i].row;
+        if (!fresh[i]) /* already recorded: counted and charged then */
+            continue;
+        int64_t minute = r->created_at - r->created_at % 60;
+        /* look back at most 64 groups: a miss only costs an extra upsert of the same row */
+        size_t k = n > 64 ? n - 64 : 0;
+        for (; k < n; k++)
+            if (agg[k].minute == minute && !strcmp(agg[k].org_id, r->org_id) &&
+                !strcmp(agg[k].project_id, r->project_id) &&
+                !strcmp(agg[k].api_key_id, r->api_key_id) && !strcmp(agg[k].model, r->model) &&
+                !strcmp(agg[k].endpoint, r->endpoint))
+                break;
+        if (k == n) {
+            memset(&agg[k], 0, sizeof(agg[k]));
+            memcpy(agg[k].org_id, r->org_id, sizeof(agg[k].org_id));
+            memcpy(agg[k].project_id, r->project_id, sizeof(agg[k].project_id));
+            memcpy(agg[k].api_key_id, r->api_key_id, sizeof(agg[k].api_key_id));
+            memcpy(agg[k].model, r->model, sizeof(agg[k].model));
+            memcpy(agg[k].endpoint, r->endpoint, sizeof(agg[k].endpoint));
+            agg[k].minute = minute;
+            n++;
+        }
+        agg[k].requests++;
+        agg[k].input_tokens += r->input_tokens;
+        agg[k].cached_input_tokens += r->cached_input_tokens;
+        agg[k].output_tokens += r->output_tokens;
+        agg[k].cost_nanousd += r->cost_nanousd;
+    }
+    *out = agg;
+    *nout = n;
+    return 0;
+}
+
+static int apply_charges(batch_t *b, const unsigned char *fresh)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (!fresh[i])
+            continue;
+        const tg_charges_t *ch = &b->items[i].charges;
+        for (int k = 0; k < ch->n; k++)
+            if (store->ops->grant_consume(store, ch->from[k].grant_id, ch->from[k].amount) < 0)
+                return -1;
+        if (ch->overdraft &&
+            store->ops->org_overdraft_add(store, b->items[i].row.org_id, ch->overdraft) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int commit_batch(batch_t *b)
 {
     tg_usage_row_t *rows = malloc((b->n ? b->n : 1) * sizeof(*rows));
@@ -122,15 +184,28 @@ static int commit_batch(batch_t *b)
         return -1;
     for (size_t i = 0; i < b->n; i++)
         rows[i] = b->items[i].row;
-    int rc = store->ops->begin(store);
+    tg_usage_agg_t *agg = NULL;
+    size_t nagg = 0;
+    unsigned char *fresh = calloc(b->n ? b->n : 1, 1);
+    int rc = fresh ? store->ops->begin(store) : -1, began = rc == 0;
+    /* Only rows that are new count: a request id seen before was aggregated and charged
+     * with its first record (idempotent by request id). */
     if (rc == 0)
-        rc = store->ops->usage_insert(store, rows, b->n);
+        rc = store->ops->usage_insert(store, rows, b->n, fresh);
+    if (rc == 0)
+        rc = aggregate(b, fresh, &agg, &nagg);
+    if (rc == 0)
+        rc = store->ops->usage_agg_add(store, agg, nagg);
+    if (rc == 0)
+        rc = apply_charges(b, fresh);
     if (rc == 0)
         rc = apply_touches(b);
     if (rc == 0)
         rc = store->ops->commit(store);
-    else
-        store->ops->rollback(store);
+    if (rc != 0 && began)
+        store->ops->rollback(store); /* also after a failed COMMIT */
+    free(fresh);
+    free(agg);
     free(rows);
     return rc;
 }

@@ -14,10 +14,23 @@ struct event_base;
 /* Runs on `base`'s thread once the record is committed. */
 typedef void (*tg_usage_done_cb)(void *arg);
 
+/* How a request's cost was paid: amounts taken from credit grants, and what no grant
+ * covered (overdraft). Committed in the same transaction as the usage record. */
+#define TG_CHARGE_MAX 8
+typedef struct {
+    struct {
+        char grant_id[TG_ID_MAX];
+        int64_t amount;
+    } from[TG_CHARGE_MAX];
+    int n;
+    int64_t overdraft;
+} tg_charges_t;
+
 int tg_usage_start(const char *db_url);
-/* Copies the row. cb may be NULL (fire and forget). */
-void tg_usage_submit(const tg_usage_row_t *row, struct event_base *base, tg_usage_done_cb cb,
-                     void *arg);
+/* Copies the row and the charges (NULL: none). cb may be NULL (fire and forget). The usage
+ * record, its per-minute aggregate and its charges commit together or not at all. */
+void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
+                     struct event_base *base, tg_usage_done_cb cb, void *arg);
 /* Marks a key as used now (every authenticated request does). */
 void tg_usage_touch_key(const char *key_id);
 /* Commits what is queued, then stops the thread. */

@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "auth/keys.h"
+#include "billing/ledger.h"
 #include "billing/usage.h"
 #include "catalog/catalog.h"
 #include "core/log.h"
@@ -230,6 +231,10 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the catalog from %s", o.db);
     }
+    if (tg_ledger_load(st) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot load the ledger from %s", o.db);
+    }
     tg_store_close(st);
     if (tg_usage_start(o.db) < 0)
         return tg_cli_fail("serve: cannot start the usage recorder");
@@ -268,6 +273,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_usage_stop();
     tg_http_server_free(srv);
     tg_catalog_shutdown();
+    tg_ledger_shutdown();
     curl_global_cleanup();
     tg_info("stopped");
     return 0;

@@ -34,6 +34,16 @@
     X(CONFLICT, 409, "invalid_request_error", NULL, "Conflict.")                                   \
     X(BODY_TOO_LARGE, 413, "invalid_request_error", NULL, "Request body too large.")              \
     X(HEADERS_TOO_LARGE, 431, "invalid_request_error", NULL, "Request headers too large.")         \
+    X(CREDIT_EXHAUSTED, 429, "insufficient_quota", "credit_balance_exhausted",                     \
+      "You exceeded your current quota, please check your plan and billing details. For more "   \
+      "information on this error, read the docs: "                                               \
+      "https://platform.openai.com/docs/guides/error-codes/api-errors.")                         \
+    X(ORG_SPEND_LIMIT, 429, "insufficient_quota", "organization_spend_limit_exceeded",             \
+      "Your organization has reached its monthly spend limit. Raise or remove the limit to "     \
+      "continue.")                                                                                \
+    X(PROJECT_SPEND_LIMIT, 429, "insufficient_quota", "project_spend_limit_exceeded",              \
+      "This project has reached its monthly spend limit. Raise or remove the limit to "          \
+      "continue.")                                                                                \
     X(UPSTREAM_FAILED, 502, "server_error", NULL,                                                  \
       "The upstream provider could not be reached or returned an invalid response.")               \
     X(UPSTREAM_TIMEOUT, 504, "server_error", NULL, "The upstream provider timed out.")             \

@@ -100,6 +100,67 @@ typedef struct {
     int64_t created_at;
 } tg_user_row_t;
 
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char kind[16]; /* operator, promotional, purchased */
+    int64_t amount, consumed; /* nano-dollars */
+    int64_t granted_at, expires_at; /* expires_at 0: never */
+    char description[TG_NAME_MAX];
+    char reference[TG_ID_MAX]; /* the payment, for purchased credit */
+} tg_grant_row_t;
+
+/* A (scope, amount) pair: overdrafts (scope = org), spend limits in cents (scope = org or
+ * project id), month spend in nano-dollars (scope = project id). */
+typedef struct {
+    char org_id[TG_ID_MAX];
+    char scope_id[TG_ID_MAX];
+    int64_t amount;
+} tg_org_amount_t;
+
+/* One row of usage_agg: totals per minute × organisation × project × key × model × endpoint. */
+typedef struct {
+    char org_id[TG_ID_MAX];
+    int64_t minute; /* unix seconds, a multiple of 60 */
+    char project_id[TG_ID_MAX];
+    char api_key_id[TG_ID_MAX];
+    char model[TG_NAME_MAX];
+    char endpoint[32];
+    int64_t requests, input_tokens, cached_input_tokens, output_tokens, cost_nanousd;
+} tg_usage_agg_t;
+
+/* A query over usage_agg (usage_query): the rows of one organisation with minute in
+ * [start, end), summed per bucket [start + k*width, start + (k+1)*width) and per the chosen
+ * group columns. Each filter array with n > 0 keeps only rows whose column is one of its
+ * values. */
+#define TG_USAGE_BY_PROJECT 1u
+#define TG_USAGE_BY_KEY 2u
+#define TG_USAGE_BY_MODEL 4u
+typedef struct {
+    const char *org_id;
+    int64_t start, end; /* unix seconds, end exclusive */
+    int64_t width;      /* seconds, > 0 (60, 3600, 86400) */
+    unsigned group_by;  /* TG_USAGE_BY_* */
+    const char *const *endpoints; /* "chat.completions", "completions", "embeddings" */
+    size_t n_endpoints;
+    const char *const *project_ids;
+    size_t n_project_ids;
+    const char *const *api_key_ids;
+    size_t n_api_key_ids;
+    const char *const *models;
+    size_t n_models;
+} tg_usage_query_t;
+
+/* One result row of usage_query: a bucket, its group (columns not grouped on are ""), sums.
+ * Rows come ordered by bucket, then project, key and model. */
+typedef struct {
+    int64_t bucket_start;
+    char project_id[TG_ID_MAX];
+    char api_key_id[TG_ID_MAX];
+    char model[TG_NAME_MAX];
+    int64_t requests, input_tokens, cached_input_tokens, output_tokens, cost_nanousd;
+} tg_usage_bucket_row_t;
+
 typedef struct tg_store tg_store_t;
 
 typedef struct {
@@ -131,11 +192,31 @@ typedef struct {
     int (*model_upsert)(tg_store_t *st, const tg_model_row_t *row, int only_new);
     int (*model_list)(tg_store_t *st, tg_model_row_t **rows, size_t *n);
 
-    /* Inserts a batch; a request id already present is skipped (idempotent). */
-    int (*usage_insert)(tg_store_t *st, const tg_usage_row_t *rows, size_t n);
+    /* Inserts a batch; a request id already present is skipped (idempotent). inserted
+     * (NULL, or n bytes) tells which rows were new. */
+    int (*usage_insert)(tg_store_t *st, const tg_usage_row_t *rows, size_t n,
+                        unsigned char *inserted);
     int (*usage_count)(tg_store_t *st, int64_t *n);
 
     int (*user_insert)(tg_store_t *st, const tg_user_row_t *row);
+
+    /* money */
+    int (*grant_insert)(tg_store_t *st, const tg_grant_row_t *row);
+    int (*grant_list)(tg_store_t *st, const char *org_id, tg_grant_row_t **rows, size_t *n);
+    int (*grant_consume)(tg_store_t *st, const char *grant_id, int64_t amount);
+    int (*org_overdraft_add)(tg_store_t *st, const char *org_id, int64_t amount);
+    int (*org_overdrafts)(tg_store_t *st, tg_org_amount_t **rows, size_t *n);
+    /* cents > 0 sets the monthly hard limit of scope_id (an org or project id); 0 removes it */
+    int (*spend_limit_set)(tg_store_t *st, const char *scope_id, const char *org_id,
+                           int64_t cents, int64_t at);
+    int (*spend_limit_list)(tg_store_t *st, tg_org_amount_t **rows, size_t *n);
+    /* Adds to the aggregates (upsert); runs inside the usage writer's transaction. */
+    int (*usage_agg_add)(tg_store_t *st, const tg_usage_agg_t *rows, size_t n);
+    /* Cost per (organisation, project) since `since` (unix seconds), from the aggregates. */
+    int (*month_spend)(tg_store_t *st, int64_t since, tg_org_amount_t **rows, size_t *n);
+    /* Usage and costs: sums per bucket and group from the aggregates (see tg_usage_query_t). */
+    int (*usage_query)(tg_store_t *st, const tg_usage_query_t *q, tg_usage_bucket_row_t **rows,
+                       size_t *n);
 } tg_store_ops_t;
 
 struct tg_store {

@@ -12,6 +12,7 @@ typedef struct {
     tg_store_t base;
     sqlite3 *db;
     sqlite3_stmt *usage_ins, *key_touch; /* hot statements, prepared once */
+    sqlite3_stmt *agg_add, *grant_consume;
 } sq_t;
 
 /* Each migration runs once, in order, inside a transaction; its version is recorded in
@@ -49,6 +50,23 @@ static const char *migrations[] = {
     "CREATE TABLE users (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
     "  email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+    /* 2: money — credit grants (consumed is updated with each usage batch, in the same
+     * transaction), overdraft, monthly hard limits, and per-minute usage aggregates */
+    "CREATE TABLE credit_grants (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, amount INTEGER NOT NULL, consumed INTEGER NOT NULL DEFAULT 0,"
+    "  granted_at INTEGER NOT NULL, expires_at INTEGER, description TEXT NOT NULL,"
+    "  reference TEXT);"
+    "CREATE INDEX credit_grants_org ON credit_grants(organization_id, granted_at);"
+    "ALTER TABLE organizations ADD COLUMN overdraft INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE spend_limits (scope_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  threshold_amount INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE usage_agg (organization_id TEXT NOT NULL, minute INTEGER NOT NULL,"
+    "  project_id TEXT NOT NULL, api_key_id TEXT NOT NULL, model TEXT NOT NULL,"
+    "  endpoint TEXT NOT NULL, requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    "  cached_input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    "  cost_nanousd INTEGER NOT NULL,"
+    "  PRIMARY KEY (organization_id, minute, project_id, api_key_id, model, endpoint))"
+    "  WITHOUT ROWID;",
 };
 
 static int exec(sq_t *s, const char *sql)
@@ -159,6 +177,8 @@ static void sq_close(tg_store_t *base)
 {
     sq_t *s = (sq_t *)base;
     sqlite3_finalize(s->usage_ins);
+    sqlite3_finalize(s->agg_add);
+    sqlite3_finalize(s->grant_consume);
     sqlite3_finalize(s->key_touch);
     sqlite3_close(s->db);
     free(s);
@@ -204,7 +224,7 @@ static int sq_rollback(tg_store_t *b) { return exec((sq_t *)b, "ROLLBACK"); }
 static int sq_org_insert(tg_store_t *b, const tg_org_row_t *r)
 {
     sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "INSERT INTO organizations VALUES (?,?,?,?,?)");
+    sqlite3_stmt *st = prep(s, "INSERT INTO organizations (id,name,tier,is_operator,created_at) VALUES (?,?,?,?,?)");
     if (!st)
         return -1;
     bind_text(st, 1, r->id);
@@ -476,7 +496,8 @@ static int sq_model_list(tg_store_t *b, tg_model_row_t **rows, size_t *n)
 
 /* ---- usage ---- */
 
-static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n)
+static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
+                           unsigned char *inserted)
 {
     sq_t *s = (sq_t *)b;
     if (!s->usage_ins && !(s->usage_ins = prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
@@ -507,6 +528,8 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n)
             sqlite3_reset(st);
             return -1;
         }
+        if (inserted)
+            inserted[i] = sqlite3_changes(s->db) == 1;
     }
     sqlite3_reset(st);
     return 0;
@@ -521,6 +544,277 @@ static int sq_usage_count(tg_store_t *b, int64_t *n)
     *n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     return 0;
+}
+
+/* ---- money ---- */
+
+static int sq_grant_insert(tg_store_t *b, const tg_grant_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO credit_grants VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->kind);
+    sqlite3_bind_int64(st, 4, r->amount);
+    sqlite3_bind_int64(st, 5, r->consumed);
+    sqlite3_bind_int64(st, 6, r->granted_at);
+    bind_opt_int(st, 7, r->expires_at);
+    bind_text(st, 8, r->description);
+    bind_opt_text(st, 9, r->reference);
+    return run(s, st);
+}
+
+static void fill_grant(sqlite3_stmt *st, void *p)
+{
+    tg_grant_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->kind, sizeof(r->kind));
+    r->amount = sqlite3_column_int64(st, 3);
+    r->consumed = sqlite3_column_int64(st, 4);
+    r->granted_at = sqlite3_column_int64(st, 5);
+    r->expires_at = sqlite3_column_int64(st, 6);
+    col_text(st, 7, r->description, sizeof(r->description));
+    col_text(st, 8, r->reference, sizeof(r->reference));
+}
+
+static int sq_grant_list(tg_store_t *b, const char *org_id, tg_grant_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id,organization_id,kind,amount,consumed,granted_at,"
+                               "expires_at,description,reference FROM credit_grants WHERE"
+                               " ?1 IS NULL OR organization_id=?1 ORDER BY granted_at, rowid");
+    if (st)
+        bind_opt_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_grant_row_t), fill_grant, (void **)rows, n);
+}
+
+static int sq_grant_consume(tg_store_t *b, const char *id, int64_t amount)
+{
+    sq_t *s = (sq_t *)b;
+    if (!s->grant_consume &&
+        !(s->grant_consume = prep(s, "UPDATE credit_grants SET consumed=consumed+? WHERE id=?")))
+        return -1;
+    sqlite3_stmt *st = s->grant_consume;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, amount);
+    bind_text(st, 2, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+static int sq_org_overdraft_add(tg_store_t *b, const char *org_id, int64_t amount)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE organizations SET overdraft=overdraft+? WHERE id=?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, amount);
+    bind_text(st, 2, org_id);
+    return run(s, st);
+}
+
+static int sq_org_overdrafts(tg_store_t *b, tg_org_amount_t **rows, size_t *n);
+
+static void fill_amount(sqlite3_stmt *st, void *p)
+{
+    tg_org_amount_t *r = p;
+    col_text(st, 0, r->org_id, sizeof(r->org_id));
+    col_text(st, 1, r->scope_id, sizeof(r->scope_id));
+    r->amount = sqlite3_column_int64(st, 2);
+}
+
+static int sq_org_overdrafts(tg_store_t *b, tg_org_amount_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT id, id, overdraft FROM organizations WHERE overdraft != 0"),
+                   sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
+}
+
+static int sq_spend_limit_set(tg_store_t *b, const char *scope_id, const char *org_id,
+                              int64_t cents, int64_t at)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = cents > 0 ? prep(s, "INSERT OR REPLACE INTO spend_limits VALUES (?,?,?,?)")
+                                 : prep(s, "DELETE FROM spend_limits WHERE scope_id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, scope_id);
+    if (cents > 0) {
+        bind_text(st, 2, org_id);
+        sqlite3_bind_int64(st, 3, cents);
+        sqlite3_bind_int64(st, 4, at);
+    }
+    return run(s, st);
+}
+
+static int sq_spend_limit_list(tg_store_t *b, tg_org_amount_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT organization_id, scope_id, threshold_amount FROM"
+                              " spend_limits"),
+                   sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
+}
+
+static int sq_usage_agg_add(tg_store_t *b, const tg_usage_agg_t *rows, size_t n)
+{
+    sq_t *s = (sq_t *)b;
+    if (!s->agg_add &&
+        !(s->agg_add = prep(s, "INSERT INTO usage_agg VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT"
+                               " DO UPDATE SET requests=requests+excluded.requests,"
+                               " input_tokens=input_tokens+excluded.input_tokens,"
+                               " cached_input_tokens=cached_input_tokens+"
+                               "excluded.cached_input_tokens,"
+                               " output_tokens=output_tokens+excluded.output_tokens,"
+                               " cost_nanousd=cost_nanousd+excluded.cost_nanousd")))
+        return -1;
+    sqlite3_stmt *st = s->agg_add;
+    for (size_t i = 0; i < n; i++) {
+        const tg_usage_agg_t *r = &rows[i];
+        sqlite3_reset(st);
+        bind_text(st, 1, r->org_id);
+        sqlite3_bind_int64(st, 2, r->minute);
+        bind_text(st, 3, r->project_id);
+        bind_text(st, 4, r->api_key_id);
+        bind_text(st, 5, r->model);
+        bind_text(st, 6, r->endpoint);
+        sqlite3_bind_int64(st, 7, r->requests);
+        sqlite3_bind_int64(st, 8, r->input_tokens);
+        sqlite3_bind_int64(st, 9, r->cached_input_tokens);
+        sqlite3_bind_int64(st, 10, r->output_tokens);
+        sqlite3_bind_int64(st, 11, r->cost_nanousd);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            tg_error("sqlite usage_agg: %s", sqlite3_errmsg(s->db));
+            sqlite3_reset(st);
+            return -1;
+        }
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+static int sq_month_spend(tg_store_t *b, int64_t since, tg_org_amount_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT organization_id, project_id, SUM(cost_nanousd) FROM"
+                               " usage_agg WHERE minute >= ? GROUP BY organization_id,"
+                               " project_id");
+    if (st)
+        sqlite3_bind_int64(st, 1, since);
+    return collect(s, st, sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
+}
+
+/* ---- usage and costs queries ---- */
+
+/* Appends to a SQL text being built; the caller sized buf for the worst case. */
+static void sql_cat(char *buf, size_t cap, size_t *len, const char *text)
+{
+    size_t k = strlen(text);
+    if (*len + k < cap)
+        memcpy(buf + *len, text, k + 1);
+    *len += k;
+}
+
+/* " AND col IN (?N,?N+1,…)" for a filter array; advances *param. */
+static void sql_in(char *buf, size_t cap, size_t *len, const char *col, size_t n, int *param)
+{
+    char p[24];
+    if (!n)
+        return;
+    sql_cat(buf, cap, len, " AND ");
+    sql_cat(buf, cap, len, col);
+    sql_cat(buf, cap, len, " IN (");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p, sizeof(p), "%s?%d", i ? "," : "", (*param)++);
+        sql_cat(buf, cap, len, p);
+    }
+    sql_cat(buf, cap, len, ")");
+}
+
+static void bind_list(sqlite3_stmt *st, const char *const *v, size_t n, int *param)
+{
+    for (size_t i = 0; i < n; i++)
+        bind_text(st, (*param)++, v[i] ? v[i] : "");
+}
+
+static void fill_bucket(sqlite3_stmt *st, void *p)
+{
+    tg_usage_bucket_row_t *r = p;
+    r->bucket_start = sqlite3_column_int64(st, 0);
+    col_text(st, 1, r->project_id, sizeof(r->project_id));
+    col_text(st, 2, r->api_key_id, sizeof(r->api_key_id));
+    col_text(st, 3, r->model, sizeof(r->model));
+    r->requests = sqlite3_column_int64(st, 4);
+    r->input_tokens = sqlite3_column_int64(st, 5);
+    r->cached_input_tokens = sqlite3_column_int64(st, 6);
+    r->output_tokens = sqlite3_column_int64(st, 7);
+    r->cost_nanousd = sqlite3_column_int64(st, 8);
+}
+
+/* A range scan of the primary key (organization_id, minute, …), summed per bucket and
+ * group. ?1 start, ?2 width, ?3 organisation, ?4 end, then the filter values. */
+static int sq_usage_query(tg_store_t *b, const tg_usage_query_t *q, tg_usage_bucket_row_t **rows,
+                          size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    *rows = NULL;
+    *n = 0;
+    if (!q->org_id || q->width <= 0)
+        return -1;
+    if (q->end <= q->start)
+        return 0;
+    size_t nvals = q->n_endpoints + q->n_project_ids + q->n_api_key_ids + q->n_models;
+    if (nvals > 30000) /* SQLite allows at most 32766 bound parameters */
+        return -1;
+    size_t cap = 1024 + nvals * 8, len = 0;
+    char *sql = malloc(cap);
+    if (!sql)
+        return -1;
+    unsigned g = q->group_by;
+    sql_cat(sql, cap, &len, "SELECT ?1 + ((minute - ?1) / ?2) * ?2 AS b, ");
+    sql_cat(sql, cap, &len, g & TG_USAGE_BY_PROJECT ? "project_id, " : "'', ");
+    sql_cat(sql, cap, &len, g & TG_USAGE_BY_KEY ? "api_key_id, " : "'', ");
+    sql_cat(sql, cap, &len, g & TG_USAGE_BY_MODEL ? "model, " : "'', ");
+    sql_cat(sql, cap, &len,
+            "SUM(requests), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens),"
+            " SUM(cost_nanousd) FROM usage_agg"
+            " WHERE organization_id = ?3 AND minute >= ?1 AND minute < ?4");
+    int param = 5;
+    sql_in(sql, cap, &len, "endpoint", q->n_endpoints, &param);
+    sql_in(sql, cap, &len, "project_id", q->n_project_ids, &param);
+    sql_in(sql, cap, &len, "api_key_id", q->n_api_key_ids, &param);
+    sql_in(sql, cap, &len, "model", q->n_models, &param);
+    sql_cat(sql, cap, &len, " GROUP BY b");
+    if (g & TG_USAGE_BY_PROJECT)
+        sql_cat(sql, cap, &len, ", project_id");
+    if (g & TG_USAGE_BY_KEY)
+        sql_cat(sql, cap, &len, ", api_key_id");
+    if (g & TG_USAGE_BY_MODEL)
+        sql_cat(sql, cap, &len, ", model");
+    sql_cat(sql, cap, &len, " ORDER BY 1, 2, 3, 4");
+    if (len >= cap) {
+        free(sql);
+        return -1;
+    }
+    sqlite3_stmt *st = prep(s, sql);
+    free(sql);
+    if (st) {
+        sqlite3_bind_int64(st, 1, q->start);
+        sqlite3_bind_int64(st, 2, q->width);
+        bind_text(st, 3, q->org_id);
+        sqlite3_bind_int64(st, 4, q->end);
+        param = 5;
+        bind_list(st, q->endpoints, q->n_endpoints, &param);
+        bind_list(st, q->project_ids, q->n_project_ids, &param);
+        bind_list(st, q->api_key_ids, q->n_api_key_ids, &param);
+        bind_list(st, q->models, q->n_models, &param);
+    }
+    return collect(s, st, sizeof(tg_usage_bucket_row_t), fill_bucket, (void **)rows, n);
 }
 
 /* ---- users ---- */
@@ -563,6 +857,16 @@ static const tg_store_ops_t sqlite_ops = {
     .usage_insert = sq_usage_insert,
     .usage_count = sq_usage_count,
     .user_insert = sq_user_insert,
+    .grant_insert = sq_grant_insert,
+    .grant_list = sq_grant_list,
+    .grant_consume = sq_grant_consume,
+    .org_overdraft_add = sq_org_overdraft_add,
+    .org_overdrafts = sq_org_overdrafts,
+    .spend_limit_set = sq_spend_limit_set,
+    .spend_limit_list = sq_spend_limit_list,
+    .usage_agg_add = sq_usage_agg_add,
+    .month_spend = sq_month_spend,
+    .usage_query = sq_usage_query,
 };
 
 int tg_store_sqlite_open(const char *path, tg_store_t **out)

@@ -576,24 +576,24 @@ static void test_usage_idempotent(void **state)
     tg_store_t *st = f->st;
     assert_true(count(st) == 0);
     tg_usage_row_t batch[3] = {urow("req_1", 3450), urow("req_2", 1), urow("req_3", 0)};
-    assert_int_equal(st->ops->usage_insert(st, batch, 3), 0);
+    assert_int_equal(st->ops->usage_insert(st, batch, 3, NULL), 0);
     assert_true(count(st) == 3);
     /* the same batch again (a retried flush) adds nothing */
-    assert_int_equal(st->ops->usage_insert(st, batch, 3), 0);
+    assert_int_equal(st->ops->usage_insert(st, batch, 3, NULL), 0);
     assert_true(count(st) == 3);
     /* a single repeat */
-    assert_int_equal(st->ops->usage_insert(st, &batch[1], 1), 0);
+    assert_int_equal(st->ops->usage_insert(st, &batch[1], 1, NULL), 0);
     assert_true(count(st) == 3);
     /* a mixed batch: only the new one counts, and the rows after a duplicate still go in */
     tg_usage_row_t mixed[3] = {urow("req_2", 1), urow("req_4", 7), urow("req_5", 8)};
-    assert_int_equal(st->ops->usage_insert(st, mixed, 3), 0);
+    assert_int_equal(st->ops->usage_insert(st, mixed, 3, NULL), 0);
     assert_true(count(st) == 5);
     /* duplicates inside one batch */
     tg_usage_row_t dup[2] = {urow("req_6", 1), urow("req_6", 1)};
-    assert_int_equal(st->ops->usage_insert(st, dup, 2), 0);
+    assert_int_equal(st->ops->usage_insert(st, dup, 2, NULL), 0);
     assert_true(count(st) == 6);
     /* an empty batch */
-    assert_int_equal(st->ops->usage_insert(st, NULL, 0), 0);
+    assert_int_equal(st->ops->usage_insert(st, NULL, 0, NULL), 0);
     assert_true(count(st) == 6);
 }
 

@@ -1,0 +1,372 @@
+/* Money on the Admin API: the balance and credit grants, monthly hard spend limits, and the
+ * operator's /v1/platform/organizations (customer organisations and their credit). */
+#include "api/api_int.h"
+
+#include "auth/keys.h"
+#include "auth/perms.h"
+#include "billing/ledger.h"
+#include "core/util.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
+
+static cJSON *grant_object(const tg_grant_row_t *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "organization.billing.credit_grant");
+    cJSON_AddStringToObject(o, "id", g->id);
+    cJSON_AddStringToObject(o, "kind", g->kind);
+    cJSON_AddItemToObject(o, "amount", tg_json_nanos(g->amount));
+    cJSON_AddItemToObject(o, "used", tg_json_nanos(g->consumed));
+    cJSON_AddItemToObject(o, "remaining", tg_json_nanos(g->amount - g->consumed));
+    cJSON_AddStringToObject(o, "currency", "usd");
+    cJSON_AddNumberToObject(o, "granted_at", (double)g->granted_at);
+    tg_json_opt_time(o, "expires_at", g->expires_at);
+    cJSON_AddBoolToObject(o, "expired", g->expires_at && g->expires_at <= tg_now());
+    cJSON_AddStringToObject(o, "description", g->description);
+    return o;
+}
+
+static void balance(tg_call_t *c)
+{
+    tg_balance_t b;
+    tg_grant_row_t *rows = NULL;
+    size_t n = 0;
+    if (tg_ledger_balance(c->org_id, &b, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "organization.billing.balance");
+    cJSON_AddStringToObject(o, "currency", "usd");
+    cJSON_AddItemToObject(o, "available", tg_json_nanos(b.available));
+    cJSON_AddItemToObject(o, "reserved", tg_json_nanos(b.reserved));
+    cJSON_AddItemToObject(o, "granted", tg_json_nanos(b.granted));
+    cJSON_AddItemToObject(o, "used", tg_json_nanos(b.used));
+    cJSON *arr = cJSON_AddArrayToObject(o, "grants");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, grant_object(&rows[i]));
+    free(rows);
+    tg_call_json(c, 200, o);
+}
+
+/* POST body of an operator's grant → grant row. Answers errors itself (-1). */
+static int grant_body(tg_call_t *c, const char *org_id, tg_grant_row_t *g)
+{
+    cJSON *j = tg_call_body_json(c);
+    int rc = -1;
+    if (!j)
+        return -1;
+    memset(g, 0, sizeof(*g));
+    snprintf(g->org_id, sizeof(g->org_id), "%s", org_id);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "amount");
+    if (!v) {
+        tg_call_error(c, TG_E_MISSING_PARAM, "amount", "Missing required parameter: 'amount'.");
+        goto out;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e11 ||
+        v->valuedouble != (double)(int64_t)v->valuedouble) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "amount",
+                      "Invalid 'amount': expected a positive integer number of cents.");
+        goto out;
+    }
+    g->amount = (int64_t)v->valuedouble * TG_NANOS_PER_CENT;
+    v = cJSON_GetObjectItemCaseSensitive(j, "expires_at");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble <= (double)tg_now() || v->valuedouble > 4e10 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "expires_at",
+                          "Invalid 'expires_at': expected a unix time in the future.");
+            goto out;
+        }
+        g->expires_at = (int64_t)v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "description");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(g->description)) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "description",
+                          "Invalid 'description': expected a string of at most %zu bytes.",
+                          sizeof(g->description) - 1);
+            goto out;
+        }
+        snprintf(g->description, sizeof(g->description), "%s", v->valuestring);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    snprintf(g->kind, sizeof(g->kind), "operator");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) ||
+            (strcmp(v->valuestring, "operator") && strcmp(v->valuestring, "promotional"))) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "kind",
+                          "Invalid 'kind': expected 'operator' or 'promotional' (purchased "
+                          "credit comes from payments).");
+            goto out;
+        }
+        snprintf(g->kind, sizeof(g->kind), "%s", v->valuestring);
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void create_grant(tg_call_t *c, const char *org_id)
+{
+    tg_grant_row_t g;
+    if (grant_body(c, org_id, &g) < 0)
+        return;
+    if (tg_ledger_grant(c->w->store, &g) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    tg_call_json(c, 200, grant_object(&g));
+}
+
+static void list_grants(tg_call_t *c)
+{
+    tg_balance_t b;
+    tg_grant_row_t *rows = NULL;
+    size_t n = 0;
+    if (tg_ledger_balance(c->org_id, &b, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, grant_object(&rows[i]));
+    free(rows);
+    tg_call_list(c, items);
+}
+
+void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
+                    int nsegs)
+{
+    if (nsegs == 2 && len == 7 && !memcmp(what, "balance", 7)) {
+        is(c, "GET") ? balance(c) : tg_call_bad_method(c);
+    } else if (nsegs == 2 && len == 13 && !memcmp(what, "credit_grants", 13)) {
+        if (is(c, "GET")) {
+            list_grants(c);
+        } else if (is(c, "POST")) {
+            /* credit comes from payments or from the operator, never from the org itself */
+            if (!c->key->org->is_operator)
+                tg_call_missing_scope(c, TG_SCOPE_MGMT_WRITE);
+            else
+                create_grant(c, c->org_id);
+        } else {
+            tg_call_bad_method(c);
+        }
+    } else {
+        tg_call_unknown_url(c);
+    }
+}
+
+/* ---- spend limits ---- */
+
+static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nanos)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", object);
+    cJSON_AddNumberToObject(o, "threshold_amount", (double)cents);
+    cJSON_AddStringToObject(o, "currency", "USD");
+    cJSON_AddStringToObject(o, "interval", "month");
+    cJSON *e = cJSON_AddObjectToObject(o, "enforcement");
+    cJSON_AddStringToObject(e, "status",
+                            spend_nanos >= cents * TG_NANOS_PER_CENT ? "enforcing" : "inactive");
+    cJSON_AddItemToObject(o, "current_spend", tg_json_nanos(spend_nanos));
+    return o;
+}
+
+void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
+{
+    const char *scope = project ? project->id : c->org_id;
+    const char *object = project ? "project.spend_limit" : "organization.spend_limit";
+    int64_t cents = tg_ledger_limit(c->org_id, scope);
+
+    if (is(c, "GET")) {
+        if (!cents) {
+            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
+            return;
+        }
+        tg_call_json(c, 200, limit_object(object, cents,
+                                          tg_ledger_month_spend(c->org_id,
+                                                                project ? project->id : NULL)));
+    } else if (is(c, "POST")) {
+        cJSON *j = tg_call_body_json(c);
+        if (!j)
+            return;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "threshold_amount");
+        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "currency");
+        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "interval");
+        if (!t) {
+            tg_call_error(c, TG_E_MISSING_PARAM, "threshold_amount",
+                          "Missing required parameter: 'threshold_amount'.");
+        } else if (!cJSON_IsNumber(t) || t->valuedouble < 1 || t->valuedouble > 1e12 ||
+                   t->valuedouble != (double)(int64_t)t->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "threshold_amount",
+                          "Invalid 'threshold_amount': expected a positive integer number of "
+                          "cents.");
+        } else if (cur && (!cJSON_IsString(cur) || strcasecmp(cur->valuestring, "usd") != 0)) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "currency",
+                          "Invalid 'currency': only 'USD' is supported.");
+        } else if (iv && (!cJSON_IsString(iv) || strcmp(iv->valuestring, "month") != 0)) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "interval",
+                          "Invalid 'interval': only 'month' is supported.");
+        } else {
+            cents = (int64_t)t->valuedouble;
+            if (tg_ledger_set_limit(c->w->store, c->org_id, scope, cents) < 0)
+                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+            else
+                tg_call_json(c, 200,
+                             limit_object(object, cents,
+                                          tg_ledger_month_spend(c->org_id,
+                                                                project ? project->id : NULL)));
+        }
+        cJSON_Delete(j);
+    } else if (is(c, "DELETE")) {
+        if (tg_ledger_set_limit(c->w->store, c->org_id, scope, 0) < 0) {
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        char obj[64];
+        snprintf(obj, sizeof(obj), "%s.deleted", object);
+        cJSON_AddStringToObject(o, "object", obj);
+        cJSON_AddBoolToObject(o, "deleted", 1);
+        tg_call_json(c, 200, o);
+    } else {
+        tg_call_bad_method(c);
+    }
+}
+
+/* ---- /v1/platform/organizations (the operator's organisation only) ---- */
+
+static cJSON *org_object(const tg_org_row_t *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "object", "organization");
+    cJSON_AddStringToObject(j, "id", o->id);
+    cJSON_AddStringToObject(j, "name", o->name);
+    cJSON_AddStringToObject(j, "tier", o->tier);
+    cJSON_AddNumberToObject(j, "created_at", (double)o->created_at);
+    return j;
+}
+
+/* A new customer organisation (tier Free) with its default project and first admin key. */
+static void create_org(tg_call_t *c)
+{
+    cJSON *j = tg_call_body_json(c);
+    tg_org_row_t o = {0};
+    tg_project_row_t p = {0};
+    tg_key_row_t k = {0};
+    char secret[TG_KEY_SECRET_MAX];
+    int64_t now = tg_now();
+    tg_store_t *st = c->w->store;
+
+    if (!j)
+        return;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+    if (!name || !cJSON_IsString(name) || !*name->valuestring ||
+        strlen(name->valuestring) >= sizeof(o.name)) {
+        tg_call_error(c, name ? TG_E_INVALID_VALUE : TG_E_MISSING_PARAM, "name",
+                      "'name' must be a non-empty string of at most %zu bytes.",
+                      sizeof(o.name) - 1);
+        cJSON_Delete(j);
+        return;
+    }
+    tg_random_id(o.id, "org-", 24);
+    snprintf(o.name, sizeof(o.name), "%s", name->valuestring);
+    cJSON_Delete(j);
+    snprintf(o.tier, sizeof(o.tier), "free");
+    o.created_at = now;
+    tg_random_id(p.id, "proj_", 24);
+    snprintf(p.org_id, sizeof(p.org_id), "%s", o.id);
+    snprintf(p.name, sizeof(p.name), "Default project");
+    p.created_at = now;
+    tg_random_id(k.id, "key_", 24);
+    k.kind = TG_KEY_ADMIN;
+    snprintf(k.org_id, sizeof(k.org_id), "%s", o.id);
+    snprintf(k.name, sizeof(k.name), "first admin key");
+    snprintf(k.permissions, sizeof(k.permissions), "\"all\"");
+    tg_key_generate("sk-admin-", secret);
+    tg_key_hash(secret, strlen(secret), k.hash);
+    tg_key_redact(secret, k.redacted);
+    k.created_at = now;
+    int rc = st->ops->begin(st);
+    if (rc == 0)
+        rc = st->ops->org_insert(st, &o);
+    if (rc == 0)
+        rc = st->ops->project_upsert(st, &p);
+    if (rc == 0)
+        rc = st->ops->key_insert(st, &k);
+    if (rc != 0 || st->ops->commit(st) < 0 || tg_catalog_reload(st) < 0) {
+        if (rc != 0)
+            st->ops->rollback(st);
+        sodium_memzero(secret, sizeof(secret));
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *out = org_object(&o);
+    cJSON_AddStringToObject(out, "default_project_id", p.id);
+    cJSON *ak = cJSON_AddObjectToObject(out, "admin_key");
+    cJSON_AddStringToObject(ak, "object", "organization.admin_api_key");
+    cJSON_AddStringToObject(ak, "id", k.id);
+    cJSON_AddStringToObject(ak, "name", k.name);
+    cJSON_AddStringToObject(ak, "redacted_value", k.redacted);
+    cJSON_AddStringToObject(ak, "value", secret); /* shown once */
+    sodium_memzero(secret, sizeof(secret));
+    tg_call_json(c, 200, out);
+}
+
+void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
+{
+    unsigned scope = is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    char id[TG_ID_MAX];
+
+    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
+        return;
+    if (!c->key->org->is_operator) { /* platform-wide: only the operator's admin keys */
+        tg_call_missing_scope(c, scope);
+        return;
+    }
+    if (len == 13 && !memcmp(sub, "organizations", 13)) {
+        if (is(c, "GET")) {
+            tg_org_row_t *rows;
+            size_t n;
+            if (c->w->store->ops->org_list(c->w->store, &rows, &n) < 0) {
+                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+                return;
+            }
+            cJSON *items = cJSON_CreateArray();
+            for (size_t i = 0; i < n; i++)
+                cJSON_AddItemToArray(items, org_object(&rows[i]));
+            free(rows);
+            tg_call_list(c, items);
+        } else if (is(c, "POST")) {
+            create_org(c);
+        } else {
+            tg_call_bad_method(c);
+        }
+        return;
+    }
+    /* organizations/{org_id}/credit_grants */
+    static const char pre[] = "organizations/";
+    static const char suf[] = "/credit_grants";
+    size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
+    if (len > plen + slen && !memcmp(sub, pre, plen) && !memcmp(sub + len - slen, suf, slen) &&
+        len - plen - slen < sizeof(id)) {
+        snprintf(id, sizeof(id), "%.*s", (int)(len - plen - slen), sub + plen);
+        if (!tg_catalog_org(c->cat, id)) {
+            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", id);
+            return;
+        }
+        if (is(c, "POST"))
+            create_grant(c, id);
+        else
+            tg_call_bad_method(c);
+        return;
+    }
+    tg_call_unknown_url(c);
+}
