@@ -104,6 +104,10 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
 /* project NULL: the organisation's limit */
 void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
+/* payments.c: billing/{payment_methods,top_ups,auto_recharge,invoices}[/{id}] and the payment
+ * provider's webhook; anything else under billing/ answers unknown_url */
+void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
+                     int nsegs);
 
 /* ops.c */
 void tg_api_health(tg_call_t *c);

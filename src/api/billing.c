@@ -159,7 +159,7 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
             tg_call_bad_method(c);
         }
     } else {
-        tg_call_unknown_url(c);
+        tg_api_payments(c, what, len, id, idlen, nsegs);
     }
 }
 

@@ -33,6 +33,13 @@ typedef struct {
 
 /* One lock for all accounts: a reservation is a few comparisons and additions under it. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static tg_ledger_hook_t hooks[2];
+
+void tg_ledger_set_hook(int index, tg_ledger_hook_t hook)
+{
+    if (index >= 0 && index < 2)
+        hooks[index] = hook;
+}
 static account_t *accounts;
 static size_t naccounts, capa;
 
@@ -296,7 +303,16 @@ void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *proje
         ch->overdraft = left;
         a->overdraft += left;
     }
+    int64_t available = credit(a, now) - a->reserved, org_spend = a->spend;
+    int64_t project_spend = p->spend, month = a->month;
+    int exempt = a->exempt;
     pthread_mutex_unlock(&mu);
+    if (cost <= 0)
+        return;
+    if (hooks[0])
+        hooks[0](org_id, project_id, available, org_spend, project_spend, month);
+    if (hooks[1] && !exempt)
+        hooks[1](org_id, project_id, available, org_spend, project_spend, month);
 }
 
 int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)

@@ -59,6 +59,13 @@ int64_t tg_ledger_limit(const char *org_id, const char *scope_id);
 /* This month's spend (charged + reserved) of an organisation or one of its projects. */
 int64_t tg_ledger_month_spend(const char *org_id, const char *project_id);
 
+/* Called after every settle, outside the ledger's lock, with the organisation's available
+ * credit and month spend (charged, without reservations) of the org and the project. At
+ * most one hook per kind; set before serving. */
+typedef void (*tg_ledger_hook_t)(const char *org_id, const char *project_id, int64_t available,
+                                 int64_t org_spend, int64_t project_spend, int64_t month);
+void tg_ledger_set_hook(int index, tg_ledger_hook_t hook); /* index 0: alerts, 1: recharge */
+
 /* The start of the calendar month (UTC) containing t. */
 int64_t tg_month_start(int64_t t);
 

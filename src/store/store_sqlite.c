@@ -67,6 +67,12 @@ static const char *migrations[] = {
     "  cost_nanousd INTEGER NOT NULL,"
     "  PRIMARY KEY (organization_id, minute, project_id, api_key_id, model, endpoint))"
     "  WITHOUT ROWID;",
+    /* 3: spend alerts (soft limits) and the months each has fired in */
+    "CREATE TABLE spend_alerts (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  project_id TEXT, threshold_amount INTEGER NOT NULL, channel TEXT NOT NULL,"
+    "  secret BLOB, created_at INTEGER NOT NULL);"
+    "CREATE TABLE spend_alert_firings (alert_id TEXT NOT NULL, month INTEGER NOT NULL,"
+    "  fired_at INTEGER NOT NULL, spend INTEGER NOT NULL, PRIMARY KEY (alert_id, month));",
 };
 
 static int exec(sq_t *s, const char *sql)
