@@ -367,6 +367,8 @@ static void projects_route(tg_call_t *c, const segs_t *s)
         keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
     } else if (s->n == 3 && seg_is(s, 2, "spend_limit")) {
         tg_api_spend_limit(c, &p);
+    } else if ((s->n == 3 || s->n == 4) && seg_is(s, 2, "spend_alerts")) {
+        tg_api_spend_alerts(c, &p, s->n == 4 ? s->p[3] : NULL, s->n == 4 ? s->len[3] : 0);
     } else if (s->n == 2 || (s->n == 3 && seg_is(s, 2, "archive"))) {
         tg_call_bad_method(c);
     } else {
@@ -609,6 +611,8 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
                        s.n);
     else if (seg_is(&s, 0, "spend_limit") && s.n == 1)
         tg_api_spend_limit(c, NULL);
+    else if (seg_is(&s, 0, "spend_alerts") && s.n <= 2)
+        tg_api_spend_alerts(c, NULL, s.n == 2 ? s.p[1] : NULL, s.n == 2 ? s.len[1] : 0);
     else
         tg_call_unknown_url(c);
 }

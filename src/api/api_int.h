@@ -104,6 +104,9 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
 /* project NULL: the organisation's limit */
 void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
+/* alerts.c: spend alerts of the organisation (project NULL) or of a project */
+void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const char *id,
+                         size_t idlen);
 /* payments.c: billing/{payment_methods,top_ups,auto_recharge,invoices}[/{id}] and the payment
  * provider's webhook; anything else under billing/ answers unknown_url */
 void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,

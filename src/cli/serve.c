@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "auth/keys.h"
+#include "billing/alerts.h"
 #include "billing/ledger.h"
 #include "billing/usage.h"
 #include "catalog/catalog.h"
@@ -39,12 +40,16 @@ static void usage(FILE *f)
           "  --upstream-timeout-ms N     whole upstream request (default 600000)\n"
           "  --idle-timeout-ms N         idle keep-alive / slow request (default 60000)\n"
           "  --shutdown-timeout-ms N     grace for in-flight requests (default 30000)\n"
-          "  --log-level LEVEL           debug, info, warn, error (default info)\n",
+          "  --log-level LEVEL           debug, info, warn, error (default info)\n"
+          "  --smtp-url URL              SMTP server for e-mail spend alerts (smtp:// or smtps://)\n"
+          "  --smtp-from ADDRESS         sender of e-mail alerts (default tollgate@localhost)\n"
+          "  --alert-retry-ms N          first retry delay of an alert delivery (default 1000)\n",
           f);
 }
 
 typedef struct {
-    const char *listen, *db, *redis;
+    const char *listen, *db, *redis, *smtp_url, *smtp_from;
+    long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
 } serve_opts_t;
 
@@ -60,6 +65,9 @@ static const struct option opts[] = {
     {"idle-timeout-ms", required_argument, NULL, 'i'},
     {"shutdown-timeout-ms", required_argument, NULL, 's'},
     {"log-level", required_argument, NULL, 'L'},
+    {"smtp-url", required_argument, NULL, 'S'},
+    {"smtp-from", required_argument, NULL, 'F'},
+    {"alert-retry-ms", required_argument, NULL, 'A'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -107,6 +115,9 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
             else if (!strcmp(optarg, "error")) tg_log_level = TG_LOG_ERROR;
             else { tg_cli_fail("serve: --log-level must be debug, info, warn or error"); return -1; }
             break;
+        case 'S': o->smtp_url = optarg; break;
+        case 'F': o->smtp_from = optarg; break;
+        case 'A': if (num("alert-retry-ms", optarg, 1, 3600000, &o->alert_retry_ms)) return -1; break;
         case 'h': return 1;
         default:
             tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
@@ -235,6 +246,14 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", o.db);
     }
+    tg_alerts_config_t alerts = {.db_url = o.db,
+                                 .smtp_url = o.smtp_url,
+                                 .smtp_from = o.smtp_from,
+                                 .retry_base_ms = (int)o.alert_retry_ms};
+    if (tg_alerts_start(st, &alerts) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot start spend alerts");
+    }
     tg_store_close(st);
     if (tg_usage_start(o.db) < 0)
         return tg_cli_fail("serve: cannot start the usage recorder");
@@ -271,6 +290,7 @@ int tg_cli_serve(int argc, char **argv)
             tg_http_server_inflight(srv));
     tg_http_server_shutdown(srv);
     tg_usage_stop();
+    tg_alerts_stop();
     tg_http_server_free(srv);
     tg_catalog_shutdown();
     tg_ledger_shutdown();

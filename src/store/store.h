@@ -161,6 +161,18 @@ typedef struct {
     int64_t requests, input_tokens, cached_input_tokens, output_tokens, cost_nanousd;
 } tg_usage_bucket_row_t;
 
+/* A spend alert (soft limit): notify once per month when spend reaches the threshold. */
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char project_id[TG_ID_MAX]; /* "" for the organisation's own alerts */
+    int64_t threshold_cents;
+    char channel[TG_JSON_MAX]; /* JSON: {"type":"webhook","url"} or {"type":"email",…} */
+    unsigned char secret[128]; /* the webhook signing secret, sealed */
+    size_t secret_len;
+    int64_t created_at;
+} tg_alert_row_t;
+
 typedef struct tg_store tg_store_t;
 
 typedef struct {
@@ -199,6 +211,16 @@ typedef struct {
     int (*usage_count)(tg_store_t *st, int64_t *n);
 
     int (*user_insert)(tg_store_t *st, const tg_user_row_t *row);
+
+    /* spend alerts */
+    int (*alert_insert)(tg_store_t *st, const tg_alert_row_t *row);
+    int (*alert_delete)(tg_store_t *st, const char *id);
+    int (*alert_list)(tg_store_t *st, tg_alert_row_t **rows, size_t *n);
+    /* Records that an alert fired in `month`: 1 if this is the first time, 0 if it had. */
+    int (*alert_fired)(tg_store_t *st, const char *alert_id, int64_t month, int64_t at,
+                       int64_t spend);
+    /* Alerts that fired in `month` (ids in scope_id). */
+    int (*alert_firings)(tg_store_t *st, int64_t month, tg_org_amount_t **rows, size_t *n);
 
     /* money */
     int (*grant_insert)(tg_store_t *st, const tg_grant_row_t *row);

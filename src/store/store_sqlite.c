@@ -552,6 +552,91 @@ static int sq_usage_count(tg_store_t *b, int64_t *n)
     return 0;
 }
 
+/* ---- spend alerts ---- */
+
+static void fill_amount(sqlite3_stmt *st, void *p);
+
+static int sq_alert_insert(tg_store_t *b, const tg_alert_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO spend_alerts VALUES (?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_opt_text(st, 3, r->project_id);
+    sqlite3_bind_int64(st, 4, r->threshold_cents);
+    bind_text(st, 5, r->channel);
+    if (r->secret_len)
+        sqlite3_bind_blob(st, 6, r->secret, (int)r->secret_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, r->created_at);
+    return run(s, st);
+}
+
+static int sq_alert_delete(tg_store_t *b, const char *id)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "DELETE FROM spend_alerts WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
+static void fill_alert(sqlite3_stmt *st, void *p)
+{
+    tg_alert_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->project_id, sizeof(r->project_id));
+    r->threshold_cents = sqlite3_column_int64(st, 3);
+    col_text(st, 4, r->channel, sizeof(r->channel));
+    int n = sqlite3_column_bytes(st, 5);
+    if (n > 0 && (size_t)n <= sizeof(r->secret)) {
+        memcpy(r->secret, sqlite3_column_blob(st, 5), (size_t)n);
+        r->secret_len = (size_t)n;
+    }
+    r->created_at = sqlite3_column_int64(st, 6);
+}
+
+static int sq_alert_list(tg_store_t *b, tg_alert_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT id,organization_id,project_id,threshold_amount,channel,"
+                              "secret,created_at FROM spend_alerts ORDER BY created_at, rowid"),
+                   sizeof(tg_alert_row_t), fill_alert, (void **)rows, n);
+}
+
+static int sq_alert_fired(tg_store_t *b, const char *alert_id, int64_t month, int64_t at,
+                          int64_t spend)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO spend_alert_firings VALUES (?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, alert_id);
+    sqlite3_bind_int64(st, 2, month);
+    sqlite3_bind_int64(st, 3, at);
+    sqlite3_bind_int64(st, 4, spend);
+    int rc = run(s, st);
+    return rc < 0 ? rc : sqlite3_changes(s->db) == 1;
+}
+
+static int sq_alert_firings(tg_store_t *b, int64_t month, tg_org_amount_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT '', alert_id, spend FROM spend_alert_firings WHERE"
+                               " month=?");
+    if (st)
+        sqlite3_bind_int64(st, 1, month);
+    return collect(s, st, sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
+}
+
 /* ---- money ---- */
 
 static int sq_grant_insert(tg_store_t *b, const tg_grant_row_t *r)
@@ -863,6 +948,11 @@ static const tg_store_ops_t sqlite_ops = {
     .usage_insert = sq_usage_insert,
     .usage_count = sq_usage_count,
     .user_insert = sq_user_insert,
+    .alert_insert = sq_alert_insert,
+    .alert_delete = sq_alert_delete,
+    .alert_list = sq_alert_list,
+    .alert_fired = sq_alert_fired,
+    .alert_firings = sq_alert_firings,
     .grant_insert = sq_grant_insert,
     .grant_list = sq_grant_list,
     .grant_consume = sq_grant_consume,
