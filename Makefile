@@ -13,7 +13,7 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -l
 
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
-                      src/providers/*.c src/billing/*.c src/catalog/*.c src/api/*.c src/cli/*.c)
+                      src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
 

@@ -8,6 +8,7 @@
 #include "billing/usage.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "limits/tiers.h"
 #include "providers/provider.h"
 
 #include <sodium.h>
@@ -301,6 +302,96 @@ static void save_project(tg_call_t *c, tg_project_row_t *p)
         tg_call_json(c, 200, project_object(p));
 }
 
+/* ---- projects' rate limits: one project.rate_limit per model, id "rl-<model>" ---- */
+
+static cJSON *rate_limit_object(tg_call_t *c, const tg_project_row_t *p, const tg_model_row_t *m)
+{
+    /* c->key may be gone after a reload: the tier comes from the organisation */
+    const tg_org_row_t *org = tg_catalog_org(c->cat, c->org_id);
+    tg_rl_limits_t tier = {{0}}, eff;
+    if (org && !org->is_operator)
+        tg_tiers_limits(org->tier, m, &tier);
+    tg_catalog_project_limits(c->cat, p->id, m->id, &tier, &eff);
+    cJSON *o = cJSON_CreateObject();
+    char id[TG_NAME_MAX + 4];
+    snprintf(id, sizeof(id), "rl-%s", m->id);
+    cJSON_AddStringToObject(o, "object", "project.rate_limit");
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "model", m->id);
+    cJSON_AddNumberToObject(o, "max_requests_per_1_minute", (double)eff.v[TG_RL_RPM]);
+    cJSON_AddNumberToObject(o, "max_tokens_per_1_minute", (double)eff.v[TG_RL_TPM]);
+    cJSON_AddNumberToObject(o, "max_requests_per_1_day", (double)eff.v[TG_RL_RPD]);
+    cJSON_AddNumberToObject(o, "max_tokens_per_1_day", (double)eff.v[TG_RL_TPD]);
+    return o;
+}
+
+static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const segs_t *s)
+{
+    size_t n;
+    const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
+    if (s->n == 3) {
+        if (!is(c, "GET")) {
+            tg_call_bad_method(c);
+            return;
+        }
+        cJSON *items = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(items, rate_limit_object(c, p, &models[i]));
+        tg_call_list(c, items);
+        return;
+    }
+    const tg_model_row_t *m = NULL;
+    if (s->len[3] > 3 && !memcmp(s->p[3], "rl-", 3))
+        m = tg_catalog_model(c->cat, s->p[3] + 3, s->len[3] - 3);
+    if (!m) {
+        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No rate limit found with id '%.*s'.",
+                      (int)(s->len[3] > 64 ? 64 : s->len[3]), s->p[3]);
+        return;
+    }
+    if (is(c, "GET")) {
+        tg_call_json(c, 200, rate_limit_object(c, p, m));
+        return;
+    }
+    if (!is(c, "POST")) {
+        tg_call_bad_method(c);
+        return;
+    }
+    cJSON *j = tg_call_body_json(c);
+    if (!j)
+        return;
+    static const char *names[TG_RL__N] = {"max_requests_per_1_minute", "max_requests_per_1_day",
+                                          "max_tokens_per_1_minute", "max_tokens_per_1_day"};
+    tg_rate_limit_row_t row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.project_id, sizeof(row.project_id), "%s", p->id);
+    snprintf(row.model, sizeof(row.model), "%s", m->id);
+    /* start from the project's current own limits */
+    tg_rl_limits_t zero = {{0}}, own;
+    tg_catalog_project_limits(c->cat, p->id, m->id, &zero, &own);
+    for (int k = 0; k < TG_RL__N; k++) {
+        row.v[k] = own.v[k];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, names[k]);
+        if (!v)
+            continue;
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, names[k],
+                          "Invalid '%s': expected a non-negative integer (0: the tier's "
+                          "limit).", names[k]);
+            cJSON_Delete(j);
+            return;
+        }
+        row.v[k] = (int64_t)v->valuedouble;
+    }
+    cJSON_Delete(j);
+    if (c->w->store->ops->rate_limit_set(c->w->store, &row) < 0 || reload(c) < 0 ||
+        !(m = tg_catalog_model(c->cat, row.model, strlen(row.model)))) { /* the new snapshot */
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    tg_call_json(c, 200, rate_limit_object(c, p, m));
+}
+
 static void projects_route(tg_call_t *c, const segs_t *s)
 {
     char id[TG_ID_MAX * 4];
@@ -367,6 +458,8 @@ static void projects_route(tg_call_t *c, const segs_t *s)
         keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
     } else if (s->n == 3 && seg_is(s, 2, "spend_limit")) {
         tg_api_spend_limit(c, &p);
+    } else if ((s->n == 3 || s->n == 4) && seg_is(s, 2, "rate_limits")) {
+        rate_limits_route(c, &p, s);
     } else if ((s->n == 3 || s->n == 4) && seg_is(s, 2, "spend_alerts")) {
         tg_api_spend_alerts(c, &p, s->n == 4 ? s->p[3] : NULL, s->n == 4 ? s->len[3] : 0);
     } else if (s->n == 2 || (s->n == 3 && seg_is(s, 2, "archive"))) {

@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "billing/ledger.h"
 #include "catalog/catalog.h"
+#include "limits/ratelimit.h"
 #include "core/errors.h"
 #include "core/sse.h"
 #include "providers/upstream.h"
@@ -48,6 +49,8 @@ struct tg_call {
     int64_t input_est, in_tok, cached_tok, out_tok, relayed;
     int64_t out_cap, n; /* output tokens asked for (-1: the model's maximum), choices */
     tg_reservation_t resv;
+    tg_rl_ticket_t rl;
+    tg_rl_state_t rl_state; /* for the x-ratelimit-* headers */
     int have_usage;
     int up_result;
 };

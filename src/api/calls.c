@@ -62,6 +62,22 @@ void tg_call_headers(tg_call_t *c)
     if (c->org_id[0])
         tg_http_add_header(c->req, "openai-organization", c->org_id);
     tg_http_add_header(c->req, "access-control-expose-headers", "X-Request-ID");
+    if (c->rl_state.have) {
+        const tg_rl_state_t *s = &c->rl_state;
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", (long long)s->limit_requests);
+        tg_http_add_header(c->req, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof(v), "%lld", (long long)s->limit_tokens);
+        tg_http_add_header(c->req, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof(v), "%lld", (long long)s->remaining_requests);
+        tg_http_add_header(c->req, "x-ratelimit-remaining-requests", v);
+        snprintf(v, sizeof(v), "%lld", (long long)s->remaining_tokens);
+        tg_http_add_header(c->req, "x-ratelimit-remaining-tokens", v);
+        tg_rl_duration(s->reset_requests_ms, v, sizeof(v));
+        tg_http_add_header(c->req, "x-ratelimit-reset-requests", v);
+        tg_rl_duration(s->reset_tokens_ms, v, sizeof(v));
+        tg_http_add_header(c->req, "x-ratelimit-reset-tokens", v);
+    }
 }
 
 void tg_call_json(tg_call_t *c, int status, cJSON *body)

@@ -9,6 +9,7 @@
 #include "billing/usage.h"
 #include "core/log.h"
 #include "core/sse.h"
+#include "limits/tiers.h"
 #include "core/util.h"
 #include "pricing/pricing.h"
 #include "providers/provider.h"
@@ -359,6 +360,7 @@ static void on_durable(void *arg)
 static void release(tg_call_t *c)
 {
     tg_charges_t none;
+    tg_rl_settle(&c->rl, 0);
     tg_ledger_settle(&c->resv, c->key->row.org_id, c->key->row.project_id, 0, &none);
 }
 
@@ -397,6 +399,7 @@ static void record_and_finish(tg_call_t *c, int reached)
     u.aborted = c->aborted;
     u.cost_nanousd = tg_price_cost(c->model, u.input_tokens, u.cached_input_tokens,
                                    u.output_tokens);
+    tg_rl_settle(&c->rl, u.input_tokens + u.output_tokens);
     tg_ledger_settle(&c->resv, u.org_id, u.project_id, u.cost_nanousd, &charges);
     tg_usage_submit(&u, &charges, c->w->base, on_durable, c);
 }
@@ -532,6 +535,41 @@ void tg_api_abort_all(tg_api_worker_t *w)
 
 static const tg_up_cbs_t relay_cbs = {on_data, on_done};
 
+/* 429 in OpenAI's words, with retry-after and retry-after-ms. */
+static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refusal_t *w)
+{
+    static const char *names[TG_RL__N] = {"requests per min (RPM)", "requests per day (RPD)",
+                                          "tokens per min (TPM)", "tokens per day (TPD)"};
+    tg_err_t err = w->which == TG_RL_RPM || w->which == TG_RL_RPD ? TG_E_RATE_LIMIT_REQUESTS
+                                                                 : TG_E_RATE_LIMIT_TOKENS;
+    const char *scope = w->project ? "project" : "organization";
+    const char *id = w->project ? c->key->row.project_id : c->key->row.org_id;
+    char wait[32], v[32];
+
+    if (w->too_large) { /* waiting cannot help: the SDKs must not retry */
+        tg_http_add_header(c->req, "x-should-retry", "false");
+        tg_call_error(c, err, NULL,
+                      "Request too large for %s in %s %s on %s: Limit %lld, Requested %lld. The "
+                      "input or output tokens must be reduced in order to run successfully. "
+                      "Visit https://platform.openai.com/account/rate-limits to learn more.",
+                      m->id, scope, id, names[w->which], (long long)w->limit,
+                      (long long)w->requested);
+        return;
+    }
+    int64_t ms = w->retry_after_ms > 0 ? w->retry_after_ms : 1;
+    tg_rl_duration(ms, wait, sizeof(wait));
+    snprintf(v, sizeof(v), "%lld", (long long)((ms + 999) / 1000));
+    tg_http_add_header(c->req, "retry-after", v);
+    snprintf(v, sizeof(v), "%lld", (long long)ms);
+    tg_http_add_header(c->req, "retry-after-ms", v);
+    tg_call_error(c, err, NULL,
+                  "Rate limit reached for %s in %s %s on %s: Limit %lld, Used %lld, Requested "
+                  "%lld. Please try again in %s. Visit https://platform.openai.com/account/"
+                  "rate-limits to learn more.",
+                  m->id, scope, id, names[w->which], (long long)w->limit, (long long)w->used,
+                  (long long)w->requested, wait);
+}
+
 /* Resolves, routes and forwards. Takes j. */
 static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
 {
@@ -561,9 +599,24 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     if (out_cap < 0 || (m->max_output_tokens > 0 && out_cap > m->max_output_tokens))
         out_cap = m->max_output_tokens;
     int64_t worst = tg_price_cost(m, c->input_est, 0, out_cap * (c->n > 0 ? c->n : 1));
+    /* rate limits: the tier's defaults for the organisation; for the project the tighter of
+     * those and the project's own limits (set through the Admin API) */
+    tg_rl_limits_t lo = {{0}}, lp;
+    tg_rl_refusal_t why;
+    if (!c->key->org->is_operator) /* the operator's own organisation has no tier limits */
+        tg_tiers_limits(c->key->org->tier, m, &lo);
+    tg_catalog_project_limits(c->cat, c->key->row.project_id, m->id, &lo, &lp);
+    int64_t rl_tokens = c->input_est + out_cap * (c->n > 0 ? c->n : 1);
+    if (tg_rl_acquire(c->key->row.org_id, c->key->row.project_id, m->id, &lo, &lp, rl_tokens,
+                      &c->rl, &c->rl_state, &why) < 0) {
+        cJSON_Delete(j);
+        rate_limited(c, m, &why);
+        return;
+    }
     tg_err_t qerr = tg_ledger_reserve(c->key->org, c->key->row.project_id, worst, &c->resv);
     if (qerr != TG_OK) {
         cJSON_Delete(j);
+        tg_rl_settle(&c->rl, 0); /* the request counts; its tokens do not */
         tg_call_error(c, qerr, NULL, NULL);
         return;
     }

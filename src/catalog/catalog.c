@@ -27,6 +27,8 @@ struct tg_catalog {
     tg_model_row_t *models; /* sorted by id */
     size_t nmodels;
     tg_cat_route_t *routes; /* parallel to models */
+    tg_rate_limit_row_t *rl; /* projects' own rate limits */
+    size_t nrl;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -51,6 +53,7 @@ static void catalog_free(tg_catalog_t *c)
     free(c->providers);
     free(c->models);
     free(c->routes);
+    free(c->rl);
     free(c);
 }
 
@@ -157,7 +160,8 @@ int tg_catalog_reload(tg_store_t *st)
         st->ops->project_list(st, NULL, &c->projects, &c->nprojects) < 0 ||
         st->ops->key_list(st, NULL, &keys, &nkeys) < 0 ||
         st->ops->provider_list(st, &provs, &nprovs) < 0 ||
-        st->ops->model_list(st, &c->models, &c->nmodels) < 0)
+        st->ops->model_list(st, &c->models, &c->nmodels) < 0 ||
+        st->ops->rate_limit_list(st, &c->rl, &c->nrl) < 0)
         goto fail;
     qsort(c->models, c->nmodels, sizeof(*c->models), cmp_model);
 
@@ -285,4 +289,19 @@ int tg_catalog_key_allows(const tg_cat_key_t *k, const char *model)
         if (k->allowed[i] && strcmp(k->allowed[i], model) == 0)
             return 1;
     return 0;
+}
+
+void tg_catalog_project_limits(const tg_catalog_t *c, const char *project_id, const char *model,
+                               const tg_rl_limits_t *org, tg_rl_limits_t *out)
+{
+    *out = *org;
+    for (size_t i = 0; i < c->nrl; i++) {
+        const tg_rate_limit_row_t *r = &c->rl[i];
+        if (strcmp(r->project_id, project_id) != 0 || strcmp(r->model, model) != 0)
+            continue;
+        for (int k = 0; k < TG_RL__N; k++)
+            if (r->v[k] > 0 && (out->v[k] <= 0 || r->v[k] < out->v[k]))
+                out->v[k] = r->v[k];
+        return;
+    }
 }

@@ -6,6 +6,7 @@
 #ifndef TG_CATALOG_H
 #define TG_CATALOG_H
 
+#include "limits/ratelimit.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -50,5 +51,9 @@ const tg_model_row_t *tg_catalog_model(const tg_catalog_t *c, const char *id, si
 const tg_cat_route_t *tg_catalog_route(const tg_catalog_t *c, const tg_model_row_t *m);
 const tg_model_row_t *tg_catalog_models(const tg_catalog_t *c, size_t *n);
 int tg_catalog_key_allows(const tg_cat_key_t *k, const char *model);
+/* The project's limits for a model: the tighter of `org` (the tier's defaults) and the
+ * project's own rate limits (set through the Admin API). */
+void tg_catalog_project_limits(const tg_catalog_t *c, const char *project_id, const char *model,
+                               const tg_rl_limits_t *org, tg_rl_limits_t *out);
 
 #endif

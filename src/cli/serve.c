@@ -9,6 +9,8 @@
 #include "catalog/catalog.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "limits/tiers.h"
+#include "pricing/pricing.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
@@ -242,6 +244,11 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the catalog from %s", o.db);
     }
+    char tiers[4096];
+    if (tg_data_path("tiers.json", tiers, sizeof(tiers)) < 0 || tg_tiers_load(tiers) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot load the tier table data/tiers.json");
+    }
     if (tg_ledger_load(st) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", o.db);
@@ -294,6 +301,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_http_server_free(srv);
     tg_catalog_shutdown();
     tg_ledger_shutdown();
+    tg_tiers_free();
     curl_global_cleanup();
     tg_info("stopped");
     return 0;

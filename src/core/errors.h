@@ -34,6 +34,8 @@
     X(CONFLICT, 409, "invalid_request_error", NULL, "Conflict.")                                   \
     X(BODY_TOO_LARGE, 413, "invalid_request_error", NULL, "Request body too large.")              \
     X(HEADERS_TOO_LARGE, 431, "invalid_request_error", NULL, "Request headers too large.")         \
+    X(RATE_LIMIT_REQUESTS, 429, "requests", "rate_limit_exceeded", "Rate limit reached.")        \
+    X(RATE_LIMIT_TOKENS, 429, "tokens", "rate_limit_exceeded", "Rate limit reached.")            \
     X(CREDIT_EXHAUSTED, 429, "insufficient_quota", "credit_balance_exhausted",                     \
       "You exceeded your current quota, please check your plan and billing details. For more "   \
       "information on this error, read the docs: "                                               \
@@ -44,6 +46,15 @@
     X(PROJECT_SPEND_LIMIT, 429, "insufficient_quota", "project_spend_limit_exceeded",              \
       "This project has reached its monthly spend limit. Raise or remove the limit to "          \
       "continue.")                                                                                \
+    X(CARD_DECLINED, 402, "card_error", "card_declined", "Your card was declined.")              \
+    X(INSUFFICIENT_FUNDS, 402, "card_error", "insufficient_funds",                                 \
+      "Your card has insufficient funds.")                                                         \
+    X(EXPIRED_CARD, 402, "card_error", "expired_card", "Your card has expired.")                  \
+    X(PAYMENT_FAILED, 402, "card_error", "payment_failed", "The payment could not be completed.") \
+    X(INVALID_SIGNATURE, 400, "invalid_request_error", "invalid_signature",                        \
+      "The webhook signature could not be verified.")                                              \
+    X(PAYMENT_PROVIDER_FAILED, 502, "server_error", NULL,                                          \
+      "The payment provider could not be reached or refused the request.")                        \
     X(UPSTREAM_FAILED, 502, "server_error", NULL,                                                  \
       "The upstream provider could not be reached or returned an invalid response.")               \
     X(UPSTREAM_TIMEOUT, 504, "server_error", NULL, "The upstream provider timed out.")             \

@@ -73,6 +73,35 @@ static const char *migrations[] = {
     "  secret BLOB, created_at INTEGER NOT NULL);"
     "CREATE TABLE spend_alert_firings (alert_id TEXT NOT NULL, month INTEGER NOT NULL,"
     "  fired_at INTEGER NOT NULL, spend INTEGER NOT NULL, PRIMARY KEY (alert_id, month));",
+    /* 4: payments — saved payment methods (brand, last four, expiry; never a card number),
+     * payments (recorded before the provider is asked), one invoice per successful payment
+     * numbered per organisation, auto-recharge settings */
+    "CREATE TABLE payment_methods (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  provider TEXT NOT NULL, provider_ref TEXT NOT NULL, customer_ref TEXT,"
+    "  brand TEXT NOT NULL, last4 TEXT NOT NULL, exp_month INTEGER NOT NULL,"
+    "  exp_year INTEGER NOT NULL, payer TEXT NOT NULL, is_default INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE INDEX payment_methods_org ON payment_methods(organization_id, created_at);"
+    "CREATE TABLE payments (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  payment_method_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,"
+    "  amount INTEGER NOT NULL, currency TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  provider_ref TEXT, failure_code TEXT, failure_message TEXT, brand TEXT NOT NULL,"
+    "  last4 TEXT NOT NULL, payer TEXT NOT NULL, grant_id TEXT, invoice_id TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX payments_org ON payments(organization_id, created_at);"
+    "CREATE TABLE invoices (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL, number TEXT NOT NULL, payment_id TEXT NOT NULL UNIQUE,"
+    "  amount INTEGER NOT NULL, currency TEXT NOT NULL, description TEXT NOT NULL,"
+    "  payer TEXT NOT NULL, seller TEXT NOT NULL, brand TEXT NOT NULL, last4 TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, UNIQUE (organization_id, seq));"
+    "CREATE TABLE auto_recharge (organization_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL,"
+    "  threshold_amount INTEGER NOT NULL, recharge_to_amount INTEGER NOT NULL,"
+    "  monthly_limit INTEGER, paused_at INTEGER, paused_reason TEXT,"
+    "  updated_at INTEGER NOT NULL);",
+    /* 5: projects' own rate limits per model */
+    "CREATE TABLE project_rate_limits (project_id TEXT NOT NULL, model TEXT NOT NULL,"
+    "  rpm INTEGER NOT NULL, rpd INTEGER NOT NULL, tpm INTEGER NOT NULL, tpd INTEGER NOT NULL,"
+    "  PRIMARY KEY (project_id, model));",
 };
 
 static int exec(sq_t *s, const char *sql)
@@ -637,6 +666,38 @@ static int sq_alert_firings(tg_store_t *b, int64_t month, tg_org_amount_t **rows
     return collect(s, st, sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
 }
 
+/* ---- projects' rate limits ---- */
+
+static int sq_rate_limit_set(tg_store_t *b, const tg_rate_limit_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO project_rate_limits VALUES (?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->project_id);
+    bind_text(st, 2, r->model);
+    for (int k = 0; k < 4; k++)
+        sqlite3_bind_int64(st, 3 + k, r->v[k]);
+    return run(s, st);
+}
+
+static void fill_rate_limit(sqlite3_stmt *st, void *p)
+{
+    tg_rate_limit_row_t *r = p;
+    col_text(st, 0, r->project_id, sizeof(r->project_id));
+    col_text(st, 1, r->model, sizeof(r->model));
+    for (int k = 0; k < 4; k++)
+        r->v[k] = sqlite3_column_int64(st, 2 + k);
+}
+
+static int sq_rate_limit_list(tg_store_t *b, tg_rate_limit_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT project_id, model, rpm, rpd, tpm, tpd FROM"
+                              " project_rate_limits"),
+                   sizeof(tg_rate_limit_row_t), fill_rate_limit, (void **)rows, n);
+}
+
 /* ---- money ---- */
 
 static int sq_grant_insert(tg_store_t *b, const tg_grant_row_t *r)
@@ -908,6 +969,348 @@ static int sq_usage_query(tg_store_t *b, const tg_usage_query_t *q, tg_usage_buc
     return collect(s, st, sizeof(tg_usage_bucket_row_t), fill_bucket, (void **)rows, n);
 }
 
+/* ---- payments ---- */
+
+static int sq_pay_method_insert(tg_store_t *b, const tg_pay_method_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO payment_methods (id,organization_id,provider,"
+                               "provider_ref,customer_ref,brand,last4,exp_month,exp_year,payer,"
+                               "is_default,created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->provider);
+    bind_text(st, 4, r->provider_ref);
+    bind_opt_text(st, 5, r->customer_ref);
+    bind_text(st, 6, r->brand);
+    bind_text(st, 7, r->last4);
+    sqlite3_bind_int(st, 8, r->exp_month);
+    sqlite3_bind_int(st, 9, r->exp_year);
+    bind_text(st, 10, r->payer);
+    sqlite3_bind_int(st, 11, r->is_default ? 1 : 0);
+    sqlite3_bind_int64(st, 12, r->created_at);
+    return run(s, st);
+}
+
+static void fill_pay_method(sqlite3_stmt *st, void *p)
+{
+    tg_pay_method_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->provider, sizeof(r->provider));
+    col_text(st, 3, r->provider_ref, sizeof(r->provider_ref));
+    col_text(st, 4, r->customer_ref, sizeof(r->customer_ref));
+    col_text(st, 5, r->brand, sizeof(r->brand));
+    col_text(st, 6, r->last4, sizeof(r->last4));
+    r->exp_month = sqlite3_column_int(st, 7);
+    r->exp_year = sqlite3_column_int(st, 8);
+    col_text(st, 9, r->payer, sizeof(r->payer));
+    r->is_default = sqlite3_column_int(st, 10);
+    r->created_at = sqlite3_column_int64(st, 11);
+    r->deleted_at = sqlite3_column_int64(st, 12);
+}
+
+static int sq_pay_method_list(tg_store_t *b, const char *org_id, tg_pay_method_row_t **rows,
+                              size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id,organization_id,provider,provider_ref,customer_ref,"
+                               "brand,last4,exp_month,exp_year,payer,is_default,created_at,"
+                               "deleted_at FROM payment_methods WHERE organization_id=? AND"
+                               " deleted_at IS NULL ORDER BY created_at, rowid");
+    if (st)
+        bind_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_pay_method_row_t), fill_pay_method, (void **)rows, n);
+}
+
+static int sq_pay_method_set_default(tg_store_t *b, const char *org_id, const char *id)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE payment_methods SET is_default=(id=?2) WHERE"
+                               " organization_id=?1 AND deleted_at IS NULL AND EXISTS (SELECT 1"
+                               " FROM payment_methods WHERE id=?2 AND organization_id=?1 AND"
+                               " deleted_at IS NULL)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
+static int sq_pay_method_delete(tg_store_t *b, const char *org_id, const char *id, int64_t at)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE payment_methods SET deleted_at=?, is_default=0 WHERE id=?"
+                               " AND organization_id=? AND deleted_at IS NULL");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, id);
+    bind_text(st, 3, org_id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    if (rc != 0)
+        return rc;
+    /* no default left: the newest live method takes over */
+    st = prep(s, "UPDATE payment_methods SET is_default=1 WHERE id=(SELECT id FROM"
+                 " payment_methods WHERE organization_id=?1 AND deleted_at IS NULL ORDER BY"
+                 " created_at DESC, rowid DESC LIMIT 1) AND NOT EXISTS (SELECT 1 FROM"
+                 " payment_methods WHERE organization_id=?1 AND deleted_at IS NULL AND"
+                 " is_default=1)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    return run(s, st);
+}
+
+#define PAYMENT_COLS                                                                           \
+    "id,organization_id,payment_method_id,kind,status,amount,currency,provider,provider_ref," \
+    "failure_code,failure_message,brand,last4,payer,grant_id,invoice_id,created_at,updated_at"
+
+static int sq_payment_insert(tg_store_t *b, const tg_payment_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO payments (" PAYMENT_COLS ") VALUES"
+                               " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->method_id);
+    bind_text(st, 4, r->kind);
+    bind_text(st, 5, r->status);
+    sqlite3_bind_int64(st, 6, r->amount);
+    bind_text(st, 7, r->currency);
+    bind_text(st, 8, r->provider);
+    bind_opt_text(st, 9, r->provider_ref);
+    bind_opt_text(st, 10, r->failure_code);
+    bind_opt_text(st, 11, r->failure_message);
+    bind_text(st, 12, r->brand);
+    bind_text(st, 13, r->last4);
+    bind_text(st, 14, r->payer);
+    bind_opt_text(st, 15, r->grant_id);
+    bind_opt_text(st, 16, r->invoice_id);
+    sqlite3_bind_int64(st, 17, r->created_at);
+    sqlite3_bind_int64(st, 18, r->updated_at);
+    return run(s, st);
+}
+
+static void fill_payment(sqlite3_stmt *st, void *p)
+{
+    tg_payment_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->method_id, sizeof(r->method_id));
+    col_text(st, 3, r->kind, sizeof(r->kind));
+    col_text(st, 4, r->status, sizeof(r->status));
+    r->amount = sqlite3_column_int64(st, 5);
+    col_text(st, 6, r->currency, sizeof(r->currency));
+    col_text(st, 7, r->provider, sizeof(r->provider));
+    col_text(st, 8, r->provider_ref, sizeof(r->provider_ref));
+    col_text(st, 9, r->failure_code, sizeof(r->failure_code));
+    col_text(st, 10, r->failure_message, sizeof(r->failure_message));
+    col_text(st, 11, r->brand, sizeof(r->brand));
+    col_text(st, 12, r->last4, sizeof(r->last4));
+    col_text(st, 13, r->payer, sizeof(r->payer));
+    col_text(st, 14, r->grant_id, sizeof(r->grant_id));
+    col_text(st, 15, r->invoice_id, sizeof(r->invoice_id));
+    r->created_at = sqlite3_column_int64(st, 16);
+    r->updated_at = sqlite3_column_int64(st, 17);
+}
+
+static int sq_payment_get(tg_store_t *b, const char *id, tg_payment_row_t *out)
+{
+    sq_t *s = (sq_t *)b;
+    tg_payment_row_t *rows = NULL;
+    size_t n = 0;
+    sqlite3_stmt *st = prep(s, "SELECT " PAYMENT_COLS " FROM payments WHERE id=?");
+    if (st)
+        bind_text(st, 1, id);
+    if (collect(s, st, sizeof(tg_payment_row_t), fill_payment, (void **)&rows, &n) < 0)
+        return -1;
+    if (n)
+        *out = rows[0];
+    free(rows);
+    return n ? 0 : TG_STORE_NOTFOUND;
+}
+
+static int sq_payment_update(tg_store_t *b, const tg_payment_row_t *r, const char *from_status)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE payments SET status=?, provider_ref=?, failure_code=?,"
+                               " failure_message=?, grant_id=?, invoice_id=?, updated_at=?"
+                               " WHERE id=? AND status=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->status);
+    bind_opt_text(st, 2, r->provider_ref);
+    bind_opt_text(st, 3, r->failure_code);
+    bind_opt_text(st, 4, r->failure_message);
+    bind_opt_text(st, 5, r->grant_id);
+    bind_opt_text(st, 6, r->invoice_id);
+    sqlite3_bind_int64(st, 7, r->updated_at);
+    bind_text(st, 8, r->id);
+    bind_text(st, 9, from_status);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
+static int sq_payment_list(tg_store_t *b, const char *org_id, tg_payment_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT " PAYMENT_COLS " FROM payments WHERE organization_id=?"
+                               " ORDER BY created_at DESC, rowid DESC");
+    if (st)
+        bind_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_payment_row_t), fill_payment, (void **)rows, n);
+}
+
+static int sq_payment_sum(tg_store_t *b, const char *org_id, const char *kind, int64_t since,
+                          int64_t *cents, int64_t *pending)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT COALESCE(SUM(amount),0), COALESCE(SUM(status='pending'),0)"
+                               " FROM payments WHERE organization_id=? AND kind=? AND"
+                               " created_at>=? AND status IN ('succeeded','pending')");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, since);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *cents = sqlite3_column_int64(st, 0);
+        *pending = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+static int sq_invoice_next_seq(tg_store_t *b, const char *org_id, int64_t *seq)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st =
+        prep(s, "SELECT COALESCE(MAX(seq),0)+1 FROM invoices WHERE organization_id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        tg_error("sqlite: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+static int sq_invoice_insert(tg_store_t *b, const tg_invoice_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO invoices (id,organization_id,seq,number,payment_id,"
+                               "amount,currency,description,payer,seller,brand,last4,created_at)"
+                               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    sqlite3_bind_int64(st, 3, r->seq);
+    bind_text(st, 4, r->number);
+    bind_text(st, 5, r->payment_id);
+    sqlite3_bind_int64(st, 6, r->amount);
+    bind_text(st, 7, r->currency);
+    bind_text(st, 8, r->description);
+    bind_text(st, 9, r->payer);
+    bind_text(st, 10, r->seller);
+    bind_text(st, 11, r->brand);
+    bind_text(st, 12, r->last4);
+    sqlite3_bind_int64(st, 13, r->created_at);
+    return run(s, st);
+}
+
+static void fill_invoice(sqlite3_stmt *st, void *p)
+{
+    tg_invoice_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    r->seq = sqlite3_column_int64(st, 2);
+    col_text(st, 3, r->number, sizeof(r->number));
+    col_text(st, 4, r->payment_id, sizeof(r->payment_id));
+    r->amount = sqlite3_column_int64(st, 5);
+    col_text(st, 6, r->currency, sizeof(r->currency));
+    col_text(st, 7, r->description, sizeof(r->description));
+    col_text(st, 8, r->payer, sizeof(r->payer));
+    col_text(st, 9, r->seller, sizeof(r->seller));
+    col_text(st, 10, r->brand, sizeof(r->brand));
+    col_text(st, 11, r->last4, sizeof(r->last4));
+    r->created_at = sqlite3_column_int64(st, 12);
+}
+
+static int sq_invoice_list(tg_store_t *b, const char *org_id, tg_invoice_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id,organization_id,seq,number,payment_id,amount,currency,"
+                               "description,payer,seller,brand,last4,created_at FROM invoices"
+                               " WHERE organization_id=? ORDER BY seq DESC");
+    if (st)
+        bind_text(st, 1, org_id);
+    return collect(s, st, sizeof(tg_invoice_row_t), fill_invoice, (void **)rows, n);
+}
+
+static int sq_auto_recharge_set(tg_store_t *b, const tg_auto_recharge_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO auto_recharge (organization_id,enabled,"
+                               "threshold_amount,recharge_to_amount,monthly_limit,paused_at,"
+                               "paused_reason,updated_at) VALUES (?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->org_id);
+    sqlite3_bind_int(st, 2, r->enabled ? 1 : 0);
+    sqlite3_bind_int64(st, 3, r->threshold);
+    sqlite3_bind_int64(st, 4, r->recharge_to);
+    bind_opt_int(st, 5, r->monthly_limit);
+    bind_opt_int(st, 6, r->paused_at);
+    bind_opt_text(st, 7, r->paused_reason);
+    sqlite3_bind_int64(st, 8, r->updated_at);
+    return run(s, st);
+}
+
+static void fill_auto_recharge(sqlite3_stmt *st, void *p)
+{
+    tg_auto_recharge_row_t *r = p;
+    col_text(st, 0, r->org_id, sizeof(r->org_id));
+    r->enabled = sqlite3_column_int(st, 1);
+    r->threshold = sqlite3_column_int64(st, 2);
+    r->recharge_to = sqlite3_column_int64(st, 3);
+    r->monthly_limit = sqlite3_column_int64(st, 4);
+    r->paused_at = sqlite3_column_int64(st, 5);
+    col_text(st, 6, r->paused_reason, sizeof(r->paused_reason));
+    r->updated_at = sqlite3_column_int64(st, 7);
+}
+
+static int sq_auto_recharge_list(tg_store_t *b, tg_auto_recharge_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    return collect(s, prep(s, "SELECT organization_id,enabled,threshold_amount,"
+                              "recharge_to_amount,monthly_limit,paused_at,paused_reason,"
+                              "updated_at FROM auto_recharge"),
+                   sizeof(tg_auto_recharge_row_t), fill_auto_recharge, (void **)rows, n);
+}
+
 /* ---- users ---- */
 
 static int sq_user_insert(tg_store_t *b, const tg_user_row_t *r)
@@ -953,6 +1356,8 @@ static const tg_store_ops_t sqlite_ops = {
     .alert_list = sq_alert_list,
     .alert_fired = sq_alert_fired,
     .alert_firings = sq_alert_firings,
+    .rate_limit_set = sq_rate_limit_set,
+    .rate_limit_list = sq_rate_limit_list,
     .grant_insert = sq_grant_insert,
     .grant_list = sq_grant_list,
     .grant_consume = sq_grant_consume,
@@ -963,6 +1368,20 @@ static const tg_store_ops_t sqlite_ops = {
     .usage_agg_add = sq_usage_agg_add,
     .month_spend = sq_month_spend,
     .usage_query = sq_usage_query,
+    .pay_method_insert = sq_pay_method_insert,
+    .pay_method_list = sq_pay_method_list,
+    .pay_method_set_default = sq_pay_method_set_default,
+    .pay_method_delete = sq_pay_method_delete,
+    .payment_insert = sq_payment_insert,
+    .payment_get = sq_payment_get,
+    .payment_update = sq_payment_update,
+    .payment_list = sq_payment_list,
+    .payment_sum = sq_payment_sum,
+    .invoice_next_seq = sq_invoice_next_seq,
+    .invoice_insert = sq_invoice_insert,
+    .invoice_list = sq_invoice_list,
+    .auto_recharge_set = sq_auto_recharge_set,
+    .auto_recharge_list = sq_auto_recharge_list,
 };
 
 int tg_store_sqlite_open(const char *path, tg_store_t **out)
