@@ -230,6 +230,21 @@ int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
             break;
         }
     }
+    /* a request larger than a token limit can never pass: say so rather than "wait" */
+    for (int j = 0; j < n && rc == 0; j++) {
+        for (int k = TG_RL_TPM; k <= TG_RL_TPD; k++) {
+            int64_t L = sc[j].lim->v[k];
+            if (L > 0 && tokens > L) {
+                why->which = k;
+                why->project = sc[j].is_project;
+                why->limit = L;
+                why->requested = tokens;
+                why->too_large = 1;
+                rc = -1;
+                break;
+            }
+        }
+    }
     /* decide every bucket first, then commit: all or nothing */
     for (int j = 0; j < n && rc == 0; j++) {
         for (int k = 0; k < TG_RL__N; k++) {
