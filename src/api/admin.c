@@ -702,6 +702,8 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
     else if (seg_is(&s, 0, "billing") && s.n >= 2)
         tg_api_billing(c, s.p[1], s.len[1], s.n > 2 ? s.p[2] : NULL, s.n > 2 ? s.len[2] : 0,
                        s.n);
+    else if (seg_is(&s, 0, "usage_tier") && s.n == 1)
+        tg_api_usage_tier(c);
     else if (seg_is(&s, 0, "spend_limit") && s.n == 1)
         tg_api_spend_limit(c, NULL);
     else if (seg_is(&s, 0, "spend_alerts") && s.n <= 2)

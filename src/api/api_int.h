@@ -107,6 +107,7 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
 /* project NULL: the organisation's limit */
 void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
+void tg_api_usage_tier(tg_call_t *c);
 /* alerts.c: spend alerts of the organisation (project NULL) or of a project */
 void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const char *id,
                          size_t idlen);
@@ -114,6 +115,8 @@ void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const ch
  * provider's webhook; anything else under billing/ answers unknown_url */
 void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
                      int nsegs);
+/* POST /v1/billing/webhooks/{provider} (after the prefix): no bearer key, a signed body */
+void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len);
 
 /* ops.c */
 void tg_api_health(tg_call_t *c);

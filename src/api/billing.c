@@ -6,6 +6,7 @@
 #include "auth/perms.h"
 #include "billing/ledger.h"
 #include "core/util.h"
+#include "limits/tiers.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -161,6 +162,45 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
     } else {
         tg_api_payments(c, what, len, id, idlen, nsegs);
     }
+}
+
+/* ---- usage tier ---- */
+
+void tg_api_usage_tier(tg_call_t *c)
+{
+    const tg_org_row_t *org = c->key->org;
+    int64_t paid = 0, first = 0, need_paid = 0, need_days = 0;
+    if (!is(c, "GET")) {
+        tg_call_bad_method(c);
+        return;
+    }
+    if (c->w->store->ops->org_payments(c->w->store, org->id, &paid, &first) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "organization.usage_tier");
+    cJSON_AddStringToObject(o, "tier", org->tier);
+    cJSON_AddStringToObject(o, "name", tg_tiers_name(org->tier));
+    int64_t cap = org->is_operator ? 0 : tg_tiers_monthly_cap(org->tier);
+    if (cap)
+        cJSON_AddNumberToObject(o, "monthly_usage_limit", (double)cap);
+    else
+        cJSON_AddNullToObject(o, "monthly_usage_limit");
+    cJSON_AddItemToObject(o, "month_usage", tg_json_nanos(tg_ledger_month_spend(org->id, NULL)));
+    cJSON_AddNumberToObject(o, "paid_to_date", (double)paid);
+    tg_json_opt_time(o, "first_payment_at", first);
+    const char *next = org->is_operator ? NULL : tg_tiers_next(org->tier, &need_paid, &need_days);
+    if (next) {
+        cJSON *n = cJSON_AddObjectToObject(o, "next_tier");
+        cJSON_AddStringToObject(n, "tier", next);
+        cJSON_AddStringToObject(n, "name", tg_tiers_name(next));
+        cJSON_AddNumberToObject(n, "paid_required", (double)need_paid);
+        cJSON_AddNumberToObject(n, "days_since_first_payment_required", (double)need_days);
+    } else {
+        cJSON_AddNullToObject(o, "next_tier");
+    }
+    tg_call_json(c, 200, o);
 }
 
 /* ---- spend limits ---- */

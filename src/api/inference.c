@@ -591,6 +591,15 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                       ? "an embedding" : "a completion", path);
         return;
     }
+    const char *needed;
+    if (!c->key->org->is_operator && !tg_tiers_allows(c->key->org->tier, m->id, &needed)) {
+        cJSON_Delete(j);
+        tg_call_error(c, TG_E_BELOW_USAGE_TIER, "model",
+                      "The model `%s` requires usage tier %s or higher; your organization is on "
+                      "%s. Tiers rise automatically with payments.",
+                      m->id, needed, tg_tiers_name(c->key->org->tier));
+        return;
+    }
     c->model = m;
     c->route = r;
     /* Worst case: the input estimate (never below the true count) and the whole output cap
@@ -613,7 +622,9 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         rate_limited(c, m, &why);
         return;
     }
-    tg_err_t qerr = tg_ledger_reserve(c->key->org, c->key->row.project_id, worst, &c->resv);
+    int64_t tier_cap = c->key->org->is_operator ? 0 : tg_tiers_monthly_cap(c->key->org->tier);
+    tg_err_t qerr = tg_ledger_reserve(c->key->org, c->key->row.project_id, worst,
+                                      tier_cap * TG_NANOS_PER_CENT, &c->resv);
     if (qerr != TG_OK) {
         cJSON_Delete(j);
         tg_rl_settle(&c->rl, 0); /* the request counts; its tokens do not */

@@ -223,7 +223,7 @@ void tg_ledger_shutdown(void)
 }
 
 tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int64_t amount,
-                           tg_reservation_t *r)
+                           int64_t tier_cap_nanos, tg_reservation_t *r)
 {
     int64_t now = tg_now();
     tg_err_t err = TG_OK;
@@ -243,6 +243,8 @@ tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int6
     a->exempt = org->is_operator;
     if (!a->exempt && credit(a, now) - a->reserved < amount)
         err = TG_E_CREDIT_EXHAUSTED;
+    else if (!a->exempt && tier_cap_nanos && a->spend + a->reserved + amount > tier_cap_nanos)
+        err = TG_E_USAGE_LIMIT;
     else if (a->limit && a->spend + a->reserved + amount > a->limit)
         err = TG_E_ORG_SPEND_LIMIT;
     else if (p->limit && p->spend + p->reserved + amount > p->limit)

@@ -36,10 +36,11 @@ typedef struct {
 int tg_ledger_load(tg_store_t *st);
 void tg_ledger_shutdown(void);
 
-/* Reserves `amount` for a request of (org, project). Returns TG_OK, or
- * TG_E_CREDIT_EXHAUSTED, TG_E_ORG_SPEND_LIMIT, TG_E_PROJECT_SPEND_LIMIT (nothing held). */
+/* Reserves `amount` for a request of (org, project). tier_cap_nanos: the usage tier's
+ * monthly limit (0: none). Returns TG_OK, or TG_E_CREDIT_EXHAUSTED, TG_E_USAGE_LIMIT,
+ * TG_E_ORG_SPEND_LIMIT, TG_E_PROJECT_SPEND_LIMIT (nothing held). */
 tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int64_t amount,
-                           tg_reservation_t *r);
+                           int64_t tier_cap_nanos, tg_reservation_t *r);
 /* Releases r (if active) and charges `cost`; fills `charges` for the usage record. */
 void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *project_id,
                       int64_t cost, tg_charges_t *charges);

@@ -55,6 +55,10 @@
       "The webhook signature could not be verified.")                                              \
     X(PAYMENT_PROVIDER_FAILED, 502, "server_error", NULL,                                          \
       "The payment provider could not be reached or refused the request.")                        \
+    X(USAGE_LIMIT, 429, "insufficient_quota", "organization_usage_limit_exceeded",                 \
+      "Your organization has reached the monthly usage limit of its usage tier.")                \
+    X(BELOW_USAGE_TIER, 400, "invalid_request_error", "below_usage_tier",                         \
+      "This model is not available on your organization's usage tier.")                         \
     X(UPSTREAM_FAILED, 502, "server_error", NULL,                                                  \
       "The upstream provider could not be reached or returned an invalid response.")               \
     X(UPSTREAM_TIMEOUT, 504, "server_error", NULL, "The upstream provider timed out.")             \

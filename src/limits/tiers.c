@@ -1,6 +1,8 @@
 #include "limits/tiers.h"
 
+#include "catalog/catalog.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -73,4 +75,104 @@ void tg_tiers_limits(const char *tier, const tg_model_row_t *m, tg_rl_limits_t *
                     out);
         return;
     }
+}
+
+static const cJSON *tier_obj(const char *tier, int *rank)
+{
+    const cJSON *t, *tiers = cJSON_GetObjectItemCaseSensitive(table, "tiers");
+    int i = 0;
+    cJSON_ArrayForEach(t, tiers) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+        if (cJSON_IsString(id) && tier && strcmp(id->valuestring, tier) == 0) {
+            if (rank)
+                *rank = i;
+            return t;
+        }
+        i++;
+    }
+    return NULL;
+}
+
+static int64_t num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+}
+
+int64_t tg_tiers_monthly_cap(const char *tier)
+{
+    return num(tier_obj(tier, NULL), "monthly_usage_limit_cents");
+}
+
+int tg_tiers_allows(const char *tier, const char *model, const char **needed)
+{
+    const cJSON *min = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(table, "model_min_tier"), model);
+    int have = -1, need = -1;
+    if (!cJSON_IsString(min) || !tier_obj(min->valuestring, &need))
+        return 1;
+    tier_obj(tier, &have);
+    *needed = tg_tiers_name(min->valuestring);
+    return have >= need;
+}
+
+const char *tg_tiers_qualify(int64_t paid_cents, int64_t days)
+{
+    const cJSON *t, *tiers = cJSON_GetObjectItemCaseSensitive(table, "tiers");
+    const char *best = "free";
+    if (paid_cents <= 0)
+        return best;
+    cJSON_ArrayForEach(t, tiers) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+        if (cJSON_IsString(id) && num(t, "paid_cents") <= paid_cents &&
+            num(t, "days_since_first_payment") <= days && num(t, "paid_cents") > 0)
+            best = id->valuestring;
+    }
+    return best;
+}
+
+const char *tg_tiers_name(const char *tier)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(tier_obj(tier, NULL), "name");
+    return cJSON_IsString(n) ? n->valuestring : tier;
+}
+
+int tg_tiers_rank(const char *tier)
+{
+    int rank = -1;
+    tier_obj(tier, &rank);
+    return rank;
+}
+
+int tg_tiers_promote(tg_store_t *st, const tg_org_row_t *org)
+{
+    int64_t paid = 0, first = 0;
+    if (org->is_operator)
+        return 0;
+    if (st->ops->org_payments(st, org->id, &paid, &first) < 0)
+        return -1;
+    int64_t days = first ? (tg_now() - first) / 86400 : 0;
+    const char *q = tg_tiers_qualify(paid, days);
+    if (tg_tiers_rank(q) <= tg_tiers_rank(org->tier))
+        return 0;
+    char id[TG_ID_MAX], tier[16];
+    snprintf(id, sizeof(id), "%s", org->id); /* org may live in the snapshot we replace */
+    snprintf(tier, sizeof(tier), "%s", q);
+    if (st->ops->org_set_tier(st, id, tier) < 0 || tg_catalog_reload(st) < 0)
+        return -1;
+    tg_info("organization %s: promoted to %s", id, tg_tiers_name(tier));
+    return 1;
+}
+
+const char *tg_tiers_next(const char *tier, int64_t *paid_cents, int64_t *days)
+{
+    int rank = tg_tiers_rank(tier);
+    const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(table, "tiers"),
+                                        rank + 1);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+    if (rank < 0 || !cJSON_IsString(id))
+        return NULL;
+    *paid_cents = num(t, "paid_cents");
+    *days = num(t, "days_since_first_payment");
+    return id->valuestring;
 }

@@ -291,6 +291,12 @@ typedef struct {
     /* Alerts that fired in `month` (ids in scope_id). */
     int (*alert_firings)(tg_store_t *st, int64_t month, tg_org_amount_t **rows, size_t *n);
 
+    /* usage tiers: what an organisation has paid (succeeded payments, cents) and when it
+     * first paid (0: never), and its tier */
+    int (*org_payments)(tg_store_t *st, const char *org_id, int64_t *paid_cents,
+                        int64_t *first_at);
+    int (*org_set_tier)(tg_store_t *st, const char *org_id, const char *tier);
+
     /* projects' own rate limits */
     int (*rate_limit_set)(tg_store_t *st, const tg_rate_limit_row_t *row);
     int (*rate_limit_list)(tg_store_t *st, tg_rate_limit_row_t **rows, size_t *n);

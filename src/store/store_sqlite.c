@@ -666,6 +666,36 @@ static int sq_alert_firings(tg_store_t *b, int64_t month, tg_org_amount_t **rows
     return collect(s, st, sizeof(tg_org_amount_t), fill_amount, (void **)rows, n);
 }
 
+/* ---- usage tiers ---- */
+
+static int sq_org_payments(tg_store_t *b, const char *org_id, int64_t *paid, int64_t *first)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT COALESCE(SUM(amount), 0), COALESCE(MIN(created_at), 0)"
+                               " FROM payments WHERE organization_id=? AND status='succeeded'");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *paid = sqlite3_column_int64(st, 0);
+        *first = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int sq_org_set_tier(tg_store_t *b, const char *org_id, const char *tier)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE organizations SET tier=? WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, tier);
+    bind_text(st, 2, org_id);
+    return run(s, st);
+}
+
 /* ---- projects' rate limits ---- */
 
 static int sq_rate_limit_set(tg_store_t *b, const tg_rate_limit_row_t *r)
@@ -1356,6 +1386,8 @@ static const tg_store_ops_t sqlite_ops = {
     .alert_list = sq_alert_list,
     .alert_fired = sq_alert_fired,
     .alert_firings = sq_alert_firings,
+    .org_payments = sq_org_payments,
+    .org_set_tier = sq_org_set_tier,
     .rate_limit_set = sq_rate_limit_set,
     .rate_limit_list = sq_rate_limit_list,
     .grant_insert = sq_grant_insert,
