@@ -53,6 +53,8 @@ static void handle(tg_http_req_t *req, void *data)
         tg_api_admin(c, path + 17, len - 17);
     } else if (path_prefix(path, len, "/v1/platform/")) {
         tg_api_platform(c, path + 13, len - 13);
+    } else if (path_prefix(path, len, "/v1/billing/webhooks/")) {
+        tg_api_payments_webhook(c, path + 21, len - 21);
     } else {
         tg_call_unknown_url(c);
     }

@@ -5,6 +5,7 @@
 #include "auth/keys.h"
 #include "billing/alerts.h"
 #include "billing/ledger.h"
+#include "billing/payments.h"
 #include "billing/usage.h"
 #include "catalog/catalog.h"
 #include "core/log.h"
@@ -45,11 +46,17 @@ static void usage(FILE *f)
           "  --log-level LEVEL           debug, info, warn, error (default info)\n"
           "  --smtp-url URL              SMTP server for e-mail spend alerts (smtp:// or smtps://)\n"
           "  --smtp-from ADDRESS         sender of e-mail alerts (default tollgate@localhost)\n"
-          "  --alert-retry-ms N          first retry delay of an alert delivery (default 1000)\n",
+          "  --alert-retry-ms N          first retry delay of an alert delivery (default 1000)\n"
+          "  --payments PROVIDER         test (offline test cards, default) or stripe\n"
+          "  --stripe-url URL            Stripe API base (default https://api.stripe.com)\n"
+          "  --stripe-key KEY            Stripe secret key (or env TOLLGATE_STRIPE_KEY)\n"
+          "  --stripe-webhook-secret S   webhook signing secret (or env\n"
+          "                              TOLLGATE_STRIPE_WEBHOOK_SECRET)\n",
           f);
 }
 
 typedef struct {
+    const char *payments, *stripe_url, *stripe_key, *stripe_webhook_secret;
     const char *listen, *db, *redis, *smtp_url, *smtp_from;
     long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
@@ -70,6 +77,10 @@ static const struct option opts[] = {
     {"smtp-url", required_argument, NULL, 'S'},
     {"smtp-from", required_argument, NULL, 'F'},
     {"alert-retry-ms", required_argument, NULL, 'A'},
+    {"payments", required_argument, NULL, 'P'},
+    {"stripe-url", required_argument, NULL, 'U'},
+    {"stripe-key", required_argument, NULL, 'K'},
+    {"stripe-webhook-secret", required_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -120,6 +131,10 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
         case 'S': o->smtp_url = optarg; break;
         case 'F': o->smtp_from = optarg; break;
         case 'A': if (num("alert-retry-ms", optarg, 1, 3600000, &o->alert_retry_ms)) return -1; break;
+        case 'P': o->payments = optarg; break;
+        case 'U': o->stripe_url = optarg; break;
+        case 'K': o->stripe_key = optarg; break;
+        case 'W': o->stripe_webhook_secret = optarg; break;
         case 'h': return 1;
         default:
             tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
@@ -249,9 +264,37 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the tier table data/tiers.json");
     }
+    /* promotions that were only waiting for days to pass */
+    tg_org_row_t *orgs = NULL;
+    size_t norgs = 0;
+    if (st->ops->org_list(st, &orgs, &norgs) == 0)
+        for (size_t i = 0; i < norgs; i++)
+            tg_tiers_promote(st, &orgs[i]);
+    free(orgs);
     if (tg_ledger_load(st) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", o.db);
+    }
+    tg_pay_config_t pay = {.provider = o.payments ? o.payments : "test",
+                           .stripe_url = o.stripe_url,
+                           .stripe_key = o.stripe_key ? o.stripe_key
+                                                      : getenv("TOLLGATE_STRIPE_KEY"),
+                           .stripe_webhook_secret =
+                               o.stripe_webhook_secret ? o.stripe_webhook_secret
+                                                       : getenv("TOLLGATE_STRIPE_WEBHOOK_SECRET")};
+    if (strcmp(pay.provider, "test") && strcmp(pay.provider, "stripe")) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: --payments must be test or stripe");
+    }
+    if (!strcmp(pay.provider, "stripe") && (!pay.stripe_key || !pay.stripe_webhook_secret)) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: --payments stripe needs --stripe-key (or TOLLGATE_STRIPE_KEY) "
+                           "and --stripe-webhook-secret (or TOLLGATE_STRIPE_WEBHOOK_SECRET)");
+    }
+    if (tg_pay_start(o.db, &pay) < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot start payments (--stripe-url must be https://, or "
+                           "http:// to a loopback host)");
     }
     tg_alerts_config_t alerts = {.db_url = o.db,
                                  .smtp_url = o.smtp_url,
@@ -296,6 +339,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_info("%s: stopping; %ld requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             tg_http_server_inflight(srv));
     tg_http_server_shutdown(srv);
+    tg_pay_stop();
     tg_usage_stop();
     tg_alerts_stop();
     tg_http_server_free(srv);
