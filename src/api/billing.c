@@ -119,7 +119,9 @@ static void create_grant(tg_call_t *c, const char *org_id)
     tg_grant_row_t g;
     if (grant_body(c, org_id, &g) < 0)
         return;
-    if (tg_ledger_grant(c->w->store, &g) < 0) {
+    tg_store_t *st = c->w->store;
+    if (st->ops->begin(st) < 0 || tg_ledger_grant(st, &g) < 0 || st->ops->commit(st) < 0) {
+        st->ops->rollback(st);
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -214,7 +216,7 @@ static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nano
     cJSON_AddStringToObject(o, "interval", "month");
     cJSON *e = cJSON_AddObjectToObject(o, "enforcement");
     cJSON_AddStringToObject(e, "status",
-                            spend_nanos >= cents * TG_NANOS_PER_CENT ? "enforcing" : "inactive");
+                            spend_nanos >= tg_cents_to_nanos(cents) ? "enforcing" : "inactive");
     cJSON_AddItemToObject(o, "current_spend", tg_json_nanos(spend_nanos));
     return o;
 }

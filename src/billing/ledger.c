@@ -16,13 +16,15 @@ typedef struct {
 
 typedef struct {
     char id[TG_ID_MAX];
-    int64_t spend, reserved, limit; /* limit in nano-dollars, 0: none */
+    int64_t spend, reserved, limit; /* limit in nano-dollars (saturating), 0: none */
+    int64_t limit_cents;            /* as set */
 } project_t;
 
 typedef struct {
     char id[TG_ID_MAX];
     int64_t month;                       /* month of spend/projects[].spend */
     int64_t spend, reserved, limit;      /* this month; limit 0: none */
+    int64_t limit_cents;
     int64_t overdraft;
     int exempt; /* the operator's organisation: spend is counted, no credit is used */
     grant_t *grants;
@@ -51,6 +53,12 @@ int64_t tg_month_start(int64_t t)
     tm.tm_mday = 1;
     tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
     return (int64_t)timegm(&tm);
+}
+
+/* Cents to nano-dollars, saturating (a limit of 10^12 cents is 10^19 nanos > INT64_MAX). */
+int64_t tg_cents_to_nanos(int64_t cents)
+{
+    return cents > INT64_MAX / TG_NANOS_PER_CENT ? INT64_MAX : cents * TG_NANOS_PER_CENT;
 }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
@@ -178,14 +186,16 @@ int tg_ledger_load(tg_store_t *st)
         account_t *a = account(rows[i].org_id);
         if (!a)
             goto out;
-        int64_t nanos = rows[i].amount * TG_NANOS_PER_CENT;
+        int64_t nanos = tg_cents_to_nanos(rows[i].amount);
         if (!strcmp(rows[i].scope_id, rows[i].org_id)) {
             a->limit = nanos;
+            a->limit_cents = rows[i].amount;
         } else {
             project_t *p = project(a, rows[i].scope_id);
             if (!p)
                 goto out;
             p->limit = nanos;
+            p->limit_cents = rows[i].amount;
         }
     }
     free(rows);
@@ -245,9 +255,9 @@ tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int6
         err = TG_E_CREDIT_EXHAUSTED;
     else if (!a->exempt && tier_cap_nanos && a->spend + a->reserved + amount > tier_cap_nanos)
         err = TG_E_USAGE_LIMIT;
-    else if (a->limit && a->spend + a->reserved + amount > a->limit)
+    else if (a->limit && a->limit - a->spend - a->reserved < amount)
         err = TG_E_ORG_SPEND_LIMIT;
-    else if (p->limit && p->spend + p->reserved + amount > p->limit)
+    else if (p->limit && p->limit - p->spend - p->reserved < amount)
         err = TG_E_PROJECT_SPEND_LIMIT;
     if (err == TG_OK) {
         a->reserved += amount;
@@ -290,11 +300,13 @@ void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *proje
         int64_t rem = g->amount - g->consumed;
         if (rem <= 0 || (g->expires_at && g->expires_at <= now))
             continue;
-        if (ch->n == TG_CHARGE_MAX)
-            break;
         int64_t take = rem < left ? rem : left;
         g->consumed += take;
         left -= take;
+        if (ch->n == TG_CHARGE_MAX) {
+            ch->tail += take;
+            continue;
+        }
         snprintf(ch->from[ch->n].grant_id, sizeof(ch->from[ch->n].grant_id), "%s", g->id);
         ch->from[ch->n].amount = take;
         ch->n++;
@@ -323,12 +335,26 @@ int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)
         tg_random_id(g->id, "grant_", 24);
     if (!g->granted_at)
         g->granted_at = tg_now();
-    g->consumed = 0;
-    if (st->ops->grant_insert(st, g) < 0)
-        return -1;
+    /* a new grant first pays what the organisation owes (overdraft): the debt is then gone
+     * for good, and is never paid a second time when some grant expires */
     pthread_mutex_lock(&mu);
     account_t *a = account(g->org_id);
-    int rc = a ? add_grant(a, g) : -1;
+    int64_t pay = a && a->overdraft > 0 ? (a->overdraft < g->amount ? a->overdraft : g->amount) : 0;
+    if (a)
+        a->overdraft -= pay; /* taken now so that a concurrent grant does not pay it too */
+    pthread_mutex_unlock(&mu);
+    g->consumed = pay;
+    int rc = st->ops->grant_insert(st, g);
+    if (rc == 0 && pay)
+        rc = st->ops->org_overdraft_add(st, g->org_id, -pay);
+    pthread_mutex_lock(&mu);
+    if (rc != 0) {
+        if (a)
+            a->overdraft += pay;
+        pthread_mutex_unlock(&mu);
+        return -1;
+    }
+    rc = a ? add_grant(a, g) : -1;
     pthread_mutex_unlock(&mu);
     return rc;
 }
@@ -373,12 +399,14 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
     int rc = -1;
     if (a) {
         if (!strcmp(org_id, scope_id)) {
-            a->limit = cents * TG_NANOS_PER_CENT;
+            a->limit = tg_cents_to_nanos(cents);
+            a->limit_cents = cents;
             rc = 0;
         } else {
             project_t *p = project(a, scope_id);
             if (p) {
-                p->limit = cents * TG_NANOS_PER_CENT;
+                p->limit = tg_cents_to_nanos(cents);
+                p->limit_cents = cents;
                 rc = 0;
             }
         }
@@ -393,13 +421,13 @@ int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
     pthread_mutex_lock(&mu);
     account_t *a = account(org_id);
     if (a && !strcmp(org_id, scope_id)) {
-        v = a->limit;
+        v = a->limit_cents;
     } else if (a) {
         project_t *p = project(a, scope_id);
-        v = p ? p->limit : 0;
+        v = p ? p->limit_cents : 0;
     }
     pthread_mutex_unlock(&mu);
-    return v / TG_NANOS_PER_CENT;
+    return v;
 }
 
 int64_t tg_ledger_month_spend(const char *org_id, const char *project_id)

@@ -45,7 +45,8 @@ tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int6
 void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *project_id,
                       int64_t cost, tg_charges_t *charges);
 
-/* Adds a grant (durably, then in memory). Fills id and granted_at when empty. */
+/* Adds a grant (to the store, then in memory); it first pays any overdraft. Fills id and
+ * granted_at when empty. Makes two writes: run it inside a transaction (the caller's). */
 int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g);
 
 typedef struct {
@@ -66,6 +67,9 @@ int64_t tg_ledger_month_spend(const char *org_id, const char *project_id);
 typedef void (*tg_ledger_hook_t)(const char *org_id, const char *project_id, int64_t available,
                                  int64_t org_spend, int64_t project_spend, int64_t month);
 void tg_ledger_set_hook(int index, tg_ledger_hook_t hook); /* index 0: alerts, 1: recharge */
+
+/* Cents to nano-dollars, saturating at INT64_MAX. */
+int64_t tg_cents_to_nanos(int64_t cents);
 
 /* The start of the calendar month (UTC) containing t. */
 int64_t tg_month_start(int64_t t);

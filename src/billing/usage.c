@@ -161,19 +161,26 @@ static int aggregate(batch_t *b, const unsigned char *fresh, tg_usage_agg_t **ou
     return 0;
 }
 
+int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch,
+                           int64_t now)
+{
+    for (int k = 0; k < ch->n; k++)
+        if (st->ops->grant_consume(st, ch->from[k].grant_id, ch->from[k].amount) < 0)
+            return -1;
+    if (ch->tail && st->ops->grant_consume_ordered(st, org_id, ch->tail, now) < 0)
+        return -1;
+    if (ch->overdraft && st->ops->org_overdraft_add(st, org_id, ch->overdraft) < 0)
+        return -1;
+    return 0;
+}
+
 static int apply_charges(batch_t *b, const unsigned char *fresh)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        if (!fresh[i])
-            continue;
-        const tg_charges_t *ch = &b->items[i].charges;
-        for (int k = 0; k < ch->n; k++)
-            if (store->ops->grant_consume(store, ch->from[k].grant_id, ch->from[k].amount) < 0)
-                return -1;
-        if (ch->overdraft &&
-            store->ops->org_overdraft_add(store, b->items[i].row.org_id, ch->overdraft) < 0)
+    for (size_t i = 0; i < b->n; i++)
+        if (fresh[i] && tg_usage_apply_charges(store, b->items[i].row.org_id,
+                                               &b->items[i].charges,
+                                               b->items[i].row.created_at) < 0)
             return -1;
-    }
     return 0;
 }
 

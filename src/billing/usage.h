@@ -16,13 +16,16 @@ typedef void (*tg_usage_done_cb)(void *arg);
 
 /* How a request's cost was paid: amounts taken from credit grants, and what no grant
  * covered (overdraft). Committed in the same transaction as the usage record. */
-#define TG_CHARGE_MAX 8
+#define TG_CHARGE_MAX 32 /* grants named one by one; beyond, see `tail` */
 typedef struct {
     struct {
         char grant_id[TG_ID_MAX];
         int64_t amount;
     } from[TG_CHARGE_MAX];
     int n;
+    /* a charge spanning more than TG_CHARGE_MAX grants: the rest, taken from the following
+     * grants in consumption order (the store applies the same order) */
+    int64_t tail;
     int64_t overdraft;
 } tg_charges_t;
 
@@ -31,6 +34,10 @@ int tg_usage_start(const char *db_url);
  * record, its per-minute aggregate and its charges commit together or not at all. */
 void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
                      struct event_base *base, tg_usage_done_cb cb, void *arg);
+/* Writes a charges record to the store (inside the caller's transaction): what the writer
+ * does for every new usage record. */
+int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch,
+                           int64_t now);
 /* Marks a key as used now (every authenticated request does). */
 void tg_usage_touch_key(const char *key_id);
 /* Commits what is queued, then stops the thread. */

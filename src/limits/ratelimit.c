@@ -1,6 +1,7 @@
 #include "limits/ratelimit.h"
 
 #include "core/util.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -13,13 +14,18 @@
 
 int64_t tg_rl_now_override;
 
+/* A bucket's state is its theoretical arrival time kept in units of (ns × limit), so that a
+ * request of n units advances it by exactly n × W: L requests fill a window W exactly, with
+ * no rounding, whatever L is. */
+typedef __int128 tat_t;
+
 typedef struct {
     uint64_t hash; /* 0: empty */
-    uint64_t gen;
-    char scope[48];
-    char model[128];
-    int64_t tat[TG_RL__N]; /* theoretical arrival time (ns); <= now: bucket full */
-    int64_t lim[TG_RL__N]; /* the limits of the last admission (for settle) */
+    uint64_t gen;  /* unique per slot within its stripe; kept when the stripe is rebuilt */
+    char scope[TG_ID_MAX];
+    char model[TG_NAME_MAX];
+    tat_t tat[TG_RL__N]; /* scaled by lim[k]; <= now × lim: the bucket is full */
+    int64_t lim[TG_RL__N]; /* the limit the tat is scaled by (0: none yet) */
 } slot_t;
 
 typedef struct {
@@ -59,22 +65,22 @@ static uint64_t hash_key(const char *scope, const char *model)
 static int idle(const slot_t *s, int64_t now)
 {
     for (int k = 0; k < TG_RL__N; k++)
-        if (s->tat[k] > now)
+        if (s->lim[k] > 0 && s->tat[k] > (tat_t)now * s->lim[k])
             return 0;
     return 1;
 }
 
-/* Doubles the stripe, dropping idle slots (they hold no information). */
-static int grow(stripe_t *st, int64_t now)
+/* Rebuilds the stripe with `ncap` slots, dropping idle ones (they hold no information) but
+ * the one whose hash is `keep` (a slot the current acquire has just made). */
+static int rebuild(stripe_t *st, size_t ncap, int64_t now, uint64_t keep)
 {
-    size_t ncap = st->cap ? st->cap * 2 : 64;
     slot_t *ns = calloc(ncap, sizeof(slot_t));
     if (!ns)
         return -1;
     size_t used = 0;
     for (size_t i = 0; i < st->cap; i++) {
         slot_t *s = &st->slots[i];
-        if (!s->hash || idle(s, now))
+        if (!s->hash || (s->hash != keep && idle(s, now)))
             continue;
         size_t j = s->hash & (ncap - 1);
         while (ns[j].hash)
@@ -89,21 +95,37 @@ static int grow(stripe_t *st, int64_t now)
     return 0;
 }
 
-/* The slot of (scope, model) in its stripe (locked), created if needed. */
-static slot_t *lookup(stripe_t *st, uint64_t h, const char *scope, const char *model,
-                      int64_t now)
+static slot_t *find(stripe_t *st, uint64_t h, const char *scope, const char *model)
 {
-    if (st->cap) {
-        for (size_t i = h & (st->cap - 1);; i = (i + 1) & (st->cap - 1)) {
-            slot_t *s = &st->slots[i];
-            if (!s->hash)
-                break;
-            if (s->hash == h && !strcmp(s->scope, scope) && !strcmp(s->model, model))
-                return s;
-        }
+    for (size_t i = h & (st->cap - 1); st->cap; i = (i + 1) & (st->cap - 1)) {
+        slot_t *s = &st->slots[i];
+        if (!s->hash)
+            return NULL;
+        if (s->hash == h && !strcmp(s->scope, scope) && !strcmp(s->model, model))
+            return s;
     }
-    if ((st->used + 1) * 4 > st->cap * 3 && grow(st, now) < 0)
-        return NULL;
+    return NULL;
+}
+
+/* Makes sure (scope, model) has a slot (the stripe locked). Pointers into the stripe are
+ * invalid afterwards: look slots up again with find(). */
+static int ensure(stripe_t *st, uint64_t h, const char *scope, const char *model, int64_t now,
+                  uint64_t keep)
+{
+    if (find(st, h, scope, model))
+        return 0;
+    if ((st->used + 1) * 4 > st->cap * 3) {
+        /* drop idle slots first; grow only if the live ones still fill half */
+        size_t live = 0;
+        for (size_t i = 0; i < st->cap; i++)
+            live += st->slots[i].hash &&
+                    (st->slots[i].hash == keep || !idle(&st->slots[i], now));
+        size_t ncap = st->cap ? st->cap : 64;
+        while ((live + 1) * 2 > ncap)
+            ncap *= 2;
+        if (rebuild(st, ncap, now, keep) < 0)
+            return -1;
+    }
     size_t i = h & (st->cap - 1);
     while (st->slots[i].hash)
         i = (i + 1) & (st->cap - 1);
@@ -114,24 +136,21 @@ static slot_t *lookup(stripe_t *st, uint64_t h, const char *scope, const char *m
     snprintf(s->scope, sizeof(s->scope), "%s", scope);
     snprintf(s->model, sizeof(s->model), "%s", model);
     st->used++;
-    return s;
+    return 0;
 }
 
-/* ceil(n × window / limit) in ns: the time `n` units occupy in the bucket. */
-static int64_t cost_ns(int64_t n, int64_t window, int64_t limit)
+/* The bucket's tat for limit L (rescaled if the limit changed since the last admission). */
+static tat_t tat_for(const slot_t *s, int k, int64_t L, int64_t now)
 {
-    if (n <= 0)
-        return 0;
-    __int128 c = ((__int128)n * window + limit - 1) / limit;
-    return c > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)c;
+    tat_t floor_ = (tat_t)now * L;
+    tat_t t = s->lim[k] == L ? s->tat[k] : s->lim[k] > 0 ? s->tat[k] / s->lim[k] * L : 0;
+    return t > floor_ ? t : floor_;
 }
 
-static int64_t remaining(int64_t tat, int64_t now, int64_t window, int64_t limit)
+static int64_t ceil_div(tat_t a, tat_t b)
 {
-    int64_t busy = tat > now ? tat - now : 0;
-    if (busy >= window)
-        return 0;
-    return (int64_t)((__int128)(window - busy) * limit / window);
+    tat_t q = (a + b - 1) / b;
+    return q > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)q; /* absurd usage must not wrap */
 }
 
 typedef struct {
@@ -141,7 +160,7 @@ typedef struct {
     const char *id;
     uint64_t hash;
     int is_project;
-    int64_t new_tat[TG_RL__N];
+    tat_t new_tat[TG_RL__N];
 } scope_t;
 
 static int any_limit(const tg_rl_limits_t *l)
@@ -155,31 +174,35 @@ static int any_limit(const tg_rl_limits_t *l)
 /* Fills the header state from the per-minute buckets closest to their limits. */
 static void report(const scope_t *sc, int n, int64_t now, tg_rl_state_t *state)
 {
-    int64_t best_req = -1, best_tok = -1;
+    static const int kinds[2] = {TG_RL_RPM, TG_RL_TPM};
+    int64_t best[2] = {-1, -1};
     for (int j = 0; j < n; j++) {
-        int64_t L = sc[j].lim->v[TG_RL_RPM];
-        if (L > 0) {
-            int64_t rem = remaining(sc[j].new_tat[TG_RL_RPM], now, MINUTE_NS, L);
-            if (best_req < 0 || rem * 1000 / L < best_req) {
-                best_req = rem * 1000 / L;
+        for (int x = 0; x < 2; x++) {
+            int k = kinds[x];
+            int64_t L = sc[j].lim->v[k];
+            if (L <= 0)
+                continue;
+            tat_t busy = sc[j].new_tat[k] - (tat_t)now * L; /* in ns × L */
+            if (busy < 0)
+                busy = 0;
+            int64_t rem = (int64_t)(((tat_t)MINUTE_NS * L - busy) / MINUTE_NS);
+            if (rem < 0)
+                rem = 0;
+            int64_t frac = (int64_t)((__int128)rem * 1000000 / L);
+            if (best[x] >= 0 && frac >= best[x])
+                continue;
+            best[x] = frac;
+            int64_t reset = (ceil_div(busy, L) + 999999) / 1000000;
+            if (x == 0) {
                 state->limit_requests = L;
                 state->remaining_requests = rem;
-                int64_t busy = sc[j].new_tat[TG_RL_RPM] - now;
-                state->reset_requests_ms = busy > 0 ? (busy + 999999) / 1000000 : 0;
-                state->have = 1;
-            }
-        }
-        L = sc[j].lim->v[TG_RL_TPM];
-        if (L > 0) {
-            int64_t rem = remaining(sc[j].new_tat[TG_RL_TPM], now, MINUTE_NS, L);
-            if (best_tok < 0 || rem * 1000 / L < best_tok) {
-                best_tok = rem * 1000 / L;
+                state->reset_requests_ms = reset;
+            } else {
                 state->limit_tokens = L;
                 state->remaining_tokens = rem;
-                int64_t busy = sc[j].new_tat[TG_RL_TPM] - now;
-                state->reset_tokens_ms = busy > 0 ? (busy + 999999) / 1000000 : 0;
-                state->have = 1;
+                state->reset_tokens_ms = reset;
             }
+            state->have = 1;
         }
     }
 }
@@ -213,6 +236,20 @@ int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
     }
     if (n == 0)
         return 0;
+    /* a request larger than a token limit can never pass: say so rather than "wait" */
+    for (int j = 0; j < n; j++) {
+        for (int k = TG_RL_TPM; k <= TG_RL_TPD; k++) {
+            int64_t L = sc[j].lim->v[k];
+            if (L > 0 && tokens > L) {
+                why->which = k;
+                why->project = sc[j].is_project;
+                why->limit = L;
+                why->requested = tokens;
+                why->too_large = 1;
+                return -1;
+            }
+        }
+    }
     /* lock in stripe order (once when both share a stripe): no deadlock between workers */
     stripe_t *lo = sc[0].st, *hi = n == 2 ? sc[1].st : NULL;
     if (hi && hi < lo) {
@@ -223,48 +260,43 @@ int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
     pthread_mutex_lock(&lo->mu);
     if (hi && hi != lo)
         pthread_mutex_lock(&hi->mu);
-    for (int j = 0; j < n; j++) {
-        sc[j].slot = lookup(sc[j].st, sc[j].hash, sc[j].id, model, now);
-        if (!sc[j].slot) { /* out of memory: let the request through unlimited */
-            n = j;
+    for (int j = 0; j < n; j++)
+        if (ensure(sc[j].st, sc[j].hash, sc[j].id, model, now,
+                   j == 1 && sc[1].st == sc[0].st ? sc[0].hash : 0) < 0) {
+            n = j; /* out of memory: what has no slot is not limited */
             break;
         }
-    }
-    /* a request larger than a token limit can never pass: say so rather than "wait" */
-    for (int j = 0; j < n && rc == 0; j++) {
-        for (int k = TG_RL_TPM; k <= TG_RL_TPD; k++) {
-            int64_t L = sc[j].lim->v[k];
-            if (L > 0 && tokens > L) {
-                why->which = k;
-                why->project = sc[j].is_project;
-                why->limit = L;
-                why->requested = tokens;
-                why->too_large = 1;
-                rc = -1;
-                break;
-            }
-        }
-    }
-    /* decide every bucket first, then commit: all or nothing */
-    for (int j = 0; j < n && rc == 0; j++) {
+    for (int j = 0; j < n; j++) /* after every insert: a rebuild moves slots */
+        sc[j].slot = find(sc[j].st, sc[j].hash, sc[j].id, model);
+    /* decide every bucket, then commit all or nothing; a refusal names the bucket that
+     * needs the longest wait, so that waiting retry-after is enough */
+    int64_t worst_wait = -1;
+    for (int j = 0; j < n; j++) {
         for (int k = 0; k < TG_RL__N; k++) {
             int64_t L = sc[j].lim->v[k], W = windows[k];
             int64_t units = (k == TG_RL_RPM || k == TG_RL_RPD) ? 1 : tokens;
-            int64_t tat = sc[j].slot->tat[k] > now ? sc[j].slot->tat[k] : now;
             sc[j].new_tat[k] = sc[j].slot->tat[k];
             if (L <= 0)
                 continue;
-            int64_t nt = tat + cost_ns(units, W, L);
-            if (units > L || nt - now > W) {
-                why->which = k;
-                why->project = sc[j].is_project;
-                why->limit = L;
-                why->requested = units;
-                why->used = L - remaining(sc[j].slot->tat[k], now, W, L);
-                why->too_large = units > L;
-                why->retry_after_ms = why->too_large ? 0 : (nt - now - W + 999999) / 1000000;
+            tat_t t = tat_for(sc[j].slot, k, L, now);
+            tat_t nt = t + (tat_t)units * W;
+            tat_t over = nt - (tat_t)now * L - (tat_t)W * L;
+            if (over > 0) {
+                int64_t wait_ms = ceil_div(over, (int64_t)1000000 * L); /* ns × L → ms */
+                if (wait_ms > worst_wait) {
+                    worst_wait = wait_ms;
+                    why->which = k;
+                    why->project = sc[j].is_project;
+                    why->limit = L;
+                    why->requested = units;
+                    tat_t busy = t - (tat_t)now * L;
+                    why->used = ceil_div(busy, W);
+                    if (why->used > L)
+                        why->used = L;
+                    why->retry_after_ms = wait_ms;
+                }
                 rc = -1;
-                break;
+                continue;
             }
             sc[j].new_tat[k] = nt;
         }
@@ -272,8 +304,10 @@ int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
     if (rc == 0) {
         for (int j = 0; j < n; j++) {
             memcpy(sc[j].slot->tat, sc[j].new_tat, sizeof(sc[j].new_tat));
-            memcpy(sc[j].slot->lim, sc[j].lim->v, sizeof(sc[j].slot->lim));
-            ticket->slot[j] = (uint32_t)(sc[j].slot - sc[j].st->slots) + 1;
+            for (int k = 0; k < TG_RL__N; k++)
+                if (sc[j].lim->v[k] > 0)
+                    sc[j].slot->lim[k] = sc[j].lim->v[k];
+            ticket->hash[j] = sc[j].hash;
             ticket->stripe[j] = (uint8_t)(sc[j].st - stripes);
             ticket->gen[j] = sc[j].slot->gen;
         }
@@ -296,22 +330,21 @@ void tg_rl_settle(tg_rl_ticket_t *t, int64_t actual_tokens)
     if (delta == 0)
         return;
     for (int j = 0; j < 2; j++) {
-        if (!t->slot[j])
+        if (!t->hash[j])
             continue;
         stripe_t *st = &stripes[t->stripe[j]];
         pthread_mutex_lock(&st->mu);
-        /* the slot may have moved (the stripe grew) or been reused: then the correction is
-         * dropped, which only matters for a bucket that had gone idle anyway */
-        if (t->slot[j] - 1 < st->cap) {
-            slot_t *s = &st->slots[t->slot[j] - 1];
-            if (s->hash && s->gen == t->gen[j]) {
-                for (int k = TG_RL_TPM; k <= TG_RL_TPD; k++) {
-                    int64_t L = s->lim[k];
-                    if (L <= 0)
-                        continue;
-                    int64_t d = cost_ns(delta > 0 ? delta : -delta, windows[k], L);
-                    s->tat[k] += delta > 0 ? d : -d;
-                }
+        /* the slot by its hash and generation: it may have moved when the stripe was rebuilt;
+         * if it was dropped (idle) there is nothing left to correct */
+        for (size_t i = t->hash[j] & (st->cap - 1); st->cap; i = (i + 1) & (st->cap - 1)) {
+            slot_t *s = &st->slots[i];
+            if (!s->hash)
+                break;
+            if (s->hash == t->hash[j] && s->gen == t->gen[j]) {
+                for (int k = TG_RL_TPM; k <= TG_RL_TPD; k++)
+                    if (s->lim[k] > 0)
+                        s->tat[k] += (tat_t)delta * windows[k];
+                break;
             }
         }
         pthread_mutex_unlock(&st->mu);
@@ -322,6 +355,10 @@ void tg_rl_duration(int64_t ms, char *out, size_t cap)
 {
     if (ms < 0)
         ms = 0;
+    if (ms == 0) { /* Go's time.Duration(0).String() */
+        snprintf(out, cap, "0s");
+        return;
+    }
     if (ms < 1000) {
         snprintf(out, cap, "%lldms", (long long)ms);
         return;

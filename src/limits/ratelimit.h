@@ -3,7 +3,8 @@
  *
  * Each limit is a GCRA bucket (the "generic cell rate algorithm", a token bucket kept as one
  * timestamp): a limit L per window W admits a burst of L and refills continuously at L/W.
- * All arithmetic is in integer nanoseconds; a decision is one short critical section on one
+ * All arithmetic is in integers (ns scaled by the limit: exact); a decision is one short
+ * critical section on at most two
  * of 64 lock stripes, with no allocation once a (scope, model) pair has its slot. Token
  * limits take the request's reservation (input estimate + output cap × n) at admission and
  * are corrected by the real usage when it is known (tg_rl_settle).
@@ -42,7 +43,7 @@ typedef struct {
 
 /* Held by a request between acquire and settle. */
 typedef struct {
-    uint32_t slot[2]; /* slot index + 1 in its stripe; 0: none */
+    uint64_t hash[2]; /* the (scope, model) slot's hash; 0: none */
     uint8_t stripe[2];
     uint64_t gen[2]; /* the slot's generation: a reused slot is not corrected */
     int64_t tokens;

@@ -24,10 +24,11 @@ int tg_tiers_load(const char *path)
     fseek(f, 0, SEEK_END);
     len = ftell(f);
     fseek(f, 0, SEEK_SET);
+    cJSON_Delete(table); /* a bad file leaves no table, not the previous one */
+    table = NULL;
     if (len > 0 && len < (1 << 22) && (text = malloc((size_t)len + 1)) &&
         fread(text, 1, (size_t)len, f) == (size_t)len) {
         text[len] = '\0';
-        cJSON_Delete(table);
         table = cJSON_Parse(text);
     }
     free(text);

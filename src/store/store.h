@@ -305,6 +305,9 @@ typedef struct {
     int (*grant_insert)(tg_store_t *st, const tg_grant_row_t *row);
     int (*grant_list)(tg_store_t *st, const char *org_id, tg_grant_row_t **rows, size_t *n);
     int (*grant_consume)(tg_store_t *st, const char *grant_id, int64_t amount);
+    /* Takes `amount` from the organisation's grants unexpired at `now`, in the ledger's
+     * consumption order (expiry, non-purchased first, age). */
+    int (*grant_consume_ordered)(tg_store_t *st, const char *org_id, int64_t amount, int64_t now);
     int (*org_overdraft_add)(tg_store_t *st, const char *org_id, int64_t amount);
     int (*org_overdrafts)(tg_store_t *st, tg_org_amount_t **rows, size_t *n);
     /* cents > 0 sets the monthly hard limit of scope_id (an org or project id); 0 removes it */

@@ -773,6 +773,8 @@ static int sq_grant_list(tg_store_t *b, const char *org_id, tg_grant_row_t **row
     return collect(s, st, sizeof(tg_grant_row_t), fill_grant, (void **)rows, n);
 }
 
+static int sq_org_overdraft_add(tg_store_t *b, const char *org_id, int64_t amount);
+
 static int sq_grant_consume(tg_store_t *b, const char *id, int64_t amount)
 {
     sq_t *s = (sq_t *)b;
@@ -788,6 +790,35 @@ static int sq_grant_consume(tg_store_t *b, const char *id, int64_t amount)
         return -1;
     }
     return 0;
+}
+
+static int sq_grant_consume_ordered(tg_store_t *b, const char *org_id, int64_t amount,
+                                    int64_t now)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT id, amount - consumed FROM credit_grants WHERE"
+                               " organization_id=? AND amount > consumed AND"
+                               " (expires_at IS NULL OR expires_at > ?) ORDER BY"
+                               " expires_at IS NULL, expires_at, kind='purchased', granted_at,"
+                               " rowid");
+    if (!st)
+        return -1;
+    bind_text(st, 1, org_id);
+    sqlite3_bind_int64(st, 2, now);
+    char ids[64][TG_ID_MAX];
+    int64_t take[64];
+    int n = 0;
+    while (amount > 0 && n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t rem = sqlite3_column_int64(st, 1);
+        col_text(st, 0, ids[n], sizeof(ids[n]));
+        take[n] = rem < amount ? rem : amount;
+        amount -= take[n++];
+    }
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++)
+        if (sq_grant_consume(b, ids[i], take[i]) < 0)
+            return -1;
+    return amount > 0 ? sq_org_overdraft_add(b, org_id, amount) : 0;
 }
 
 static int sq_org_overdraft_add(tg_store_t *b, const char *org_id, int64_t amount)
@@ -1393,6 +1424,7 @@ static const tg_store_ops_t sqlite_ops = {
     .grant_insert = sq_grant_insert,
     .grant_list = sq_grant_list,
     .grant_consume = sq_grant_consume,
+    .grant_consume_ordered = sq_grant_consume_ordered,
     .org_overdraft_add = sq_org_overdraft_add,
     .org_overdrafts = sq_org_overdrafts,
     .spend_limit_set = sq_spend_limit_set,

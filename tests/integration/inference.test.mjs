@@ -141,16 +141,29 @@ describe('inference', () => {
   });
 
   describe('rate-limit headers', () => {
-    // SPEC §3 lists them on every inference response; not part of this milestone's contract,
-    // so reported as todo until rate limits land.
-    it('inference responses carry the six x-ratelimit-* headers', { todo: 'rate limits (SPEC §5) not in this milestone' }, async () => {
-      const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rl' }] } });
+    // The operator's own organisation has no tier limits: no x-ratelimit-* headers until a
+    // project limit applies (customer organisations always have their tier's limits; see
+    // ratelimits.test.mjs).
+    it('inference responses carry the six x-ratelimit-* headers when a limit applies', async () => {
+      let r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rl' }] } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-ratelimit-limit-requests'), null);
+      const set = await env.admin('POST', `/v1/organization/projects/${env.projectId}/rate_limits/rl-gpt-4o-mini`,
+        { max_requests_per_1_minute: 100000, max_tokens_per_1_minute: 100000000 });
+      assert.equal(set.status, 200, set.text);
+      r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rl' }] } });
       assert.equal(r.status, 200, r.text);
       for (const kind of ['requests', 'tokens']) {
         assert.match(r.headers.get(`x-ratelimit-limit-${kind}`) ?? '', /^\d+$/, `x-ratelimit-limit-${kind}`);
         assert.match(r.headers.get(`x-ratelimit-remaining-${kind}`) ?? '', /^\d+$/, `x-ratelimit-remaining-${kind}`);
         assert.match(r.headers.get(`x-ratelimit-reset-${kind}`) ?? '', /^(\d+h)?(\d+m)?(\d+(\.\d+)?s|\d+ms)$/, `x-ratelimit-reset-${kind}`);
       }
+      assert.equal(r.headers.get('x-ratelimit-limit-requests'), '100000');
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '99999');
+      // back to no project limit for the other tests
+      const unset = await env.admin('POST', `/v1/organization/projects/${env.projectId}/rate_limits/rl-gpt-4o-mini`,
+        { max_requests_per_1_minute: 0, max_tokens_per_1_minute: 0 });
+      assert.equal(unset.status, 200, unset.text);
     });
   });
 
