@@ -13,7 +13,8 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -l
 
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
-                      src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c)
+                      src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c \
+                      src/tokenizer/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
 
@@ -72,6 +73,7 @@ integration: all tests/integration/node_modules
 
 test: deps all
 	$(MAKE) unit
+	$(MAKE) tokenizer-test
 	$(MAKE) integration
 
 bench: deps all
@@ -105,6 +107,34 @@ test-asan: deps asan tests/integration/node_modules
 	cd tests/integration && TOLLGATE_BIN=$(CURDIR)/build-asan/tollgate \
 	  MOCK_UPSTREAM_BIN=$(CURDIR)/build-asan/mock_upstream \
 	  node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
+
+# The tokenizer (docs/internals/tokenizer.md). tokenizer-test: a seeded corpus of ~12,000 strings
+# through both encodings, compared id by id with js-tiktoken under node (the corpus and the
+# reference ids are regenerated when the generator or the pinned package changes).
+# bench-tokenizer: tokens/s of src/tokenizer against js-tiktoken on that corpus.
+.PHONY: tokenizer-test bench-tokenizer
+tests/tokenizer/node_modules: tests/tokenizer/package.json
+	cd tests/tokenizer && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(BUILD)/tokenizer/corpus.bin: tools/tokenizer/gen_corpus.mjs tests/tokenizer/node_modules
+	node tools/tokenizer/gen_corpus.mjs --out $(BUILD)/tokenizer
+
+$(BUILD)/tokenizer/compare: tests/tokenizer/compare.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+$(BUILD)/tokenizer/bench: bench/tokenizer/bench.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+tokenizer-test: $(BUILD)/tokenizer/compare $(BUILD)/tokenizer/corpus.bin
+	node tools/tokenizer/gen_unicode.mjs --check
+	node tools/tokenizer/convert_ranks.mjs --check
+	$(BUILD)/tokenizer/compare $(BUILD)/tokenizer data/tokenizer
+
+bench-tokenizer: $(BUILD)/tokenizer/bench $(BUILD)/tokenizer/corpus.bin
+	bench/tokenizer/run.sh $(BUILD)/tokenizer
 
 clean:
 	rm -rf $(BUILD) build-asan

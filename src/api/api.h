@@ -17,4 +17,9 @@ typedef struct {
  * outlive the server. */
 void tg_api_bind(tg_http_config_t *http, const tg_api_config_t *cfg);
 
+/* Loads the BPE tokenizers (cl100k_base, o200k_base) from the data directory; once, before
+ * serving. */
+int tg_api_load_tokenizers(void);
+void tg_api_free_tokenizers(void);
+
 #endif

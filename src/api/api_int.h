@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 typedef struct tg_call tg_call_t;
+typedef struct tg_tok tg_tok_t;
+
+enum { IN_CHAT = 1, IN_PROMPT, IN_EMBEDDING };
 
 typedef struct {
     struct event_base *base;
@@ -48,6 +51,10 @@ struct tg_call {
     struct evbuffer *out;  /* events to send in this write */
     int64_t input_est, in_tok, cached_tok, out_tok, relayed;
     int64_t out_cap, n; /* output tokens asked for (-1: the model's maximum), choices */
+    int out_cap_explicit;
+    const cJSON *input_node; /* messages, prompt or input (borrowed from the request body) */
+    int input_kind;          /* IN_CHAT, IN_PROMPT, IN_EMBEDDING */
+    struct evbuffer *relayed_text; /* relayed content, JSON-escaped (for aborted streams) */
     tg_reservation_t resv;
     tg_rl_ticket_t rl;
     tg_rl_state_t rl_state; /* for the x-ratelimit-* headers */
@@ -85,6 +92,8 @@ void tg_api_chat(tg_call_t *c);
 void tg_api_completions(tg_call_t *c);
 void tg_api_embeddings(tg_call_t *c);
 void tg_api_abort_all(tg_api_worker_t *w);
+/* The tokenizer of a model's `tokenizer` name (NULL: unknown or not loaded). */
+const tg_tok_t *tg_api_tokenizer(const char *name);
 
 /* Removes `"usage":null` (and its comma) from a JSON text in place; returns the new length. */
 size_t tg_api__strip_null_usage(char *d, size_t len);

@@ -48,6 +48,8 @@ void tg_call_free(tg_call_t *c)
     tg_sse_dispose(&c->sse);
     if (c->out)
         evbuffer_free(c->out);
+    if (c->relayed_text)
+        evbuffer_free(c->relayed_text);
     tg_catalog_unref(c->cat);
     free(c);
 }

@@ -9,6 +9,7 @@
 #include "billing/usage.h"
 #include "core/log.h"
 #include "core/sse.h"
+#include "tokenizer/tokenizer.h"
 #include "limits/tiers.h"
 #include "core/util.h"
 #include "pricing/pricing.h"
@@ -21,6 +22,37 @@
 
 #define STREAM_HWM (256 * 1024)      /* pause the upstream above this much unsent output */
 #define SSE_EVENT_MAX (1024 * 1024)  /* one upstream SSE event */
+#define RELAYED_MAX (4 * 1024 * 1024) /* relayed text kept for counting an aborted stream */
+
+/* ---- tokenizers: loaded once at start, read-only afterwards ---- */
+
+static tg_tok_t *toks[2]; /* cl100k_base, o200k_base */
+
+int tg_api_load_tokenizers(void)
+{
+    static const char *names[2] = {"cl100k_base", "o200k_base"};
+    for (int i = 0; i < 2; i++) {
+        int rc = tg_tok_load(names[i], &toks[i]);
+        if (rc < 0) {
+            tg_error("tokenizer %s: %s", names[i], tg_tok_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void tg_api_free_tokenizers(void)
+{
+    for (int i = 0; i < 2; i++) {
+        tg_tok_free(toks[i]);
+        toks[i] = NULL;
+    }
+}
+
+const tg_tok_t *tg_api_tokenizer(const char *name)
+{
+    return !strcmp(name, "cl100k_base") ? toks[0] : !strcmp(name, "o200k_base") ? toks[1] : NULL;
+}
 
 /* ---- validation helpers: each answers the error itself and returns -1 ---- */
 
@@ -213,15 +245,59 @@ size_t tg_api__strip_null_usage(char *d, size_t len)
     return len - (size_t)(to - from);
 }
 
+/* Keeps the text of a content chunk (`"content":"…"` or `"text":"…"`, still JSON-escaped) so
+ * that an aborted stream without a usage chunk is charged its relayed output exactly. */
+static void relay_text(tg_call_t *c, const char *data, size_t len)
+{
+    const char *p = memmem(data, len, "\"content\":\"", 11);
+    size_t skip = 11;
+    if (!p) {
+        p = memmem(data, len, "\"text\":\"", 8);
+        skip = 8;
+    }
+    if (!p)
+        return;
+    const char *q = p + skip, *end = data + len;
+    const char *e = q;
+    while (e < end && *e != '"')
+        e += *e == '\\' ? 2 : 1;
+    if (e >= end || e == q)
+        return;
+    c->relayed++;
+    if (!c->relayed_text)
+        c->relayed_text = evbuffer_new();
+    if (c->relayed_text && evbuffer_get_length(c->relayed_text) + (size_t)(e - q) <= RELAYED_MAX)
+        evbuffer_add(c->relayed_text, q, (size_t)(e - q));
+}
+
+/* Tokens of the relayed text (the chunk count when it cannot be counted). */
+static int64_t relayed_tokens(tg_call_t *c)
+{
+    const tg_tok_t *tok = c->model ? tg_api_tokenizer(c->model->tokenizer) : NULL;
+    size_t n = c->relayed_text ? evbuffer_get_length(c->relayed_text) : 0;
+    if (!tok || !n)
+        return c->relayed;
+    evbuffer_prepend(c->relayed_text, "\"", 1);
+    evbuffer_add(c->relayed_text, "\"", 1);
+    n += 2;
+    cJSON *str = cJSON_ParseWithLength((const char *)evbuffer_pullup(c->relayed_text, (ssize_t)n), n);
+    int64_t t = c->relayed;
+    if (cJSON_IsString(str)) {
+        size_t k = tg_tok_count(tok, str->valuestring, strlen(str->valuestring));
+        if (k != TG_TOK_COUNT_ERR)
+            t = (int64_t)k;
+    }
+    cJSON_Delete(str);
+    return t;
+}
+
 static void handle_data(tg_call_t *c, char *data, size_t len)
 {
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         c->saw_done = 1;
         return;
     }
-    if ((memmem(data, len, "\"content\":\"", 11) && !memmem(data, len, "\"content\":\"\"", 12)) ||
-        (memmem(data, len, "\"text\":\"", 8) && !memmem(data, len, "\"text\":\"\"", 9)))
-        c->relayed++;
+    relay_text(c, data, len);
     if (memmem(data, len, "\"usage\":null", 12)) {
         if (!c->client_usage)
             len = tg_api__strip_null_usage(data, len);
@@ -389,9 +465,9 @@ static void record_and_finish(tg_call_t *c, int reached)
         u.cached_input_tokens = c->cached_tok;
         u.output_tokens = c->out_tok;
     } else if (c->aborted || c->relayed) {
-        /* no usage from the upstream: the input estimate and the relayed chunks */
+        /* no usage from the upstream: the input count and the relayed text's tokens */
         u.input_tokens = c->input_est;
-        u.output_tokens = c->relayed;
+        u.output_tokens = relayed_tokens(c);
     }
     u.status = c->status;
     u.latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
@@ -535,6 +611,87 @@ void tg_api_abort_all(tg_api_worker_t *w)
 
 static const tg_up_cbs_t relay_cbs = {on_data, on_done};
 
+/* Sum of the tokens of every string in v (token arrays count their length). */
+static int64_t count_strings(const tg_tok_t *tok, const cJSON *v)
+{
+    int64_t n = 0;
+    if (cJSON_IsString(v)) {
+        size_t k = tg_tok_count(tok, v->valuestring, strlen(v->valuestring));
+        return k == TG_TOK_COUNT_ERR ? -1 : (int64_t)k;
+    }
+    if (cJSON_IsNumber(v))
+        return 1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        int64_t k = count_strings(tok, it);
+        if (k < 0)
+            return -1;
+        n += k;
+    }
+    return n;
+}
+
+/* The exact input token count with the model's tokenizer (replacing the byte estimate),
+ * and the context-window check (400 context_length_exceeded). -1 after answering. */
+static int count_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
+{
+    const tg_tok_t *tok = tg_api_tokenizer(m->tokenizer);
+    int64_t n = -1;
+    if (!tok)
+        return 0; /* keep the byte estimate (never below the true count) */
+    if (c->input_kind == IN_CHAT) {
+        const cJSON *tools = cJSON_GetObjectItemCaseSensitive(j, "tools");
+        if (!tools)
+            tools = cJSON_GetObjectItemCaseSensitive(j, "functions");
+        n = tg_tok_count_chat(tok, c->input_node, tools);
+    } else if (c->input_kind == IN_EMBEDDING && cJSON_IsArray(c->input_node)) {
+        /* each input on its own against the model's limit */
+        const cJSON *it;
+        int idx = 0;
+        n = 0;
+        cJSON_ArrayForEach(it, c->input_node) {
+            int64_t k = count_strings(tok, it);
+            if (k < 0) {
+                n = -1;
+                break;
+            }
+            if (m->context_window > 0 && k > m->context_window) {
+                tg_call_error(c, TG_E_CONTEXT_LENGTH, "input",
+                              "This model's maximum context length is %lld tokens, however you "
+                              "requested %lld tokens in input[%d]. Please reduce your input.",
+                              (long long)m->context_window, (long long)k, idx);
+                return -1;
+            }
+            n += k;
+            idx++;
+        }
+    } else {
+        n = count_strings(tok, c->input_node);
+    }
+    if (n < 0)
+        return 0;
+    c->input_est = n;
+    if (m->context_window <= 0)
+        return 0;
+    const char *what = c->input_kind == IN_CHAT ? "messages" : c->input_kind == IN_PROMPT ? "prompt" : "input";
+    int64_t out = c->out_cap_explicit ? c->out_cap : 0;
+    if (n + out <= m->context_window)
+        return 0;
+    if (out)
+        tg_call_error(c, TG_E_CONTEXT_LENGTH, what,
+                      "This model's maximum context length is %lld tokens. However, you requested "
+                      "%lld tokens (%lld in the %s, %lld in the completion). Please reduce the "
+                      "length of the %s or completion.",
+                      (long long)m->context_window, (long long)(n + out), (long long)n, what,
+                      (long long)out, what);
+    else
+        tg_call_error(c, TG_E_CONTEXT_LENGTH, what,
+                      "This model's maximum context length is %lld tokens. However, your %s "
+                      "resulted in %lld tokens. Please reduce the length of the %s.",
+                      (long long)m->context_window, what, (long long)n, what);
+    return -1;
+}
+
 /* 429 in OpenAI's words, with retry-after and retry-after-ms. */
 static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refusal_t *w)
 {
@@ -589,6 +746,10 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                       "This is not %s model and thus not supported in the v1/%s endpoint.",
                       strcmp(type, "chat") == 0 ? "a chat" : strcmp(type, "embedding") == 0
                       ? "an embedding" : "a completion", path);
+        return;
+    }
+    if (count_input(c, m, j) < 0) {
+        cJSON_Delete(j);
         return;
     }
     const char *needed;
@@ -747,7 +908,10 @@ void tg_api_chat(tg_call_t *c)
         check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
     c->out_cap = mct >= 0 ? mct : mt; /* -1: the model's maximum */
-    c->input_est = text_bytes(msgs) + 4 * (int64_t)i + 3;
+    c->out_cap_explicit = c->out_cap >= 0;
+    c->input_est = text_bytes(msgs) + 4 * (int64_t)i + 3; /* until the model's tokenizer */
+    c->input_node = msgs;
+    c->input_kind = IN_CHAT;
     forward(c, j, "chat", "chat/completions");
     return;
 bad:
@@ -771,9 +935,12 @@ void tg_api_completions(tg_call_t *c)
         opt_int(c, j, "logprobs", 0, 5, &x) < 0 || check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
     c->out_cap = mt;
+    c->out_cap_explicit = 1;
     if (best_of > c->n) /* best_of completions are generated (and billed) server-side */
         c->n = best_of;
     c->input_est = text_bytes(prompt) + 1;
+    c->input_node = prompt;
+    c->input_kind = IN_PROMPT;
     forward(c, j, "completion", "completions");
     return;
 bad:
@@ -818,6 +985,8 @@ void tg_api_embeddings(tg_call_t *c)
     c->n = 1;
     c->out_cap = 0;
     c->input_est = text_bytes(input);
+    c->input_node = input;
+    c->input_kind = IN_EMBEDDING;
     forward(c, j, "embedding", "embeddings");
     return;
 bad:

@@ -259,6 +259,10 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the catalog from %s", o.db);
     }
+    if (tg_api_load_tokenizers() < 0) {
+        tg_store_close(st);
+        return tg_cli_fail("serve: cannot load the tokenizers from data/tokenizer/");
+    }
     char tiers[4096];
     if (tg_data_path("tiers.json", tiers, sizeof(tiers)) < 0 || tg_tiers_load(tiers) < 0) {
         tg_store_close(st);
@@ -346,6 +350,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_catalog_shutdown();
     tg_ledger_shutdown();
     tg_tiers_free();
+    tg_api_free_tokenizers();
     curl_global_cleanup();
     tg_info("stopped");
     return 0;

@@ -26,6 +26,8 @@
     X(UNSUPPORTED_PARAM, 400, "invalid_request_error", "unsupported_parameter",                    \
       "Unsupported parameter.")                                                                    \
     X(BAD_REQUEST, 400, "invalid_request_error", NULL, "Bad request.")                             \
+    X(CONTEXT_LENGTH, 400, "invalid_request_error", "context_length_exceeded",                    \
+      "The request does not fit the model's context window.")                                   \
     X(MODEL_NOT_FOUND, 404, "invalid_request_error", "model_not_found",                            \
       "The model does not exist or you do not have access to it.")                                 \
     X(NOT_FOUND, 404, "invalid_request_error", NULL, "Not found.")                                 \

@@ -282,7 +282,7 @@ int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
             tat_t nt = t + (tat_t)units * W;
             tat_t over = nt - (tat_t)now * L - (tat_t)W * L;
             if (over > 0) {
-                int64_t wait_ms = ceil_div(over, (int64_t)1000000 * L); /* ns × L → ms */
+                int64_t wait_ms = ceil_div(over, (tat_t)1000000 * L); /* ns × L → ms */
                 if (wait_ms > worst_wait) {
                     worst_wait = wait_ms;
                     why->which = k;
