@@ -9,6 +9,8 @@
  * handed to the job and wiped from the body and the parsed JSON at once. */
 #include "api/api_int.h"
 
+#include "core/strbuf.h"
+
 #include "billing/payments.h"
 #include "core/util.h"
 
@@ -717,46 +719,17 @@ static void auto_recharge(tg_call_t *c, int nsegs)
 
 /* ---- invoices ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_lit(sbuf_t *b, const char *s) { sb_add(b, s, strlen(s)); }
-
 /* Text into HTML (element content and quoted attribute values alike). */
-static void sb_esc(sbuf_t *b, const char *s)
+static void sb_esc(tg_strbuf_t *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': sb_lit(b, "&amp;"); break;
-        case '<': sb_lit(b, "&lt;"); break;
-        case '>': sb_lit(b, "&gt;"); break;
-        case '"': sb_lit(b, "&quot;"); break;
-        case '\'': sb_lit(b, "&#39;"); break;
-        default: sb_add(b, s, 1);
+        case '&': tg_strbuf_lit(b, "&amp;"); break;
+        case '<': tg_strbuf_lit(b, "&lt;"); break;
+        case '>': tg_strbuf_lit(b, "&gt;"); break;
+        case '"': tg_strbuf_lit(b, "&quot;"); break;
+        case '\'': tg_strbuf_lit(b, "&#39;"); break;
+        default: tg_strbuf_add(b, s, 1);
         }
     }
 }
@@ -784,17 +757,17 @@ static void date(int64_t t, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%d", &tm);
 }
 
-static void line(sbuf_t *b, const char *s)
+static void line(tg_strbuf_t *b, const char *s)
 {
     if (s && *s) {
         sb_esc(b, s);
-        sb_lit(b, "<br>");
+        tg_strbuf_lit(b, "<br>");
     }
 }
 
 static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
 {
-    sbuf_t b = {0};
+    tg_strbuf_t b = {0};
     tg_payer_t p;
     char amount[80], day[32];
     const tg_org_row_t *org = tg_catalog_org(c->cat, c->org_id);
@@ -802,9 +775,9 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
     tg_pay_payer_from_json(v->payer, &p);
     money(v->amount, amount, sizeof(amount));
     date(v->created_at, day, sizeof(day));
-    sb_lit(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Invoice ");
+    tg_strbuf_lit(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Invoice ");
     sb_esc(&b, v->number);
-    sb_lit(&b, "</title><style>"
+    tg_strbuf_lit(&b, "</title><style>"
                "body{font:14px/1.5 system-ui,sans-serif;color:#111;max-width:760px;margin:40px "
                "auto;padding:0 24px}h1{font-size:28px;margin:0 0 4px}h2{font-size:13px;"
                "text-transform:uppercase;color:#666;margin:0 0 4px}.meta,.parties{display:flex;"
@@ -815,14 +788,14 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
                "</style></head><body>\n<h1>Invoice</h1>\n<div class=\"meta\"><div>Invoice number: "
                "<strong>");
     sb_esc(&b, v->number);
-    sb_lit(&b, "</strong><br>Date of issue: ");
+    tg_strbuf_lit(&b, "</strong><br>Date of issue: ");
     sb_esc(&b, day);
-    sb_lit(&b, "<br>Date paid: ");
+    tg_strbuf_lit(&b, "<br>Date paid: ");
     sb_esc(&b, day);
-    sb_lit(&b, "</div><div class=\"paid\">PAID</div></div>\n<div class=\"parties\"><div><h2>From"
+    tg_strbuf_lit(&b, "</div><div class=\"paid\">PAID</div></div>\n<div class=\"parties\"><div><h2>From"
                "</h2>");
     line(&b, v->seller);
-    sb_lit(&b, "</div><div><h2>Bill to</h2>");
+    tg_strbuf_lit(&b, "</div><div><h2>Bill to</h2>");
     line(&b, p.name);
     line(&b, p.line1);
     line(&b, p.line2);
@@ -834,42 +807,42 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
     line(&b, p.state);
     line(&b, p.country);
     if (p.tax_id[0]) {
-        sb_lit(&b, "Tax ID: ");
+        tg_strbuf_lit(&b, "Tax ID: ");
         line(&b, p.tax_id);
     }
     line(&b, p.email);
     if (org) {
-        sb_lit(&b, "Organization: ");
+        tg_strbuf_lit(&b, "Organization: ");
         sb_esc(&b, org->name);
-        sb_lit(&b, " (");
+        tg_strbuf_lit(&b, " (");
         sb_esc(&b, org->id);
-        sb_lit(&b, ")<br>");
+        tg_strbuf_lit(&b, ")<br>");
     }
-    sb_lit(&b, "</div></div>\n<table><thead><tr><th>Description</th><th class=\"n\">Qty</th>"
+    tg_strbuf_lit(&b, "</div></div>\n<table><thead><tr><th>Description</th><th class=\"n\">Qty</th>"
                "<th class=\"n\">Unit price</th><th class=\"n\">Amount</th></tr></thead><tbody>"
                "<tr><td>");
     sb_esc(&b, v->description);
-    sb_lit(&b, "</td><td class=\"n\">1</td><td class=\"n\">");
+    tg_strbuf_lit(&b, "</td><td class=\"n\">1</td><td class=\"n\">");
     sb_esc(&b, amount);
-    sb_lit(&b, "</td><td class=\"n\">");
+    tg_strbuf_lit(&b, "</td><td class=\"n\">");
     sb_esc(&b, amount);
-    sb_lit(&b, "</td></tr></tbody><tfoot><tr><td colspan=\"3\" class=\"n\">Total (USD)</td>"
+    tg_strbuf_lit(&b, "</td></tr></tbody><tfoot><tr><td colspan=\"3\" class=\"n\">Total (USD)</td>"
                "<td class=\"n\">");
     sb_esc(&b, amount);
-    sb_lit(&b, "</td></tr><tr><td colspan=\"3\" class=\"n\">Amount paid</td><td class=\"n\">");
+    tg_strbuf_lit(&b, "</td></tr><tr><td colspan=\"3\" class=\"n\">Amount paid</td><td class=\"n\">");
     sb_esc(&b, amount);
-    sb_lit(&b, "</td></tr><tr><td colspan=\"3\" class=\"n\">Amount due</td><td class=\"n\">"
+    tg_strbuf_lit(&b, "</td></tr><tr><td colspan=\"3\" class=\"n\">Amount due</td><td class=\"n\">"
                "$0.00</td></tr></tfoot></table>\n<p>Paid with ");
     sb_esc(&b, v->brand);
-    sb_lit(&b, " ending in ");
+    tg_strbuf_lit(&b, " ending in ");
     sb_esc(&b, v->last4);
-    sb_lit(&b, " on ");
+    tg_strbuf_lit(&b, " on ");
     sb_esc(&b, day);
-    sb_lit(&b, " (payment ");
+    tg_strbuf_lit(&b, " (payment ");
     sb_esc(&b, v->payment_id);
-    sb_lit(&b, "). Prepaid credit for API usage, valid for 12 months.</p>\n</body></html>\n");
+    tg_strbuf_lit(&b, "). Prepaid credit for API usage, valid for 12 months.</p>\n</body></html>\n");
     if (b.oom) {
-        free(b.p);
+        tg_strbuf_free(&b);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
@@ -879,7 +852,7 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
                        "default-src 'none'; style-src 'unsafe-inline'");
     tg_http_add_header(c->req, "x-content-type-options", "nosniff");
     tg_http_respond(c->req, 200, "text/html; charset=utf-8", b.p, b.len);
-    free(b.p);
+    tg_strbuf_free(&b);
     tg_call_free(c);
 }
 

@@ -12,6 +12,7 @@
  * own handle, so its HTTPS connection to Stripe stays open between calls. Transient failures
  * (no connection, timeouts, 429, 5xx) are retried twice with the same idempotency key. */
 #include "billing/payments.h"
+#include "core/strbuf.h"
 
 #include "core/log.h"
 #include "core/util.h"
@@ -40,69 +41,32 @@ typedef struct {
 
 static __thread CURL *tl_curl; /* one per payment thread: keeps the connection alive */
 
-/* ---- a small growable buffer ---- */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 512;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_free(buf_t *b)
-{
-    if (b->p)
-        sodium_memzero(b->p, b->cap);
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
 /* Appends "&name=value" (form-encoded). Empty values are left out. */
-static void form(buf_t *b, const char *name, const char *value)
+static void form(tg_strbuf_t *b, const char *name, const char *value)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (!value || !*value)
         return;
     if (b->len)
-        buf_add(b, "&", 1);
+        tg_strbuf_add(b, "&", 1);
     for (int pass = 0; pass < 2; pass++) {
         const char *s = pass ? value : name;
         for (; *s; s++) {
             unsigned char ch = (unsigned char)*s;
             if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
                 ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-                buf_add(b, (const char *)&ch, 1);
+                tg_strbuf_add(b, (const char *)&ch, 1);
             } else {
                 char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-                buf_add(b, e, 3);
+                tg_strbuf_add(b, e, 3);
             }
         }
         if (!pass)
-            buf_add(b, "=", 1);
+            tg_strbuf_add(b, "=", 1);
     }
 }
 
-static void form_int(buf_t *b, const char *name, int64_t v)
+static void form_int(tg_strbuf_t *b, const char *name, int64_t v)
 {
     char s[32];
     snprintf(s, sizeof(s), "%lld", (long long)v);
@@ -113,11 +77,11 @@ static void form_int(buf_t *b, const char *name, int64_t v)
 
 static size_t on_write(char *ptr, size_t size, size_t n, void *arg)
 {
-    buf_t *b = arg;
+    tg_strbuf_t *b = arg;
     size_t len = size * n;
     if (b->len + len > MAX_RESPONSE)
         return 0;
-    buf_add(b, ptr, len);
+    tg_strbuf_add(b, ptr, len);
     return b->oom ? 0 : len;
 }
 
@@ -136,8 +100,8 @@ static int not_sent(CURLcode rc)
 
 /* POSTs a form to path; the answer (status, body) in *status and *resp. Retries transient
  * failures with the same idempotency key. */
-static http_result_t post(stripe_t *s, const char *path, const buf_t *body, const char *idem,
-                          long *status, buf_t *resp)
+static http_result_t post(stripe_t *s, const char *path, const tg_strbuf_t *body, const char *idem,
+                          long *status, tg_strbuf_t *resp)
 {
     char url[TG_URL_MAX + 256];
     char auth[512], idem_h[TG_NAME_MAX + 32];
@@ -273,7 +237,7 @@ static tg_err_t method_create(tg_pay_provider_t *p, const tg_pay_method_in_t *in
 {
     stripe_t *s = (stripe_t *)p;
     const tg_payer_t *py = &in->payer;
-    buf_t body = {0}, resp = {0};
+    tg_strbuf_t body = {0}, resp = {0};
     cJSON *j = NULL;
     long status = 0;
     char idem[TG_ID_MAX + 16], path[TG_NAME_MAX + 64];
@@ -317,7 +281,7 @@ static tg_err_t method_create(tg_pay_provider_t *p, const tg_pay_method_in_t *in
         goto out;
     }
     /* the payment method, attached to it */
-    buf_free(&body);
+    tg_strbuf_free(&body);
     form(&body, "customer", out->customer_ref);
     snprintf(idem, sizeof(idem), "%s-attach", method_id);
     snprintf(path, sizeof(path), "/v1/payment_methods/%s/attach", in->token);
@@ -367,8 +331,8 @@ static tg_err_t method_create(tg_pay_provider_t *p, const tg_pay_method_in_t *in
     err = TG_OK;
 out:
     cJSON_Delete(j);
-    buf_free(&body);
-    buf_free(&resp);
+    tg_strbuf_free(&body);
+    tg_strbuf_free(&resp);
     return err;
 }
 
@@ -376,7 +340,7 @@ static void charge(tg_pay_provider_t *p, const tg_pay_method_row_t *m,
                    const tg_payment_row_t *pay, tg_pay_charge_t *out)
 {
     stripe_t *s = (stripe_t *)p;
-    buf_t body = {0}, resp = {0};
+    tg_strbuf_t body = {0}, resp = {0};
     cJSON *j = NULL;
     long status = 0;
     char st[32];
@@ -445,8 +409,8 @@ static void charge(tg_pay_provider_t *p, const tg_pay_method_row_t *m,
     }
 out:
     cJSON_Delete(j);
-    buf_free(&body);
-    buf_free(&resp);
+    tg_strbuf_free(&body);
+    tg_strbuf_free(&resp);
 }
 
 /* ---- webhooks ---- */

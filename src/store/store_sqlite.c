@@ -206,6 +206,19 @@ static int collect(sq_t *s, sqlite3_stmt *st, size_t elem, void (*fill)(sqlite3_
     return 0;
 }
 
+/* Runs a `DELETE … WHERE id=?`; TG_STORE_NOTFOUND when no row had that id. */
+static int delete_by_id(sq_t *s, const char *sql, const char *id)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    return rc;
+}
+
 /* ---- lifecycle ---- */
 
 static void sq_close(tg_store_t *base)
@@ -440,15 +453,7 @@ static int sq_provider_upsert(tg_store_t *b, const tg_provider_row_t *r)
 
 static int sq_provider_delete(tg_store_t *b, const char *id)
 {
-    sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "DELETE FROM providers WHERE id=?");
-    if (!st)
-        return -1;
-    bind_text(st, 1, id);
-    int rc = run(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
-        return TG_STORE_NOTFOUND;
-    return rc;
+    return delete_by_id((sq_t *)b, "DELETE FROM providers WHERE id=?", id);
 }
 
 static void fill_provider(sqlite3_stmt *st, void *p)
@@ -606,15 +611,7 @@ static int sq_alert_insert(tg_store_t *b, const tg_alert_row_t *r)
 
 static int sq_alert_delete(tg_store_t *b, const char *id)
 {
-    sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "DELETE FROM spend_alerts WHERE id=?");
-    if (!st)
-        return -1;
-    bind_text(st, 1, id);
-    int rc = run(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
-        return TG_STORE_NOTFOUND;
-    return rc;
+    return delete_by_id((sq_t *)b, "DELETE FROM spend_alerts WHERE id=?", id);
 }
 
 static void fill_alert(sqlite3_stmt *st, void *p)
