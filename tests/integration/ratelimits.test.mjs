@@ -162,4 +162,60 @@ describe('rate limits', () => {
     await new Promise((r) => setTimeout(r, wait + 50));
     await ask(client); // passes again
   });
+
+  it('RPD: the 3rd request of the day with a limit of 2 gets a requests-per-day RateLimitError', async () => {
+    const p = await env.admin('POST', '/v1/organization/projects', { name: 'rpd' });
+    const proj = p.json.id;
+    await env.admin('POST', `/v1/organization/projects/${proj}/rate_limits/rl-gpt-4o-mini`, { max_requests_per_1_day: 2 });
+    const k = await env.admin('POST', `/v1/organization/projects/${proj}/api_keys`, { name: 'k' });
+    const client = new OpenAI({ apiKey: k.json.value, baseURL: env.baseURL, maxRetries: 0 });
+    await ask(client);
+    await ask(client);
+    await assert.rejects(ask(client), (e) => {
+      assert.ok(e instanceof OpenAI.RateLimitError);
+      assert.equal(e.type, 'requests');
+      assert.match(e.error.message, /on requests per day \(RPD\): Limit 2, Used 2, Requested 1\. Please try again in \d+h\d+m[\d.]+s\./);
+      const ra = Number(e.headers.get('retry-after'));
+      assert.ok(ra > 40000 && ra <= 43200, `retry-after ${ra}`); // half a day: one request refills
+      return true;
+    });
+  });
+
+  it('tiers: the usage tier is visible, models above it answer below_usage_tier, the monthly cap holds', async () => {
+    const ck = customer.admin_key.value;
+    const t = await env.admin('GET', '/v1/organization/usage_tier', undefined, { key: ck });
+    assert.equal(t.status, 200, t.text);
+    assert.equal(t.json.tier, 'free');
+    assert.equal(t.json.monthly_usage_limit, 10000);
+    assert.deepEqual(t.json.next_tier, { tier: 'tier_1', name: 'Tier 1', paid_required: 500, days_since_first_payment_required: 0 });
+    // o1 needs tier 1 (data/tiers.json model_min_tier); map it to the mock
+    let r = await env.admin('POST', `/v1/organization/providers/${env.providerId}`, {
+      models: [{ model: 'gpt-4o-mini' }, { model: 'text-embedding-3-small' }, { model: 'o1' }],
+    });
+    assert.equal(r.status, 200, r.text);
+    const p = await env.admin('POST', '/v1/organization/projects', { name: 'tier' }, { key: ck });
+    const k = await env.admin('POST', `/v1/organization/projects/${p.json.id}/api_keys`, { name: 'k' }, { key: ck });
+    r = await env.request('POST', '/v1/chat/completions', {
+      key: k.json.value, json: { model: 'o1', max_completion_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    assertErrorResponse(r, 400, { type: 'invalid_request_error', code: 'below_usage_tier', param: 'model' });
+    assert.match(r.json.error.message, /requires usage tier Tier 1 or higher; your organization is on Free/);
+    // the free tier's monthly cap ($100): a request whose worst case passes it is refused
+    r = await env.admin('POST', '/v1/organization/models/pricey', { input_price: '0', output_price: '1000000' });
+    assert.equal(r.status, 200, r.text);
+    r = await env.admin('POST', `/v1/organization/providers/${env.providerId}`, {
+      models: [{ model: 'gpt-4o-mini' }, { model: 'text-embedding-3-small' }, { model: 'o1' }, { model: 'pricey' }],
+    });
+    await env.admin('POST', `/v1/platform/organizations/${customer.id}/credit_grants`, { amount: 100000 }); // $1000
+    r = await env.request('POST', '/v1/chat/completions', {
+      key: k.json.value, json: { model: 'pricey', max_tokens: 200, messages: [{ role: 'user', content: 'hi' }] },
+    }); // worst case 200 tokens × $1 = $200 > the $100 cap
+    assertErrorResponse(r, 429, { type: 'insufficient_quota', code: 'organization_usage_limit_exceeded' });
+    assert.equal(r.headers.get('x-should-retry'), 'false');
+    r = await env.request('POST', '/v1/chat/completions', {
+      key: k.json.value, json: { model: 'pricey', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+    }); // $20 fits
+    assert.equal(r.status, 200, r.text);
+  });
 });
+
