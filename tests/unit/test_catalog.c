@@ -16,15 +16,15 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "db_fixture.h"
 #include <sodium.h>
 
 #define MASTER_A "6a1f0e55c3b2d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
 #define MASTER_B "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 typedef struct {
-    char dir[64];
-    char path[128];
-    tg_store_t *st;
+    tg_test_db_t db;
     tg_catalog_t *slot;
     char k_all[TG_KEY_SECRET_MAX];   /* project key, "all", allowed: gpt-4o-mini only */
     char k_read[TG_KEY_SECRET_MAX];  /* project key, restricted models:read, any model */
@@ -32,16 +32,6 @@ typedef struct {
     char k_admin[TG_KEY_SECRET_MAX]; /* admin key, "all" */
     char k_dangling[TG_KEY_SECRET_MAX]; /* project key of a project that does not exist */
 } fx_t;
-
-static void rm_db_files(const char *path)
-{
-    static const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[256];
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-}
 
 static void use_master(const char *hex)
 {
@@ -109,20 +99,7 @@ static void add_provider(tg_store_t *st, const char *id, int priority, const cha
 static int fx_setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tg-catalog-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/cat.db", f->dir);
-    char url[160];
-    snprintf(url, sizeof(url), "sqlite:%s", f->path);
-    if (tg_store_open(url, &f->st) != 0 || f->st->ops->migrate(f->st) != 0) {
-        tg_store_close(f->st);
-        rm_db_files(f->path);
-        rmdir(f->dir);
+    if (!f || tg_test_db_open(&f->db, "catalog") != 0) {
         free(f);
         return -1;
     }
@@ -135,7 +112,7 @@ static int fx_setup(void **state)
 static fx_t *seeded(void **state)
 {
     fx_t *f = *state;
-    tg_store_t *st = f->st;
+    tg_store_t *st = f->db.st;
     use_master(MASTER_A);
 
     tg_org_row_t o;
@@ -183,9 +160,7 @@ static int fx_teardown(void **state)
 {
     fx_t *f = *state;
     tg_catalog_unref(f->slot);
-    tg_store_close(f->st);
-    rm_db_files(f->path);
-    int rc = rmdir(f->dir);
+    int rc = tg_test_db_close(&f->db);
     unsetenv("TOLLGATE_SECRET_KEY");
     free(f);
     return rc;
@@ -359,8 +334,8 @@ static void test_reload_and_snapshot_lifetime(void **state)
     const tg_cat_key_t *held = lookup(old, f->k_all);
     assert_non_null(held);
 
-    assert_int_equal(f->st->ops->key_revoke(f->st, "key_all", 1000), 0);
-    assert_int_equal(tg_catalog_reload(f->st), 0);
+    assert_int_equal(f->db.st->ops->key_revoke(f->db.st, "key_all", 1000), 0);
+    assert_int_equal(tg_catalog_reload(f->db.st), 0);
 
     tg_catalog_t *c2 = tg_catalog_current(&f->slot);
     assert_non_null(c2);
@@ -392,9 +367,9 @@ static void test_reload_and_snapshot_lifetime(void **state)
 
     /* a new key shows up after a reload */
     char secret[TG_KEY_SECRET_MAX];
-    add_key(f->st, "key_new", TG_KEY_PROJECT, "proj_1", "\"read_only\"", "", secret, 50);
+    add_key(f->db.st, "key_new", TG_KEY_PROJECT, "proj_1", "\"read_only\"", "", secret, 50);
     assert_null(lookup(c2, secret));
-    assert_int_equal(tg_catalog_reload(f->st), 0);
+    assert_int_equal(tg_catalog_reload(f->db.st), 0);
     tg_catalog_t *c3 = tg_catalog_current(&f->slot);
     const tg_cat_key_t *nk = lookup(c3, secret);
     assert_non_null(nk);
@@ -406,8 +381,8 @@ static void test_provider_changes(void **state)
 {
     fx_t *f = seeded(state);
     /* deleting the main provider moves gpt-4o-mini to the backup */
-    assert_int_equal(f->st->ops->provider_delete(f->st, "prov_main"), 0);
-    assert_int_equal(tg_catalog_reload(f->st), 0);
+    assert_int_equal(f->db.st->ops->provider_delete(f->db.st, "prov_main"), 0);
+    assert_int_equal(tg_catalog_reload(f->db.st), 0);
     tg_catalog_t *c = tg_catalog_current(&f->slot);
     const tg_model_row_t *mini = tg_catalog_model(c, "gpt-4o-mini", 11);
     assert_non_null(mini);
@@ -427,12 +402,12 @@ static void test_undecryptable_provider_never_routes(void **state)
     fx_t *f = seeded(state);
     /* a provider sealed under another master key (e.g. the wrong key file) */
     use_master(MASTER_B);
-    add_provider(f->st, "prov_foreign", 0, "sk-upstream-foreign",
+    add_provider(f->db.st, "prov_foreign", 0, "sk-upstream-foreign",
                  "[{\"model\":\"orphan-model\"},{\"model\":\"gpt-4o-mini\"}]", 30);
     use_master(MASTER_A);
     int saved = tg_log_level;
     tg_log_level = TG_LOG_ERROR + 1; /* the decryption error is expected */
-    assert_int_equal(tg_catalog_reload(f->st), 0);
+    assert_int_equal(tg_catalog_reload(f->db.st), 0);
     tg_log_level = saved;
     tg_catalog_t *c = tg_catalog_current(&f->slot);
 
@@ -453,14 +428,14 @@ static void test_many_keys(void **state)
     enum { N = 300 };
     char (*secrets)[TG_KEY_SECRET_MAX] = calloc(N, TG_KEY_SECRET_MAX);
     assert_non_null(secrets);
-    assert_int_equal(f->st->ops->begin(f->st), 0);
+    assert_int_equal(f->db.st->ops->begin(f->db.st), 0);
     for (int i = 0; i < N; i++) {
         char id[32];
         snprintf(id, sizeof(id), "key_bulk_%d", i);
-        add_key(f->st, id, TG_KEY_PROJECT, "proj_1", "\"all\"", "", secrets[i], 100 + i);
+        add_key(f->db.st, id, TG_KEY_PROJECT, "proj_1", "\"all\"", "", secrets[i], 100 + i);
     }
-    assert_int_equal(f->st->ops->commit(f->st), 0);
-    assert_int_equal(tg_catalog_reload(f->st), 0);
+    assert_int_equal(f->db.st->ops->commit(f->db.st), 0);
+    assert_int_equal(tg_catalog_reload(f->db.st), 0);
     tg_catalog_t *c = tg_catalog_current(&f->slot);
     for (int i = 0; i < N; i++) {
         const tg_cat_key_t *k = lookup(c, secrets[i]);

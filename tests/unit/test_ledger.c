@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "db_fixture.h"
 #include <sodium.h>
 
 /* Every reservation of these tests goes through here (no tier cap unless given). */
@@ -33,39 +35,12 @@
 #define T_JUN15_120000 1781524800LL /* 2026-06-15T12:00:00Z */
 #define DAY 86400LL
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    char url[160];
-    tg_store_t *st;
-} fx_t;
-
-static void rm_db_files(const char *path)
-{
-    static const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[256];
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-}
+typedef tg_test_db_t fx_t;
 
 static int fx_setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tg-ledger-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
-    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-    if (tg_store_open(f->url, &f->st) != 0 || f->st->ops->migrate(f->st) != 0) {
-        tg_store_close(f->st);
-        rm_db_files(f->path);
-        rmdir(f->dir);
+    if (!f || tg_test_db_open(f, "ledger") != 0) {
         free(f);
         return -1;
     }
@@ -80,9 +55,7 @@ static int fx_teardown(void **state)
     fx_t *f = *state;
     tg_ledger_shutdown();
     tg_now_override = 0;
-    tg_store_close(f->st);
-    rm_db_files(f->path);
-    int rc = rmdir(f->dir);
+    int rc = tg_test_db_close(f);
     free(f);
     return rc;
 }

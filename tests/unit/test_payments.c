@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "db_fixture.h"
 #include <sodium.h>
 
 #define QUIET(expr)                                                                               \
@@ -333,31 +335,15 @@ static void test_invoice_number(void **state)
 
 /* ---- with a database ---- */
 
-typedef struct {
-    char dir[64], path[128], url[160];
-    tg_store_t *st;
-} fx_t;
-
-static void rm_db(const char *path)
-{
-    static const char *sfx[] = {"", "-wal", "-shm", "-journal", ".secret"};
-    char p[256];
-    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
-        unlink(p);
-    }
-}
+typedef tg_test_db_t fx_t;
 
 static int fx_setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tg-pay-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || tg_test_db_open(f, "pay") != 0) {
+        free(f);
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-    if (tg_store_open(f->url, &f->st) != 0 || f->st->ops->migrate(f->st) != 0)
-        return -1;
+    }
     *state = f;
     return 0;
 }
@@ -365,11 +351,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     fx_t *f = *state;
-    tg_store_close(f->st);
-    rm_db(f->path);
-    rmdir(f->dir);
+    int rc = tg_test_db_close(f);
     free(f);
-    return 0;
+    return rc;
 }
 
 static tg_invoice_row_t invoice(const char *org, int64_t seq, const char *payment)

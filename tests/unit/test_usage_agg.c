@@ -14,39 +14,14 @@
 
 #include <cmocka.h>
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    char url[160];
-    tg_store_t *st;
-} fx_t;
+#include "db_fixture.h"
 
-static void rm_db_files(const char *path)
-{
-    static const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[256];
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-}
+typedef tg_test_db_t fx_t;
 
 static int fx_setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tg-agg-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
-    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-    if (tg_store_open(f->url, &f->st) != 0 || f->st->ops->migrate(f->st) != 0) {
-        tg_store_close(f->st);
-        rm_db_files(f->path);
-        rmdir(f->dir);
+    if (!f || tg_test_db_open(f, "agg") != 0) {
         free(f);
         return -1;
     }
@@ -57,9 +32,7 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     fx_t *f = *state;
-    tg_store_close(f->st);
-    rm_db_files(f->path);
-    int rc = rmdir(f->dir);
+    int rc = tg_test_db_close(f);
     free(f);
     return rc;
 }

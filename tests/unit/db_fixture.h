@@ -1,0 +1,58 @@
+/* A migrated SQLite store in a fresh temp directory, for unit tests (included by each test
+ * that needs one; every test binary is a single .c file). */
+#ifndef TG_TEST_DB_FIXTURE_H
+#define TG_TEST_DB_FIXTURE_H
+
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    char url[160];
+    tg_store_t *st;
+} tg_test_db_t;
+
+/* Removes the database and everything SQLite or Tollgate keeps beside it. */
+static void tg_test_rm_db_files(const char *path)
+{
+    static const char *suffixes[] = {"", "-wal", "-shm", "-journal", ".secret"};
+    char p[256];
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+        unlink(p);
+    }
+}
+
+/* /tmp/tg-<tag>-XXXXXX/test.db, opened and migrated. Returns 0, or -1 with nothing left
+ * behind. Asserts nothing, so that it can run in a cmocka setup. */
+static int tg_test_db_open(tg_test_db_t *d, const char *tag)
+{
+    snprintf(d->dir, sizeof(d->dir), "/tmp/tg-%s-XXXXXX", tag);
+    if (!mkdtemp(d->dir))
+        return -1;
+    snprintf(d->path, sizeof(d->path), "%s/test.db", d->dir);
+    snprintf(d->url, sizeof(d->url), "sqlite:%s", d->path);
+    if (tg_store_open(d->url, &d->st) != 0 || d->st->ops->migrate(d->st) != 0) {
+        tg_store_close(d->st);
+        d->st = NULL;
+        tg_test_rm_db_files(d->path);
+        rmdir(d->dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes the store and removes its files; returns rmdir's result (0: nothing was left). */
+static int tg_test_db_close(tg_test_db_t *d)
+{
+    tg_store_close(d->st);
+    d->st = NULL;
+    tg_test_rm_db_files(d->path);
+    return rmdir(d->dir);
+}
+
+#endif
