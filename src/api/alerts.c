@@ -40,21 +40,10 @@ static void create(tg_call_t *c, const char *project_id)
     if (!j)
         return;
     memset(&a, 0, sizeof(a));
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "threshold_amount");
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "notification_channel");
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "currency");
-    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "interval");
-    if (!t) {
-        tg_call_error(c, TG_E_MISSING_PARAM, "threshold_amount",
-                      "Missing required parameter: 'threshold_amount'.");
-    } else if (!cJSON_IsNumber(t) || t->valuedouble < 1 || t->valuedouble > 1e12 ||
-               t->valuedouble != (double)(int64_t)t->valuedouble) {
-        tg_call_error(c, TG_E_INVALID_VALUE, "threshold_amount",
-                      "Invalid 'threshold_amount': expected a positive integer number of cents.");
-    } else if (cur && (!cJSON_IsString(cur) || strcasecmp(cur->valuestring, "usd") != 0)) {
-        tg_call_error(c, TG_E_INVALID_VALUE, "currency", "Invalid 'currency': only 'USD'.");
-    } else if (iv && (!cJSON_IsString(iv) || strcmp(iv->valuestring, "month") != 0)) {
-        tg_call_error(c, TG_E_INVALID_VALUE, "interval", "Invalid 'interval': only 'month'.");
+    int64_t cents;
+    if (tg_api_monthly_threshold(c, j, &cents) < 0) {
+        /* answered */
     } else if (!ch) {
         tg_call_error(c, TG_E_MISSING_PARAM, "notification_channel",
                       "Missing required parameter: 'notification_channel'.");
@@ -76,7 +65,7 @@ static void create(tg_call_t *c, const char *project_id)
         snprintf(a.org_id, sizeof(a.org_id), "%s", c->org_id);
         if (project_id)
             snprintf(a.project_id, sizeof(a.project_id), "%s", project_id);
-        a.threshold_cents = (int64_t)t->valuedouble;
+        a.threshold_cents = cents;
         a.created_at = tg_now();
         /* every alert gets a signing secret; shown once, for webhook receivers */
         tg_random_id(secret, "whsec_", 40);

@@ -113,6 +113,9 @@ void tg_api_costs(tg_call_t *c);
 /* billing.c: /v1/organization/billing/{what}[/{id}], spend limits, /v1/platform/... */
 void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
                     int nsegs);
+/* `threshold_amount` (cents), `currency` (USD) and `interval` (month) of a spend limit or
+ * alert body; -1 after answering the error. */
+int tg_api_monthly_threshold(tg_call_t *c, const cJSON *j, int64_t *cents);
 /* project NULL: the organisation's limit */
 void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len);

@@ -4,6 +4,7 @@
 
 #include "auth/keys.h"
 #include "auth/perms.h"
+#include "auth/tenancy.h"
 #include "billing/ledger.h"
 #include "core/util.h"
 #include "limits/tiers.h"
@@ -207,6 +208,31 @@ void tg_api_usage_tier(tg_call_t *c)
 
 /* ---- spend limits ---- */
 
+int tg_api_monthly_threshold(tg_call_t *c, const cJSON *j, int64_t *cents)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "threshold_amount");
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "currency");
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "interval");
+    if (!t) {
+        tg_call_error(c, TG_E_MISSING_PARAM, "threshold_amount",
+                      "Missing required parameter: 'threshold_amount'.");
+    } else if (!cJSON_IsNumber(t) || t->valuedouble < 1 || t->valuedouble > 1e12 ||
+               t->valuedouble != (double)(int64_t)t->valuedouble) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "threshold_amount",
+                      "Invalid 'threshold_amount': expected a positive integer number of cents.");
+    } else if (cur && (!cJSON_IsString(cur) || strcasecmp(cur->valuestring, "usd") != 0)) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "currency",
+                      "Invalid 'currency': only 'USD' is supported.");
+    } else if (iv && (!cJSON_IsString(iv) || strcmp(iv->valuestring, "month") != 0)) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "interval",
+                      "Invalid 'interval': only 'month' is supported.");
+    } else {
+        *cents = (int64_t)t->valuedouble;
+        return 0;
+    }
+    return -1;
+}
+
 static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nanos)
 {
     cJSON *o = cJSON_CreateObject();
@@ -239,25 +265,7 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
         cJSON *j = tg_call_body_json(c);
         if (!j)
             return;
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "threshold_amount");
-        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "currency");
-        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "interval");
-        if (!t) {
-            tg_call_error(c, TG_E_MISSING_PARAM, "threshold_amount",
-                          "Missing required parameter: 'threshold_amount'.");
-        } else if (!cJSON_IsNumber(t) || t->valuedouble < 1 || t->valuedouble > 1e12 ||
-                   t->valuedouble != (double)(int64_t)t->valuedouble) {
-            tg_call_error(c, TG_E_INVALID_VALUE, "threshold_amount",
-                          "Invalid 'threshold_amount': expected a positive integer number of "
-                          "cents.");
-        } else if (cur && (!cJSON_IsString(cur) || strcasecmp(cur->valuestring, "usd") != 0)) {
-            tg_call_error(c, TG_E_INVALID_VALUE, "currency",
-                          "Invalid 'currency': only 'USD' is supported.");
-        } else if (iv && (!cJSON_IsString(iv) || strcmp(iv->valuestring, "month") != 0)) {
-            tg_call_error(c, TG_E_INVALID_VALUE, "interval",
-                          "Invalid 'interval': only 'month' is supported.");
-        } else {
-            cents = (int64_t)t->valuedouble;
+        if (tg_api_monthly_threshold(c, j, &cents) == 0) {
             if (tg_ledger_set_limit(c->w->store, c->org_id, scope, cents) < 0)
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             else
@@ -300,12 +308,10 @@ static cJSON *org_object(const tg_org_row_t *o)
 static void create_org(tg_call_t *c)
 {
     cJSON *j = tg_call_body_json(c);
-    tg_org_row_t o = {0};
-    tg_project_row_t p = {0};
-    tg_key_row_t k = {0};
+    tg_org_row_t o;
+    tg_project_row_t p;
+    tg_key_row_t k;
     char secret[TG_KEY_SECRET_MAX];
-    int64_t now = tg_now();
-    tg_store_t *st = c->w->store;
 
     if (!j)
         return;
@@ -318,34 +324,10 @@ static void create_org(tg_call_t *c)
         cJSON_Delete(j);
         return;
     }
-    tg_random_id(o.id, "org-", 24);
-    snprintf(o.name, sizeof(o.name), "%s", name->valuestring);
+    int rc = tg_org_create(c->w->store, name->valuestring, "free", 0, "first admin key", NULL,
+                           &o, &p, &k, secret);
     cJSON_Delete(j);
-    snprintf(o.tier, sizeof(o.tier), "free");
-    o.created_at = now;
-    tg_random_id(p.id, "proj_", 24);
-    snprintf(p.org_id, sizeof(p.org_id), "%s", o.id);
-    snprintf(p.name, sizeof(p.name), "Default project");
-    p.created_at = now;
-    tg_random_id(k.id, "key_", 24);
-    k.kind = TG_KEY_ADMIN;
-    snprintf(k.org_id, sizeof(k.org_id), "%s", o.id);
-    snprintf(k.name, sizeof(k.name), "first admin key");
-    snprintf(k.permissions, sizeof(k.permissions), "\"all\"");
-    tg_key_generate("sk-admin-", secret);
-    tg_key_hash(secret, strlen(secret), k.hash);
-    tg_key_redact(secret, k.redacted);
-    k.created_at = now;
-    int rc = st->ops->begin(st);
-    if (rc == 0)
-        rc = st->ops->org_insert(st, &o);
-    if (rc == 0)
-        rc = st->ops->project_upsert(st, &p);
-    if (rc == 0)
-        rc = st->ops->key_insert(st, &k);
-    if (rc != 0 || st->ops->commit(st) < 0 || tg_catalog_reload(st) < 0) {
-        if (rc != 0)
-            st->ops->rollback(st);
+    if (rc != 0 || tg_catalog_reload(c->w->store) < 0) {
         sodium_memzero(secret, sizeof(secret));
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;

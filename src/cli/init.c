@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "auth/keys.h"
+#include "auth/tenancy.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "pricing/pricing.h"
@@ -132,53 +133,23 @@ int tg_cli_init(int argc, char **argv)
         tg_cli_fail("init: cannot create the secret key file %s.secret", path);
         goto out;
     }
-    int64_t now = tg_now();
-    tg_org_row_t o = {0};
-    tg_project_row_t p = {0};
-    tg_key_row_t k = {0};
+    tg_org_row_t o;
+    tg_project_row_t p;
+    tg_key_row_t k;
+    tg_user_row_t u = {0};
     char secret[TG_KEY_SECRET_MAX];
-    tg_random_id(o.id, "org-", 24);
-    snprintf(o.name, sizeof(o.name), "%s", org);
-    snprintf(o.tier, sizeof(o.tier), "tier_5");
-    o.is_operator = 1;
-    o.created_at = now;
-    tg_random_id(p.id, "proj_", 24);
-    snprintf(p.org_id, sizeof(p.org_id), "%s", o.id);
-    snprintf(p.name, sizeof(p.name), "Default project");
-    p.created_at = now;
-    tg_random_id(k.id, "key_", 24);
-    k.kind = TG_KEY_ADMIN;
-    snprintf(k.org_id, sizeof(k.org_id), "%s", o.id);
-    snprintf(k.name, sizeof(k.name), "init");
-    snprintf(k.permissions, sizeof(k.permissions), "\"all\"");
-    tg_key_generate("sk-admin-", secret);
-    tg_key_hash(secret, strlen(secret), k.hash);
-    tg_key_redact(secret, k.redacted);
-    k.created_at = now;
-
-    if (st->ops->begin(st) < 0)
-        goto out;
-    int w = st->ops->org_insert(st, &o);
-    if (w == 0)
-        w = st->ops->project_upsert(st, &p);
-    if (w == 0)
-        w = st->ops->key_insert(st, &k);
-    if (w == 0 && email) {
-        tg_user_row_t u = {0};
-        tg_random_id(u.id, "user-", 24);
-        snprintf(u.org_id, sizeof(u.org_id), "%s", o.id);
+    if (email) {
         snprintf(u.email, sizeof(u.email), "%s", email);
         snprintf(u.role, sizeof(u.role), "owner");
-        u.created_at = now;
         if (crypto_pwhash_str(u.password_hash, password, strlen(password),
                               crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-            w = -1;
-        else
-            w = st->ops->user_insert(st, &u);
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+            tg_cli_fail("init: cannot hash the password (out of memory)");
+            goto out;
+        }
     }
-    if (w != 0 || st->ops->commit(st) < 0) {
-        st->ops->rollback(st);
+    int w = tg_org_create(st, org, "tier_5", 1, "init", email ? &u : NULL, &o, &p, &k, secret);
+    if (w != 0) {
         tg_cli_fail("init: cannot write the organisation%s",
                     w == TG_STORE_CONFLICT ? " (that email is already taken)" : "");
         goto out;
