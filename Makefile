@@ -14,8 +14,8 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -l
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
                       src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c \
-                      src/tokenizer/*.c)
-OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+                      src/tokenizer/*.c src/console/*.c)
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -36,6 +36,27 @@ $(BUILD)/tollgate: $(OBJS) src/main.c
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The console (web/): built with npm + esbuild into web/dist, then embedded into the binary.
+WEB_SRCS := $(wildcard web/src/*.js web/src/*.jsx web/src/*.css web/src/pages/*.jsx) \
+            web/index.html web/build.mjs
+web/node_modules: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: $(WEB_SRCS) web/node_modules
+	cd web && node build.mjs
+
+$(BUILD)/embed: tools/embed.c
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -o $@ $<
+
+$(BUILD)/gen/web_assets.c: web/dist/index.html $(BUILD)/embed
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed web/dist > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/console/assets.h
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/mock_upstream: bench/mock_upstream.c

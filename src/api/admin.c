@@ -56,17 +56,6 @@ static void seg_copy(const segs_t *s, int i, char *out, size_t cap)
 
 static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
 
-static int reload(tg_call_t *c)
-{
-    if (tg_catalog_reload(c->w->store) < 0)
-        return -1;
-    tg_catalog_t *fresh = tg_catalog_current(&c->w->cat_slot);
-    tg_catalog_unref(c->cat);
-    c->cat = tg_catalog_ref(fresh);
-    c->key = NULL; /* borrowed from the old snapshot */
-    return 0;
-}
-
 /* name: a required (or optional, when cur is given) string of 1..256 bytes. */
 static int get_name(tg_call_t *c, const cJSON *j, char *out, size_t cap, int required)
 {
@@ -182,7 +171,7 @@ static void create_key(tg_call_t *c, int kind, const char *project_id)
     tg_key_hash(secret, strlen(secret), row.hash);
     tg_key_redact(secret, row.redacted);
     row.created_at = now;
-    if (c->w->store->ops->key_insert(c->w->store, &row) < 0 || reload(c) < 0) {
+    if (c->w->store->ops->key_insert(c->w->store, &row) < 0 || tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
     }
@@ -256,7 +245,7 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
                       "This is the organization's last admin key; create another one before "
                       "deleting it.");
     } else if (is(c, "DELETE")) {
-        if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || reload(c) < 0) {
+        if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -296,7 +285,7 @@ static cJSON *project_object(const tg_project_row_t *p)
 
 static void save_project(tg_call_t *c, tg_project_row_t *p)
 {
-    if (c->w->store->ops->project_upsert(c->w->store, p) < 0 || reload(c) < 0)
+    if (c->w->store->ops->project_upsert(c->w->store, p) < 0 || tg_call_reload(c) < 0)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     else
         tg_call_json(c, 200, project_object(p));
@@ -384,7 +373,7 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
         row.v[k] = (int64_t)v->valuedouble;
     }
     cJSON_Delete(j);
-    if (c->w->store->ops->rate_limit_set(c->w->store, &row) < 0 || reload(c) < 0 ||
+    if (c->w->store->ops->rate_limit_set(c->w->store, &row) < 0 || tg_call_reload(c) < 0 ||
         !(m = tg_catalog_model(c->cat, row.model, strlen(row.model)))) { /* the new snapshot */
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -648,7 +637,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
             p.created_at = tg_now();
         }
         if (provider_fields(c, j, &p, !cur) == 0) {
-            if (st->ops->provider_upsert(st, &p) < 0 || reload(c) < 0)
+            if (st->ops->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             else
                 tg_call_json(c, 200, provider_object(&p));
@@ -658,7 +647,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
     } else if (cur && is(c, "GET")) {
         tg_call_json(c, 200, provider_object(cur));
     } else if (cur && is(c, "DELETE")) {
-        if (st->ops->provider_delete(st, id) < 0 || reload(c) < 0) {
+        if (st->ops->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -706,6 +695,9 @@ void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
         tg_api_usage_tier(c);
     else if (seg_is(&s, 0, "spend_limit") && s.n == 1)
         tg_api_spend_limit(c, NULL);
+    else if (seg_is(&s, 0, "invites") || seg_is(&s, 0, "users") || seg_is(&s, 0, "settings"))
+        tg_api_members(c, s.p[0], s.len[0], s.n > 1 ? s.p[1] : NULL, s.n > 1 ? s.len[1] : 0,
+                       s.n);
     else if (seg_is(&s, 0, "spend_alerts") && s.n <= 2)
         tg_api_spend_alerts(c, NULL, s.n == 2 ? s.p[1] : NULL, s.n == 2 ? s.len[1] : 0);
     else

@@ -7,8 +7,13 @@
 
 #include <stddef.h>
 
+enum { TG_SIGNUP_INVITE = 0, TG_SIGNUP_OPEN, TG_SIGNUP_CLOSED };
+
 typedef struct {
     const char *db_url;
+    int signup;                         /* TG_SIGNUP_*: who may create a console account */
+    const char *payments_provider;      /* "test" or "stripe" (for the console) */
+    const char *stripe_publishable_key; /* NULL unless given */
     long upstream_timeout_ms; /* whole upstream request, streams included */
     size_t max_response_bytes; /* non-streamed upstream answers */
 } tg_api_config_t;

@@ -37,6 +37,10 @@ struct tg_call {
     uint64_t t0;
     const tg_cat_key_t *key;
     char org_id[TG_ID_MAX]; /* for the openai-organization header */
+    /* a console session (console.c): the user, and the admin key it acts as */
+    tg_user_row_t user;
+    tg_cat_key_t session_key;
+    int via_session;
     tg_call_t *prev, *next;
 
     /* inference */
@@ -84,6 +88,9 @@ const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 /* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
  * with ?limit (1..100, default 20) and ?after. Takes items. */
 void tg_call_list(tg_call_t *c, cJSON *items);
+/* Rebuilds the catalog after a write and moves the call to the new snapshot (c->key, which
+ * points into the old one, becomes NULL). */
+int tg_call_reload(tg_call_t *c);
 cJSON *tg_json_nanos(int64_t nanos); /* exact decimal JSON number */
 void tg_json_opt_time(cJSON *o, const char *name, int64_t t);
 
@@ -129,6 +136,19 @@ void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id,
                      int nsegs);
 /* POST /v1/billing/webhooks/{provider} (after the prefix): no bearer key, a signed body */
 void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len);
+
+/* console.c: /console/api/..., the console's files, and sessions as Admin API credentials */
+void tg_api_console(tg_call_t *c, const char *sub, size_t len);
+/* Answers a GET outside the API with a file of the console (index.html for its pages). */
+void tg_api_console_file(tg_call_t *c, const char *path, size_t len);
+/* Authenticates the request's session cookie as an admin key of the user's organisation
+ * (owner: all, reader: read-only); a write needs the session's CSRF token. 1 if the request
+ * has no session cookie (nothing answered), 0 on success, -1 after answering an error. */
+int tg_console_auth(tg_call_t *c, unsigned scope);
+
+/* members.c: /v1/organization/{invites,users,settings}[/{id}] */
+void tg_api_members(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
+                    int nsegs);
 
 /* ops.c */
 void tg_api_health(tg_call_t *c);

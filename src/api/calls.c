@@ -151,6 +151,11 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return -1;
     }
+    if (!h && want_kind == TG_KEY_ADMIN) { /* the console: a session cookie */
+        int rc = tg_console_auth(c, scope);
+        if (rc <= 0)
+            return rc;
+    }
     while (h && (*h == ' ' || *h == '\t'))
         h++;
     if (!h || strncasecmp(h, "bearer ", 7) != 0) {
@@ -334,6 +339,17 @@ void tg_call_list(tg_call_t *c, cJSON *items)
     }
     cJSON_AddBoolToObject(root, "has_more", end < n);
     tg_call_json(c, 200, root);
+}
+
+int tg_call_reload(tg_call_t *c)
+{
+    if (tg_catalog_reload(c->w->store) < 0)
+        return -1;
+    tg_catalog_t *fresh = tg_catalog_current(&c->w->cat_slot);
+    tg_catalog_unref(c->cat);
+    c->cat = tg_catalog_ref(fresh);
+    c->key = NULL; /* borrowed from the old snapshot */
+    return 0;
 }
 
 cJSON *tg_json_nanos(int64_t nanos)

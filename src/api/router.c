@@ -55,6 +55,10 @@ static void handle(tg_http_req_t *req, void *data)
         tg_api_platform(c, path + 13, len - 13);
     } else if (path_prefix(path, len, "/v1/billing/webhooks/")) {
         tg_api_payments_webhook(c, path + 21, len - 21);
+    } else if (path_prefix(path, len, "/console/api/")) {
+        tg_api_console(c, path + 13, len - 13);
+    } else if (get && !path_prefix(path, len, "/v1/") && !path_is(path, len, "/v1")) {
+        tg_api_console_file(c, path, len); /* the console: its files and its pages */
     } else {
         tg_call_unknown_url(c);
     }

@@ -25,6 +25,8 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
     snprintf(project->org_id, sizeof(project->org_id), "%s", org->id);
     snprintf(project->name, sizeof(project->name), "Default project");
     project->created_at = now;
+    if (!key_name)
+        goto no_key;
     tg_random_id(key->id, "key_", 24);
     key->kind = TG_KEY_ADMIN;
     snprintf(key->org_id, sizeof(key->org_id), "%s", org->id);
@@ -34,6 +36,7 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
     tg_key_hash(secret, strlen(secret), key->hash);
     tg_key_redact(secret, key->redacted);
     key->created_at = now;
+no_key:
     if (owner) {
         tg_random_id(owner->id, "user-", 24);
         snprintf(owner->org_id, sizeof(owner->org_id), "%s", org->id);
@@ -46,7 +49,7 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
     rc = st->ops->org_insert(st, org);
     if (rc == 0)
         rc = st->ops->project_upsert(st, project);
-    if (rc == 0)
+    if (rc == 0 && key_name)
         rc = st->ops->key_insert(st, key);
     if (rc == 0 && owner)
         rc = st->ops->user_insert(st, owner);

@@ -8,7 +8,7 @@
 
 /* Writes a new organisation with its default project, its first admin key and (when owner is
  * not NULL: email, password_hash and role filled in) its owner, in one transaction. Fills
- * the rows; the admin key's secret goes to `secret`, to be shown once and wiped by the
+ * the rows (key_name NULL: no admin key); the admin key's secret goes to `secret`, to be shown once and wiped by the
  * caller. Returns 0, TG_STORE_CONFLICT (e.g. the owner's email is taken) or -1; nothing is
  * written unless it returns 0. */
 int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_operator,

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "auth/keys.h"
+#include "auth/accounts.h"
 #include "auth/tenancy.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -91,8 +92,11 @@ int tg_cli_init(int argc, char **argv)
         return tg_cli_fail("init: unexpected argument %s (see --help)", argv[optind]);
     if (!email != !password)
         return tg_cli_fail("init: --email and --password go together");
-    if (password && strlen(password) < 8)
-        return tg_cli_fail("init: the password needs at least 8 characters");
+    if (password && tg_password_ok(password, strlen(password)) < 0)
+        return tg_cli_fail("init: the password needs 8 to 128 characters");
+    char email_norm[TG_NAME_MAX];
+    if (email && tg_email_normalize(email, email_norm, sizeof(email_norm)) < 0)
+        return tg_cli_fail("init: --email is not an email address");
     if (strlen(org) == 0 || strlen(org) >= TG_NAME_MAX)
         return tg_cli_fail("init: --org must be 1 to %d bytes", TG_NAME_MAX - 1);
     if (!tg_store_sqlite_path(db, path, sizeof(path)))
@@ -139,11 +143,9 @@ int tg_cli_init(int argc, char **argv)
     tg_user_row_t u = {0};
     char secret[TG_KEY_SECRET_MAX];
     if (email) {
-        snprintf(u.email, sizeof(u.email), "%s", email);
+        snprintf(u.email, sizeof(u.email), "%s", email_norm);
         snprintf(u.role, sizeof(u.role), "owner");
-        if (crypto_pwhash_str(u.password_hash, password, strlen(password),
-                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        if (tg_password_hash(password, strlen(password), u.password_hash) < 0) {
             tg_cli_fail("init: cannot hash the password (out of memory)");
             goto out;
         }

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "auth/accounts.h"
 #include "auth/keys.h"
 #include "billing/alerts.h"
 #include "billing/ledger.h"
@@ -51,12 +52,16 @@ static void usage(FILE *f)
           "  --stripe-url URL            Stripe API base (default https://api.stripe.com)\n"
           "  --stripe-key KEY            Stripe secret key (or env TOLLGATE_STRIPE_KEY)\n"
           "  --stripe-webhook-secret S   webhook signing secret (or env\n"
-          "                              TOLLGATE_STRIPE_WEBHOOK_SECRET)\n",
+          "                              TOLLGATE_STRIPE_WEBHOOK_SECRET)\n"
+          "  --stripe-publishable-key K  pk_... for the console's card form (Stripe.js)\n"
+          "  --signup MODE               console sign-up: open (anyone creates an organization),\n"
+          "                              invite (by invitation link only; default) or closed\n",
           f);
 }
 
 typedef struct {
-    const char *payments, *stripe_url, *stripe_key, *stripe_webhook_secret;
+    const char *payments, *stripe_url, *stripe_key, *stripe_webhook_secret, *stripe_pk;
+    const char *signup;
     const char *listen, *db, *redis, *smtp_url, *smtp_from;
     long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
@@ -81,6 +86,8 @@ static const struct option opts[] = {
     {"stripe-url", required_argument, NULL, 'U'},
     {"stripe-key", required_argument, NULL, 'K'},
     {"stripe-webhook-secret", required_argument, NULL, 'W'},
+    {"stripe-publishable-key", required_argument, NULL, 'k'},
+    {"signup", required_argument, NULL, 'g'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -135,6 +142,14 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
         case 'U': o->stripe_url = optarg; break;
         case 'K': o->stripe_key = optarg; break;
         case 'W': o->stripe_webhook_secret = optarg; break;
+        case 'k': o->stripe_pk = optarg; break;
+        case 'g':
+            if (strcmp(optarg, "open") && strcmp(optarg, "invite") && strcmp(optarg, "closed")) {
+                tg_cli_fail("serve: --signup must be open, invite or closed");
+                return -1;
+            }
+            o->signup = optarg;
+            break;
         case 'h': return 1;
         default:
             tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
@@ -311,6 +326,8 @@ int tg_cli_serve(int argc, char **argv)
     tg_store_close(st);
     if (tg_usage_start(o.db) < 0)
         return tg_cli_fail("serve: cannot start the usage recorder");
+    if (tg_accounts_start(2) < 0)
+        return tg_cli_fail("serve: cannot start the password hashing threads");
 
     /* Signals go to this thread only (workers block them), taken with sigwait. */
     sigset_t set;
@@ -320,6 +337,11 @@ int tg_cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     tg_api_config_t api = {.db_url = o.db,
+                           .signup = !o.signup || !strcmp(o.signup, "invite") ? TG_SIGNUP_INVITE
+                                     : !strcmp(o.signup, "open")              ? TG_SIGNUP_OPEN
+                                                                              : TG_SIGNUP_CLOSED,
+                           .payments_provider = pay.provider,
+                           .stripe_publishable_key = o.stripe_pk,
                            .upstream_timeout_ms = o.upstream_timeout,
                            .max_response_bytes = 64u << 20};
     tg_http_config_t http = {.host = host,
@@ -332,6 +354,7 @@ int tg_cli_serve(int argc, char **argv)
                              .shutdown_timeout_ms = (int)o.shutdown_timeout};
     tg_api_bind(&http, &api);
     if (tg_http_server_start(&http, &srv) < 0) {
+        tg_accounts_stop();
         tg_usage_stop();
         return tg_cli_fail("serve: cannot listen on %s", o.listen);
     }
@@ -343,6 +366,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_info("%s: stopping; %ld requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             tg_http_server_inflight(srv));
     tg_http_server_shutdown(srv);
+    tg_accounts_stop();
     tg_pay_stop();
     tg_usage_stop();
     tg_alerts_stop();

@@ -64,6 +64,17 @@
     X(UPSTREAM_FAILED, 502, "server_error", NULL,                                                  \
       "The upstream provider could not be reached or returned an invalid response.")               \
     X(UPSTREAM_TIMEOUT, 504, "server_error", NULL, "The upstream provider timed out.")             \
+    X(CSRF, 403, "invalid_request_error", "csrf_token_invalid",                                   \
+      "This request needs the X-CSRF-Token header of your console session. Reload the page and " \
+      "try again.")                                                                               \
+    X(NOT_LOGGED_IN, 401, "invalid_request_error", "not_logged_in",                              \
+      "You are not logged in, or your session has expired.")                                    \
+    X(INVALID_CREDENTIALS, 401, "invalid_request_error", "invalid_credentials",                  \
+      "Incorrect email or password.")                                                           \
+    X(LOGIN_THROTTLED, 429, "invalid_request_error", "too_many_login_attempts",                  \
+      "Too many failed login attempts. Try again later.")                                       \
+    X(SIGNUP_CLOSED, 403, "invalid_request_error", "signup_closed",                              \
+      "Sign-up is closed on this server.")                                                      \
     X(INTERNAL, 500, "server_error", NULL, "The server had an error while processing your request.") \
     X(UNAVAILABLE, 503, "server_error", NULL, "The server is shutting down or overloaded.")
 

@@ -100,6 +100,23 @@ typedef struct {
     int64_t created_at;
 } tg_user_row_t;
 
+/* A console session: only the hash of its cookie's token is stored. */
+typedef struct {
+    char token_hash[65]; /* hex BLAKE2b-256 */
+    char user_id[TG_ID_MAX];
+    int64_t created_at, expires_at;
+} tg_session_row_t;
+
+/* An invitation to join an organisation; the link's token is stored as a hash. */
+typedef struct {
+    char id[TG_ID_MAX];
+    char org_id[TG_ID_MAX];
+    char email[TG_NAME_MAX];
+    char role[16];
+    char token_hash[65];
+    int64_t invited_at, expires_at, accepted_at; /* accepted_at 0: not yet */
+} tg_invite_row_t;
+
 typedef struct {
     char id[TG_ID_MAX];
     char org_id[TG_ID_MAX];
@@ -279,7 +296,26 @@ typedef struct {
                         unsigned char *inserted);
     int (*usage_count)(tg_store_t *st, int64_t *n);
 
+    /* console accounts (migration 6); emails are stored lower-cased */
     int (*user_insert)(tg_store_t *st, const tg_user_row_t *row);
+    int (*user_get)(tg_store_t *st, const char *id, tg_user_row_t *out);
+    int (*user_by_email)(tg_store_t *st, const char *email, tg_user_row_t *out);
+    int (*user_list)(tg_store_t *st, const char *org_id, tg_user_row_t **rows, size_t *n);
+    int (*user_set_role)(tg_store_t *st, const char *id, const char *role);
+    /* Deletes the user and its sessions. */
+    int (*user_delete)(tg_store_t *st, const char *id);
+    int (*session_insert)(tg_store_t *st, const tg_session_row_t *row);
+    /* The live (unexpired at `now`) session of a token hash, and its user. */
+    int (*session_get)(tg_store_t *st, const char *token_hash, int64_t now, tg_user_row_t *user);
+    int (*session_delete)(tg_store_t *st, const char *token_hash);
+    int (*invite_insert)(tg_store_t *st, const tg_invite_row_t *row);
+    int (*invite_list)(tg_store_t *st, const char *org_id, tg_invite_row_t **rows, size_t *n);
+    int (*invite_get)(tg_store_t *st, const char *id, tg_invite_row_t *out);
+    int (*invite_by_token)(tg_store_t *st, const char *token_hash, tg_invite_row_t *out);
+    /* Marks a pending invitation accepted; TG_STORE_NOTFOUND if it was not pending. */
+    int (*invite_accept)(tg_store_t *st, const char *id, int64_t at);
+    int (*invite_delete)(tg_store_t *st, const char *id);
+    int (*org_rename)(tg_store_t *st, const char *id, const char *name);
 
     /* spend alerts */
     int (*alert_insert)(tg_store_t *st, const tg_alert_row_t *row);

@@ -102,6 +102,14 @@ static const char *migrations[] = {
     "CREATE TABLE project_rate_limits (project_id TEXT NOT NULL, model TEXT NOT NULL,"
     "  rpm INTEGER NOT NULL, rpd INTEGER NOT NULL, tpm INTEGER NOT NULL, tpd INTEGER NOT NULL,"
     "  PRIMARY KEY (project_id, model));",
+    /* 6: console sessions and invitations (tokens stored as hashes) */
+    "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE invites (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
+    "  email TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
+    "  invited_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, accepted_at INTEGER);",
 };
 
 static int exec(sq_t *s, const char *sql)
@@ -1386,6 +1394,192 @@ static int sq_user_insert(tg_store_t *b, const tg_user_row_t *r)
     return run(s, st);
 }
 
+static void fill_user(sqlite3_stmt *st, void *p)
+{
+    tg_user_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->email, sizeof(r->email));
+    col_text(st, 3, r->password_hash, sizeof(r->password_hash));
+    col_text(st, 4, r->role, sizeof(r->role));
+    r->created_at = sqlite3_column_int64(st, 5);
+}
+
+#define USER_COLS "u.id,u.organization_id,u.email,u.password_hash,u.role,u.created_at"
+
+/* The first row of a one-text-parameter SELECT (or TG_STORE_NOTFOUND). */
+static int get_one(sq_t *s, const char *sql, const char *arg, int64_t arg2, size_t elem,
+                   void (*fill)(sqlite3_stmt *, void *), void *out)
+{
+    void *rows = NULL;
+    size_t n = 0;
+    sqlite3_stmt *st = prep(s, sql);
+    if (st) {
+        bind_text(st, 1, arg);
+        if (sqlite3_bind_parameter_count(st) > 1)
+            sqlite3_bind_int64(st, 2, arg2);
+    }
+    if (collect(s, st, elem, fill, &rows, &n) < 0)
+        return -1;
+    if (n)
+        memcpy(out, rows, elem);
+    free(rows);
+    return n ? 0 : TG_STORE_NOTFOUND;
+}
+
+static int sq_user_get(tg_store_t *b, const char *id, tg_user_row_t *out)
+{
+    return get_one((sq_t *)b, "SELECT " USER_COLS " FROM users u WHERE u.id=?", id, 0,
+                   sizeof(*out), fill_user, out);
+}
+
+static int sq_user_by_email(tg_store_t *b, const char *email, tg_user_row_t *out)
+{
+    return get_one((sq_t *)b, "SELECT " USER_COLS " FROM users u WHERE u.email=?", email, 0,
+                   sizeof(*out), fill_user, out);
+}
+
+static int sq_user_list(tg_store_t *b, const char *org_id, tg_user_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT " USER_COLS " FROM users u WHERE u.organization_id=? "
+                               "ORDER BY u.created_at, u.id");
+    if (st)
+        bind_text(st, 1, org_id);
+    return collect(s, st, sizeof(**rows), fill_user, (void **)rows, n);
+}
+
+static int sq_user_set_role(tg_store_t *b, const char *id, const char *role)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE users SET role=? WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, role);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    return rc == 0 && sqlite3_changes(s->db) == 0 ? TG_STORE_NOTFOUND : rc;
+}
+
+static int sq_user_delete(tg_store_t *b, const char *id)
+{
+    sq_t *s = (sq_t *)b;
+    int rc = delete_by_id(s, "DELETE FROM sessions WHERE user_id=?", id);
+    if (rc == -1)
+        return -1;
+    return delete_by_id(s, "DELETE FROM users WHERE id=?", id);
+}
+
+static int sq_session_insert(tg_store_t *b, const tg_session_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO sessions VALUES (?,?,?,?)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->token_hash);
+    bind_text(st, 2, r->user_id);
+    sqlite3_bind_int64(st, 3, r->created_at);
+    sqlite3_bind_int64(st, 4, r->expires_at);
+    return run(s, st);
+}
+
+static int sq_session_get(tg_store_t *b, const char *token_hash, int64_t now, tg_user_row_t *u)
+{
+    return get_one((sq_t *)b,
+                   "SELECT " USER_COLS " FROM sessions s JOIN users u ON u.id=s.user_id "
+                   "WHERE s.token_hash=? AND s.expires_at>?",
+                   token_hash, now, sizeof(*u), fill_user, u);
+}
+
+static int sq_session_delete(tg_store_t *b, const char *token_hash)
+{
+    return delete_by_id((sq_t *)b, "DELETE FROM sessions WHERE token_hash=?", token_hash);
+}
+
+static int sq_invite_insert(tg_store_t *b, const tg_invite_row_t *r)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "INSERT INTO invites VALUES (?,?,?,?,?,?,?,NULL)");
+    if (!st)
+        return -1;
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->org_id);
+    bind_text(st, 3, r->email);
+    bind_text(st, 4, r->role);
+    bind_text(st, 5, r->token_hash);
+    sqlite3_bind_int64(st, 6, r->invited_at);
+    sqlite3_bind_int64(st, 7, r->expires_at);
+    return run(s, st);
+}
+
+static void fill_invite(sqlite3_stmt *st, void *p)
+{
+    tg_invite_row_t *r = p;
+    col_text(st, 0, r->id, sizeof(r->id));
+    col_text(st, 1, r->org_id, sizeof(r->org_id));
+    col_text(st, 2, r->email, sizeof(r->email));
+    col_text(st, 3, r->role, sizeof(r->role));
+    col_text(st, 4, r->token_hash, sizeof(r->token_hash));
+    r->invited_at = sqlite3_column_int64(st, 5);
+    r->expires_at = sqlite3_column_int64(st, 6);
+    r->accepted_at = sqlite3_column_int64(st, 7);
+}
+
+#define INVITE_COLS                                                                                \
+    "id,organization_id,email,role,token_hash,invited_at,expires_at,accepted_at"
+
+static int sq_invite_list(tg_store_t *b, const char *org_id, tg_invite_row_t **rows, size_t *n)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "SELECT " INVITE_COLS " FROM invites WHERE organization_id=? "
+                               "ORDER BY invited_at, id");
+    if (st)
+        bind_text(st, 1, org_id);
+    return collect(s, st, sizeof(**rows), fill_invite, (void **)rows, n);
+}
+
+static int sq_invite_get(tg_store_t *b, const char *id, tg_invite_row_t *out)
+{
+    return get_one((sq_t *)b, "SELECT " INVITE_COLS " FROM invites WHERE id=?", id, 0,
+                   sizeof(*out), fill_invite, out);
+}
+
+static int sq_invite_by_token(tg_store_t *b, const char *token_hash, tg_invite_row_t *out)
+{
+    return get_one((sq_t *)b, "SELECT " INVITE_COLS " FROM invites WHERE token_hash=?",
+                   token_hash, 0, sizeof(*out), fill_invite, out);
+}
+
+static int sq_invite_accept(tg_store_t *b, const char *id, int64_t at)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st =
+        prep(s, "UPDATE invites SET accepted_at=? WHERE id=? AND accepted_at IS NULL");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    return rc == 0 && sqlite3_changes(s->db) == 0 ? TG_STORE_NOTFOUND : rc;
+}
+
+static int sq_invite_delete(tg_store_t *b, const char *id)
+{
+    return delete_by_id((sq_t *)b, "DELETE FROM invites WHERE id=?", id);
+}
+
+static int sq_org_rename(tg_store_t *b, const char *id, const char *name)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE organizations SET name=? WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, name);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    return rc == 0 && sqlite3_changes(s->db) == 0 ? TG_STORE_NOTFOUND : rc;
+}
+
 static const tg_store_ops_t sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1409,6 +1603,21 @@ static const tg_store_ops_t sqlite_ops = {
     .usage_insert = sq_usage_insert,
     .usage_count = sq_usage_count,
     .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_by_email = sq_user_by_email,
+    .user_list = sq_user_list,
+    .user_set_role = sq_user_set_role,
+    .user_delete = sq_user_delete,
+    .session_insert = sq_session_insert,
+    .session_get = sq_session_get,
+    .session_delete = sq_session_delete,
+    .invite_insert = sq_invite_insert,
+    .invite_list = sq_invite_list,
+    .invite_get = sq_invite_get,
+    .invite_by_token = sq_invite_by_token,
+    .invite_accept = sq_invite_accept,
+    .invite_delete = sq_invite_delete,
+    .org_rename = sq_org_rename,
     .alert_insert = sq_alert_insert,
     .alert_delete = sq_alert_delete,
     .alert_list = sq_alert_list,

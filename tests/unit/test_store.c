@@ -612,6 +612,55 @@ static void test_users(void **state)
     assert_int_equal(QUIET(st->ops->user_insert(st, &u)), TG_STORE_CONFLICT); /* same email */
 }
 
+static void test_sessions_and_invites(void **state)
+{
+    fx_t *f = *state;
+    tg_store_t *st = f->st;
+    tg_user_row_t u = {0}, got;
+    snprintf(u.id, sizeof(u.id), "user_1");
+    snprintf(u.org_id, sizeof(u.org_id), "org_a");
+    snprintf(u.email, sizeof(u.email), "a@example.com");
+    snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$...");
+    snprintf(u.role, sizeof(u.role), "owner");
+    assert_int_equal(st->ops->user_insert(st, &u), 0);
+    assert_int_equal(st->ops->user_by_email(st, "a@example.com", &got), 0);
+    assert_string_equal(got.id, "user_1");
+    assert_int_equal(st->ops->user_by_email(st, "b@example.com", &got), TG_STORE_NOTFOUND);
+
+    tg_session_row_t s = {.created_at = 100, .expires_at = 200};
+    snprintf(s.token_hash, sizeof(s.token_hash), "h1");
+    snprintf(s.user_id, sizeof(s.user_id), "user_1");
+    assert_int_equal(st->ops->session_insert(st, &s), 0);
+    assert_int_equal(st->ops->session_get(st, "h1", 199, &got), 0);
+    assert_string_equal(got.email, "a@example.com");
+    assert_int_equal(st->ops->session_get(st, "h1", 200, &got), TG_STORE_NOTFOUND); /* expired */
+    assert_int_equal(st->ops->session_get(st, "h2", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->ops->user_set_role(st, "user_1", "reader"), 0);
+    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), 0);
+    assert_string_equal(got.role, "reader"); /* a role change applies to live sessions */
+    /* deleting a user ends its sessions */
+    assert_int_equal(st->ops->user_delete(st, "user_1"), 0);
+    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->ops->user_delete(st, "user_1"), TG_STORE_NOTFOUND);
+
+    tg_invite_row_t inv = {.invited_at = 10, .expires_at = 20}, gi;
+    snprintf(inv.id, sizeof(inv.id), "invite-1");
+    snprintf(inv.org_id, sizeof(inv.org_id), "org_a");
+    snprintf(inv.email, sizeof(inv.email), "b@example.com");
+    snprintf(inv.role, sizeof(inv.role), "reader");
+    snprintf(inv.token_hash, sizeof(inv.token_hash), "t1");
+    assert_int_equal(st->ops->invite_insert(st, &inv), 0);
+    assert_int_equal(st->ops->invite_by_token(st, "t1", &gi), 0);
+    assert_string_equal(gi.id, "invite-1");
+    assert_int_equal(gi.accepted_at, 0);
+    assert_int_equal(st->ops->invite_accept(st, "invite-1", 15), 0);
+    assert_int_equal(st->ops->invite_accept(st, "invite-1", 16), TG_STORE_NOTFOUND); /* once */
+    assert_int_equal(st->ops->invite_get(st, "invite-1", &gi), 0);
+    assert_int_equal(gi.accepted_at, 15);
+    assert_int_equal(st->ops->invite_delete(st, "invite-1"), 0);
+    assert_int_equal(st->ops->invite_get(st, "invite-1", &gi), TG_STORE_NOTFOUND);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -629,6 +678,7 @@ int main(void)
         T(test_usage_idempotent),
         T(test_transactions),
         T(test_users),
+        T(test_sessions_and_invites),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
