@@ -27,7 +27,7 @@ DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjso
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test unit integration bench check clean asan fuzz test-asan
+.PHONY: all deps test-deps run test unit integration e2e bench check clean asan fuzz test-asan
 
 all: $(BUILD)/tollgate $(BUILD)/mock_upstream
 
@@ -77,10 +77,22 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# What only the tests need: Chromium for the console's end-to-end tests (tests/e2e).
+test-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# On first run: the database, the first admin key and the console's first owner (OWNER_EMAIL,
+# with a random password printed once).
+OWNER_EMAIL ?= owner@tollgate.local
 run: deps all
 	@db="$(DB)"; path="$${db#sqlite:}"; \
-	if [ "$$db" != "$$path" ] && [ ! -f "$$path" ]; then $(BUILD)/tollgate init --db "$(DB)"; fi
-	$(BUILD)/tollgate serve --listen $(LISTEN) --db $(DB)
+	if [ "$$db" != "$$path" ] && [ ! -f "$$path" ]; then \
+	  pw=$$(head -c 12 /dev/urandom | base64 | tr -d '/+='); \
+	  $(BUILD)/tollgate init --db "$(DB)" --email "$(OWNER_EMAIL)" --password "$$pw" && \
+	  echo "Console: http://$(LISTEN)/ — log in as $(OWNER_EMAIL) with password $$pw (shown once)"; \
+	fi
+	$(BUILD)/tollgate serve --listen $(LISTEN) --db $(DB) $(SERVE_ARGS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
@@ -92,10 +104,19 @@ tests/integration/node_modules: tests/integration/package.json
 integration: all tests/integration/node_modules
 	cd tests/integration && node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
 
-test: deps all
+tests/e2e/node_modules: tests/e2e/package.json
+	cd tests/e2e && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The console in Chromium (playwright-core), both languages; screenshots go to tests/e2e/output.
+e2e: all test-deps tests/e2e/node_modules
+	cd tests/e2e && node --test --test-concurrency=1 --test-timeout=300000 *.test.mjs
+
+test: deps test-deps all
 	$(MAKE) unit
 	$(MAKE) tokenizer-test
 	$(MAKE) integration
+	$(MAKE) e2e
 
 bench: deps all
 	bench/run.sh
