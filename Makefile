@@ -39,7 +39,7 @@ $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The console (web/): built with npm + esbuild into web/dist, then embedded into the binary.
-WEB_SRCS := $(wildcard web/src/*.js web/src/*.jsx web/src/*.css web/src/pages/*.jsx) \
+WEB_SRCS := $(wildcard web/src/*.js web/src/*.jsx web/src/*.css web/src/pages/*.jsx web/src/pages/*.css) \
             web/index.html web/build.mjs
 web/node_modules: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
@@ -77,10 +77,12 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# What only the tests need: Chromium for the console's end-to-end tests (tests/e2e).
+# What only the tests need: Chromium for the console's end-to-end tests (tests/e2e), and a
+# Chinese font so that its screenshots in Chinese can be read.
 test-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@missing=""; for p in chromium fonts-wqy-microhei; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # On first run: the database, the first admin key and the console's first owner (OWNER_EMAIL,
 # with a random password printed once).

@@ -4,6 +4,7 @@
 //   node build.mjs --dev      no minification, with source maps
 import { build } from 'esbuild';
 import { readFile, writeFile, rm, mkdir } from 'node:fs/promises';
+import { gzipSync, constants as zc } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -59,6 +60,15 @@ await writeFile(
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#10a37f"/>' +
     '<path d="M9 10h14v3h-5.5v11h-3V13H9z" fill="#fff"/></svg>\n'
 );
+
+// Gzipped twins of the JS and CSS: the server sends them to browsers that accept gzip.
+for (const file of Object.keys(result.metafile.outputs)) {
+  if (!/\.(js|css)$/.test(file)) continue;
+  const full = path.resolve(here, file);
+  const gz = gzipSync(await readFile(full), { level: zc.Z_BEST_COMPRESSION });
+  await writeFile(full + '.gz', gz);
+  console.log(`${path.relative(here, full)}.gz  ${(gz.length / 1024).toFixed(1)} KiB`);
+}
 
 for (const [file, info] of Object.entries(result.metafile.outputs)) {
   if (file.endsWith('.map')) continue;

@@ -513,7 +513,7 @@ void tg_api_console(tg_call_t *c, const char *sub, size_t len)
 
 void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
 {
-    const tg_asset_t *a = tg_asset_find(path, len);
+    const tg_asset_t *a = tg_asset_find(path, len), *gz = NULL;
     int page = !a;
     if (page) /* one of the console's pages: the application decides what to show */
         a = tg_asset_find("/index.html", 11);
@@ -521,6 +521,16 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
         tg_call_unknown_url(c);
         return;
     }
+    const char *ae = tg_http_header(c->req, "accept-encoding");
+    if (!page && len < 512 && ae && strstr(ae, "gzip")) { /* the build's gzipped twin */
+        char gzpath[520];
+        snprintf(gzpath, sizeof(gzpath), "%.*s.gz", (int)len, path);
+        gz = tg_asset_find(gzpath, len + 3);
+    }
+    if (gz)
+        tg_http_add_header(c->req, "content-encoding", "gzip");
+    if (!page)
+        tg_http_add_header(c->req, "vary", "accept-encoding");
     const char *csp;
     if (c->w->cfg->payments_provider && strcmp(c->w->cfg->payments_provider, "stripe") == 0)
         csp = "default-src 'self'; script-src 'self' https://js.stripe.com; "
@@ -539,6 +549,9 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
     int hashed = len > 8 && memcmp(path, "/assets/", 8) == 0 && !page;
     tg_http_add_header(c->req, "cache-control",
                        hashed ? "public, max-age=31536000, immutable" : "no-cache");
-    tg_http_respond(c->req, 200, a->type, (const char *)a->data, a->len);
+    if (gz)
+        tg_http_respond(c->req, 200, a->type, (const char *)gz->data, gz->len);
+    else
+        tg_http_respond(c->req, 200, a->type, (const char *)a->data, a->len);
     tg_call_free(c);
 }

@@ -104,6 +104,7 @@ function Sidebar({ session, current, onLogout }) {
   const reader = session.user.role === 'reader';
   return (
     <aside class="sidebar">
+      <div class="sidebar-inner">
       <div class="sidebar-org">
         <div class="org-avatar" aria-hidden="true">
           {(session.organization.name || '?').trim().charAt(0).toUpperCase()}
@@ -139,6 +140,7 @@ function Sidebar({ session, current, onLogout }) {
           <Icon name="logout" />
           <span>{t('nav.logout')}</span>
         </button>
+      </div>
       </div>
     </aside>
   );

@@ -159,7 +159,12 @@ export function PageHeader({ title, description, actions }) {
     <div class="page-header">
       <div class="page-header-text">
         <h1>{title}</h1>
-        {description && <p class="page-description">{description}</p>}
+        {description &&
+          (typeof description === 'string' ? (
+            <p class="page-description">{description}</p>
+          ) : (
+            <div class="page-description">{description}</div>
+          ))}
       </div>
       {actions && <div class="page-actions">{actions}</div>}
     </div>

@@ -254,7 +254,12 @@ export default function ApiKeysPage({ session }) {
     <div class="page">
       <PageHeader
         title={t('keys.title')}
-        description={t('keys.description')}
+        description={
+          <>
+            <p>{t('keys.description')}</p>
+            <p>{t('keys.warning')}</p>
+          </>
+        }
         actions={
           owner && (
             <Button
@@ -268,9 +273,8 @@ export default function ApiKeysPage({ session }) {
           )
         }
       />
-      <p class="muted">{t('keys.warning')}</p>
       {!owner && <Notice>{t('common.read_only_notice')}</Notice>}
-      {data && projects.length === 0 && <Notice kind="warning">{t('keys.no_projects')}</Notice>}
+      {owner && data && projects.length === 0 && <Notice kind="warning">{t('keys.no_projects')}</Notice>}
       <ErrorBox error={error} />
       <Table
         loading={loading && !data}

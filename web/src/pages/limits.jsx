@@ -1,6 +1,609 @@
-// Placeholder until the limits page lands (it is written by another helper).
-export default function LimitsPage() {
-  return <div class="page" />;
+// Limits: usage limits (the monthly hard limit and an e-mail alert, for the organisation
+// and for each project) and rate limits (the usage tier, what the next one needs, and the
+// per-model limits in force for a project). Amounts are typed in dollars and sent in cents;
+// the server decides what is valid.
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { t } from '../i18n.js';
+import { formatUSD, formatDate, formatNumber } from '../format.js';
+import { Button, Field, ErrorBox, Notice, Badge, Card, Table, Dialog, Loading, PageHeader, useLoad } from '../ui.jsx';
+import { parseDollars, centsToInput, formatCents, MoneyField } from './billing.jsx';
+
+const ORG = '/v1/organization';
+
+const CSS = `
+.lm-stats{display:flex;flex-wrap:wrap;gap:12px 40px;margin:0 0 20px}
+.lm-stat-label{color:var(--muted);font-size:13px}
+.lm-stat-value{font-size:20px;font-weight:600;color:var(--text);font-variant-numeric:tabular-nums}
+.lm-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:0 24px}
+.lm-sub{margin:8px 0 12px;font-size:15px}
+.lm-alerts{margin:4px 0 16px;padding:0;list-style:none}
+.lm-alerts li{display:flex;align-items:center;justify-content:space-between;gap:12px;padding:8px 0;border-top:1px solid var(--border)}
+.lm-alerts li span{overflow-wrap:anywhere;min-width:0}
+.lm-tier{display:flex;flex-wrap:wrap;gap:12px 40px;align-items:flex-start;margin-bottom:8px}
+.lm-tier-name{font-size:20px;font-weight:600;color:var(--text)}
+.lm-next{max-width:640px;color:var(--text-2)}
+.lm-rl-controls{display:flex;flex-wrap:wrap;gap:0 16px}
+.lm-rl-controls .field{flex:0 1 280px}
+.card .lm-rl-table{max-height:520px;overflow-y:auto;margin-bottom:0;border-bottom:1px solid var(--border)}
+.lm-legend{margin-top:12px}
+.lm-rl-table thead th{position:sticky;top:0;background:var(--bg);z-index:1}
+.lm-save-row{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
+.lm-save-row .notice{margin:0}
+`;
+if (typeof document !== 'undefined' && !document.getElementById('tg-limits-css')) {
+  const el = document.createElement('style');
+  el.id = 'tg-limits-css';
+  el.textContent = CSS;
+  document.head.appendChild(el);
 }
 
-export const strings = { en: {}, zh: {} };
+async function getOrNull(path) {
+  try {
+    return await api.get(path);
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
+}
+
+function recipientsOf(alert) {
+  const ch = alert && alert.notification_channel;
+  return ch && ch.type === 'email' && Array.isArray(ch.recipients) ? ch.recipients : null;
+}
+
+function splitEmails(text) {
+  return String(text || '')
+    .split(/[\s,;]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function channelLabel(alert) {
+  const ch = alert.notification_channel || {};
+  if (ch.type === 'email') return t('limits.alert_email_to', { to: (ch.recipients || []).join(', ') });
+  if (ch.type === 'webhook') return t('limits.alert_webhook_to', { url: ch.url || '' });
+  return ch.type || '—';
+}
+
+// The hard limit and an e-mail alert of one scope (the organisation, or a project under
+// base). ids: the data-testid of each control.
+function LimitsForm({ base, session, reader, ids, onSaved }) {
+  const data = useLoad(async () => {
+    const [limit, alerts] = await Promise.all([getOrNull(`${base}/spend_limit`), api.list(`${base}/spend_alerts`)]);
+    return { limit, alerts };
+  }, [base]);
+  const [f, setF] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+
+  const emailAlert = data.data ? data.data.alerts.find((a) => recipientsOf(a)) || null : null;
+
+  useEffect(() => {
+    if (!data.data) return;
+    const { limit } = data.data;
+    setF({
+      hard: limit ? centsToInput(limit.threshold_amount) : '',
+      alert: emailAlert ? centsToInput(emailAlert.threshold_amount) : '',
+      email: emailAlert ? recipientsOf(emailAlert).join(', ') : session.user.email || '',
+    });
+  }, [data.data]);
+
+  if (data.error) return <ErrorBox error={data.error} />;
+  if (!data.data || !f) return <Loading />;
+  const { limit, alerts } = data.data;
+  const others = alerts.filter((a) => a !== emailAlert);
+
+  const edit = (k) => (v) => {
+    setSaved(false);
+    setF({ ...f, [k]: v });
+  };
+
+  const save = async (e) => {
+    e.preventDefault();
+    setError(null);
+    setSaved(false);
+    let hard = null;
+    let alert = null;
+    if (f.hard.trim() !== '') {
+      const p = parseDollars(f.hard);
+      if (p.error) return setError(t('billing.field_error', { field: t('limits.hard_limit'), error: p.error }));
+      hard = p.cents;
+    }
+    if (f.alert.trim() !== '') {
+      const p = parseDollars(f.alert);
+      if (p.error) return setError(t('billing.field_error', { field: t('limits.alert_threshold'), error: p.error }));
+      alert = p.cents;
+    }
+    setBusy(true);
+    try {
+      if (hard === null && limit) await api.del(`${base}/spend_limit`);
+      else if (hard !== null && (!limit || limit.threshold_amount !== hard))
+        await api.post(`${base}/spend_limit`, { threshold_amount: hard });
+      const rcpt = splitEmails(f.email);
+      if (alert === null && emailAlert) {
+        await api.del(`${base}/spend_alerts/${encodeURIComponent(emailAlert.id)}`);
+      } else if (alert !== null) {
+        const same =
+          emailAlert &&
+          emailAlert.threshold_amount === alert &&
+          recipientsOf(emailAlert).join(',') === rcpt.join(',');
+        if (!same) {
+          // an alert is replaced by a new one (the API has no update)
+          await api.post(`${base}/spend_alerts`, {
+            threshold_amount: alert,
+            notification_channel: { type: 'email', recipients: rcpt },
+          });
+          if (emailAlert) await api.del(`${base}/spend_alerts/${encodeURIComponent(emailAlert.id)}`);
+        }
+      }
+      setSaved(true);
+      if (onSaved) onSaved();
+    } catch (err) {
+      setError(err);
+    }
+    setBusy(false);
+    data.reload();
+  };
+
+  const removeAlert = async (a) => {
+    setError(null);
+    try {
+      await api.del(`${base}/spend_alerts/${encodeURIComponent(a.id)}`);
+      if (onSaved) onSaved();
+    } catch (err) {
+      setError(err);
+    }
+    data.reload();
+  };
+
+  return (
+    <form onSubmit={save} noValidate>
+      <div class="lm-grid">
+        <div>
+          <h3 class="lm-sub">{t('limits.hard_title')}</h3>
+          <MoneyField
+            label={t('limits.hard_limit')}
+            hint={t('limits.hard_hint')}
+            value={f.hard}
+            onInput={edit('hard')}
+            testid={ids.hard}
+            disabled={reader}
+            placeholder={t('limits.none_placeholder')}
+          />
+          {limit && (
+            <div class="field-hint" data-testid={ids.current}>
+              {t('limits.current_of_limit', {
+                spend: formatUSD(limit.current_spend),
+                limit: formatCents(limit.threshold_amount),
+              })}{' '}
+              {limit.enforcement && limit.enforcement.status === 'enforcing' && (
+                <Badge kind="danger">{t('limits.enforcing')}</Badge>
+              )}
+            </div>
+          )}
+        </div>
+        <div>
+          <h3 class="lm-sub">{t('limits.alert_title')}</h3>
+          <MoneyField
+            label={t('limits.alert_threshold')}
+            hint={t('limits.alert_hint')}
+            value={f.alert}
+            onInput={edit('alert')}
+            testid={ids.alert}
+            disabled={reader}
+            placeholder={t('limits.none_placeholder')}
+          />
+          <Field
+            label={t('limits.alert_email')}
+            hint={t('limits.alert_email_hint')}
+            type="text"
+            inputMode="email"
+            value={f.email}
+            onInput={(e) => edit('email')(e.currentTarget.value)}
+            testid={ids.email}
+            disabled={reader}
+          />
+        </div>
+      </div>
+      {others.length > 0 && (
+        <>
+          <div class="field-label">{t('limits.other_alerts')}</div>
+          <ul class="lm-alerts">
+            {others.map((a) => (
+              <li key={a.id} data-testid="alert-row">
+                <span>
+                  {formatCents(a.threshold_amount)} · {channelLabel(a)}
+                </span>
+                {!reader && (
+                  <Button small variant="ghost" onClick={() => removeAlert(a)}>
+                    {t('common.remove')}
+                  </Button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <ErrorBox error={error} />
+      {!reader && (
+        <div class="lm-save-row">
+          <Button variant="primary" type="submit" testid={ids.save} disabled={busy}>
+            {busy ? t('common.saving') : t('common.save')}
+          </Button>
+          {saved && (
+            <Notice kind="success" testid={ids.saved}>
+              {t('limits.saved')}
+            </Notice>
+          )}
+        </div>
+      )}
+    </form>
+  );
+}
+
+const ORG_IDS = {
+  hard: 'hard-limit',
+  alert: 'alert-threshold',
+  email: 'alert-email',
+  save: 'limits-save',
+  saved: 'limits-saved',
+  current: 'hard-limit-current',
+};
+const PROJECT_IDS = {
+  hard: 'project-hard-limit',
+  alert: 'project-alert-threshold',
+  email: 'project-alert-email',
+  save: 'project-limits-save',
+  saved: 'project-limits-saved',
+  current: 'project-hard-limit-current',
+};
+
+function ProjectLimits({ projects, session, reader }) {
+  const rows = useLoad(async () => {
+    const out = [];
+    for (const p of projects) {
+      const base = `${ORG}/projects/${encodeURIComponent(p.id)}`;
+      const [limit, alerts] = await Promise.all([getOrNull(`${base}/spend_limit`), api.list(`${base}/spend_alerts`)]);
+      out.push({ project: p, limit, alerts });
+    }
+    return out;
+  }, [projects]);
+  const [editing, setEditing] = useState(null);
+  return (
+    <Card title={t('limits.projects_title')} description={t('limits.projects_description')}>
+      <ErrorBox error={rows.error} />
+      <Table
+        columns={[
+          t('limits.col_project'),
+          { label: t('limits.col_hard'), class: 'num' },
+          { label: t('limits.col_spend'), class: 'num' },
+          t('limits.col_alerts'),
+          { label: '', class: 'actions' },
+        ]}
+        empty={t('limits.no_projects')}
+        loading={rows.loading && !rows.data}
+      >
+        {(rows.data || []).map(({ project, limit, alerts }) => (
+          <tr key={project.id} data-testid="project-limit-row" data-id={project.id}>
+            <td>
+              <span class="cell-strong">{project.name}</span>
+              <span class="cell-sub mono">{project.id}</span>
+            </td>
+            <td class="num">{limit ? formatCents(limit.threshold_amount) : t('limits.no_limit')}</td>
+            <td class="num">{limit ? formatUSD(limit.current_spend) : '—'}</td>
+            <td>{alerts.length ? alerts.map((a) => formatCents(a.threshold_amount)).join(', ') : t('limits.no_alerts')}</td>
+            <td class="actions">
+              <Button small variant="ghost" testid="project-limits-edit" onClick={() => setEditing(project)}>
+                {reader ? t('limits.view') : t('limits.edit')}
+              </Button>
+            </td>
+          </tr>
+        ))}
+      </Table>
+      {editing && (
+        <Dialog
+          title={t('limits.project_dialog_title', { name: editing.name })}
+          onClose={() => {
+            setEditing(null);
+            rows.reload();
+          }}
+          wide
+        >
+          <p class="muted">{t('limits.project_dialog_description')}</p>
+          <LimitsForm
+            base={`${ORG}/projects/${encodeURIComponent(editing.id)}`}
+            session={session}
+            reader={reader}
+            ids={PROJECT_IDS}
+            onSaved={() => rows.reload()}
+          />
+        </Dialog>
+      )}
+    </Card>
+  );
+}
+
+// A tier's name in the current language (the server's name for a tier it does not know).
+function tierName(id, name) {
+  if (id === 'free') return t('limits.tier_free');
+  const m = /^tier_(\d+)$/.exec(id || '');
+  return m ? t('limits.tier_n', { n: m[1] }) : name || id;
+}
+
+function limitCell(v) {
+  return Number(v) > 0 ? formatNumber(v) : <span class="muted">{t('limits.unlimited')}</span>;
+}
+
+function RateLimits({ session, projects, tier }) {
+  const [projectId, setProjectId] = useState(projects.length ? projects[0].id : '');
+  const [filter, setFilter] = useState('');
+  useEffect(() => {
+    if (!projects.find((p) => p.id === projectId)) setProjectId(projects.length ? projects[0].id : '');
+  }, [projects]);
+  const limits = useLoad(
+    () => (projectId ? api.list(`${ORG}/projects/${encodeURIComponent(projectId)}/rate_limits`) : Promise.resolve([])),
+    [projectId]
+  );
+  const tr = tier.data;
+  const next = tr && tr.next_tier;
+  let nextText = null;
+  if (tr) {
+    if (session.organization.is_operator) nextText = t('limits.operator_tier');
+    else if (!next) nextText = t('limits.top_tier');
+    else {
+      const paid = t('limits.next_paid', {
+        required: formatCents(next.paid_required),
+        paid: formatCents(tr.paid_to_date),
+      });
+      const days = Number(next.days_since_first_payment_required) > 0
+        ? t('limits.next_days', { days: next.days_since_first_payment_required })
+        : '';
+      nextText = t('limits.next_tier', { name: tierName(next.tier, next.name), paid, days });
+    }
+  }
+  return (
+    <Card title={t('limits.rate_title')} description={t('limits.rate_description')}>
+      {tier.error ? (
+        <ErrorBox error={tier.error} />
+      ) : !tr ? (
+        <Loading />
+      ) : (
+        <div class="lm-tier">
+          <div>
+            <div class="lm-stat-label">{t('limits.usage_tier')}</div>
+            <div class="lm-tier-name" data-testid="usage-tier" data-tier={tr.tier}>
+              {tierName(tr.tier, tr.name)}
+            </div>
+          </div>
+          <div class="lm-next">
+            <div class="lm-stat-label">{t('limits.next_tier_label')}</div>
+            <div data-testid="next-tier" data-tier={next ? next.tier : ''}>
+              {nextText}
+            </div>
+            {tr.first_payment_at && (
+              <div class="field-hint">{t('limits.first_payment', { date: formatDate(tr.first_payment_at) })}</div>
+            )}
+          </div>
+        </div>
+      )}
+      <div class="lm-rl-controls">
+        <div class="field">
+          <label class="field-label" for="lm-rl-project">
+            {t('limits.rate_project')}
+          </label>
+          <select
+            id="lm-rl-project"
+            class="input select"
+            data-testid="rate-limit-project"
+            value={projectId}
+            onChange={(e) => setProjectId(e.currentTarget.value)}
+          >
+            {projects.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label class="field-label" for="lm-rl-filter">
+            {t('limits.filter_models')}
+          </label>
+          <input
+            id="lm-rl-filter"
+            class="input"
+            type="search"
+            data-testid="rate-limit-filter"
+            placeholder={t('limits.filter_placeholder')}
+            value={filter}
+            onInput={(e) => setFilter(e.currentTarget.value)}
+          />
+        </div>
+      </div>
+      <ErrorBox error={limits.error} />
+      <Table
+        class="lm-rl-table"
+        columns={[
+          t('limits.col_model'),
+          { label: 'RPM', class: 'num' },
+          { label: 'TPM', class: 'num' },
+          { label: 'RPD', class: 'num' },
+          { label: 'TPD', class: 'num' },
+        ]}
+        empty={t('limits.no_models')}
+        loading={limits.loading && !limits.data}
+      >
+        {(limits.data || []).filter((r) => !filter.trim() || r.model.toLowerCase().includes(filter.trim().toLowerCase())).map((r) => (
+          <tr key={r.id} data-testid="rate-limit-row" data-model={r.model}>
+            <td class="mono">{r.model}</td>
+            <td class="num">{limitCell(r.max_requests_per_1_minute)}</td>
+            <td class="num">{limitCell(r.max_tokens_per_1_minute)}</td>
+            <td class="num">{limitCell(r.max_requests_per_1_day)}</td>
+            <td class="num">{limitCell(r.max_tokens_per_1_day)}</td>
+          </tr>
+        ))}
+      </Table>
+      <div class="field-hint lm-legend">{t('limits.rate_legend')}</div>
+    </Card>
+  );
+}
+
+export default function LimitsPage({ session }) {
+  const reader = session.user.role === 'reader';
+  const tier = useLoad(() => api.get(`${ORG}/usage_tier`));
+  const projects = useLoad(() => api.list(`${ORG}/projects`));
+  const tr = tier.data;
+  return (
+    <div class="page">
+      <PageHeader title={t('limits.title')} description={t('limits.description')} />
+      {reader && <Notice>{t('common.read_only_notice')}</Notice>}
+
+      <Card title={t('limits.usage_title')} description={t('limits.usage_description')}>
+        {tier.error && <ErrorBox error={tier.error} />}
+        {tr && (
+          <div class="lm-stats">
+            <div>
+              <div class="lm-stat-label">{t('limits.month_spend')}</div>
+              <div class="lm-stat-value" data-testid="month-spend" data-value={String(tr.month_usage)}>
+                {formatUSD(tr.month_usage)}
+              </div>
+            </div>
+            {tr.monthly_usage_limit !== null && tr.monthly_usage_limit !== undefined && (
+              <div>
+                <div class="lm-stat-label">{t('limits.tier_cap', { tier: tierName(tr.tier, tr.name) })}</div>
+                <div class="lm-stat-value">{formatCents(tr.monthly_usage_limit)}</div>
+              </div>
+            )}
+          </div>
+        )}
+        <LimitsForm base={ORG} session={session} reader={reader} ids={ORG_IDS} />
+      </Card>
+
+      {projects.error ? (
+        <ErrorBox error={projects.error} />
+      ) : projects.data ? (
+        <>
+          <ProjectLimits projects={projects.data} session={session} reader={reader} />
+          <RateLimits session={session} projects={projects.data} tier={tier} />
+        </>
+      ) : (
+        <Loading />
+      )}
+    </div>
+  );
+}
+
+export const strings = {
+  en: {
+    'limits.title': 'Limits',
+    'limits.description': 'Control how much your organization can spend each month, and see the rate limits that apply to your requests.',
+    'limits.usage_title': 'Usage limits',
+    'limits.usage_description': 'Months are calendar months in UTC. Spend includes requests in progress.',
+    'limits.month_spend': 'Spend this month',
+    'limits.tier_cap': 'Monthly cap of {tier}',
+    'limits.hard_title': 'Budget',
+    'limits.hard_limit': 'Monthly budget (hard limit)',
+    'limits.hard_hint': 'Once this month’s spend reaches the budget, further API requests are refused. Leave empty for none.',
+    'limits.current_of_limit': 'This month: {spend} of {limit}',
+    'limits.enforcing': 'Limit reached',
+    'limits.alert_title': 'Email alert',
+    'limits.alert_threshold': 'Alert threshold',
+    'limits.alert_hint': 'An email is sent once a month when spend reaches this amount. Leave empty for none.',
+    'limits.alert_email': 'Send alerts to',
+    'limits.alert_email_hint': 'Email addresses, separated by commas',
+    'limits.alert_email_to': 'email to {to}',
+    'limits.alert_webhook_to': 'webhook {url}',
+    'limits.other_alerts': 'Other alerts',
+    'limits.none_placeholder': 'None',
+    'limits.saved': 'Your limits have been saved.',
+    'limits.no_limit': 'None',
+    'limits.no_alerts': 'None',
+    'limits.projects_title': 'Project limits',
+    'limits.projects_description': "A project's budget applies to that project only, within the organization's budget.",
+    'limits.col_project': 'Project',
+    'limits.col_hard': 'Monthly budget',
+    'limits.col_spend': 'Spend this month',
+    'limits.col_alerts': 'Alerts',
+    'limits.no_projects': 'No projects.',
+    'limits.edit': 'Edit',
+    'limits.view': 'View',
+    'limits.project_dialog_title': 'Limits of {name}',
+    'limits.project_dialog_description': 'These limits count only this project’s requests.',
+    'limits.rate_title': 'Rate limits',
+    'limits.rate_description': 'Requests and tokens per minute and per day, set by your usage tier. A project’s own limits can only be lower.',
+    'limits.usage_tier': 'Usage tier',
+    'limits.next_tier_label': 'Next tier',
+    'limits.next_tier': '{name}: {paid}{days}.',
+    'limits.next_paid': 'after {required} paid in total (paid so far: {paid})',
+    'limits.next_days': ' and {days} days since your first payment',
+    'limits.top_tier': 'You are at the highest usage tier.',
+    'limits.operator_tier': "The operator's organization has no tier limits; only project limits apply.",
+    'limits.first_payment': 'First payment: {date}',
+    'limits.rate_project': 'Project',
+    'limits.filter_models': 'Model',
+    'limits.filter_placeholder': 'Filter models',
+    'limits.tier_free': 'Free',
+    'limits.tier_n': 'Tier {n}',
+    'limits.col_model': 'Model',
+    'limits.no_models': 'No models.',
+    'limits.unlimited': 'No limit',
+    'limits.rate_legend': 'RPM: requests per minute · TPM: tokens per minute · RPD: requests per day · TPD: tokens per day',
+  },
+  zh: {
+    'limits.title': '限额',
+    'limits.description': '控制组织每月的支出上限，并查看适用于你的请求的速率限制。',
+    'limits.usage_title': '用量限额',
+    'limits.usage_description': '按 UTC 自然月计算。支出包含正在进行的请求。',
+    'limits.month_spend': '本月支出',
+    'limits.tier_cap': '{tier} 的每月上限',
+    'limits.hard_title': '预算',
+    'limits.hard_limit': '每月预算（硬性限额）',
+    'limits.hard_hint': '本月支出达到预算后，后续 API 请求将被拒绝。留空表示不设预算。',
+    'limits.current_of_limit': '本月：{spend} / {limit}',
+    'limits.enforcing': '已达上限',
+    'limits.alert_title': '邮件提醒',
+    'limits.alert_threshold': '提醒阈值',
+    'limits.alert_hint': '本月支出达到该金额时发送一次邮件（每月一次）。留空表示不提醒。',
+    'limits.alert_email': '提醒发送至',
+    'limits.alert_email_hint': '电子邮件地址，多个地址用逗号分隔',
+    'limits.alert_email_to': '发送邮件至 {to}',
+    'limits.alert_webhook_to': 'Webhook {url}',
+    'limits.other_alerts': '其他提醒',
+    'limits.none_placeholder': '无',
+    'limits.saved': '限额已保存。',
+    'limits.no_limit': '无',
+    'limits.no_alerts': '无',
+    'limits.projects_title': '项目限额',
+    'limits.projects_description': '项目预算只约束该项目本身，同时受组织预算约束。',
+    'limits.col_project': '项目',
+    'limits.col_hard': '每月预算',
+    'limits.col_spend': '本月支出',
+    'limits.col_alerts': '提醒',
+    'limits.no_projects': '没有项目。',
+    'limits.edit': '编辑',
+    'limits.view': '查看',
+    'limits.project_dialog_title': '{name} 的限额',
+    'limits.project_dialog_description': '这些限额只统计该项目的请求。',
+    'limits.rate_title': '速率限制',
+    'limits.rate_description': '每分钟和每天的请求数与令牌数，由你的用量等级决定。项目自身的限制只能更低。',
+    'limits.usage_tier': '用量等级',
+    'limits.next_tier_label': '下一等级',
+    'limits.next_tier': '{name}：{paid}{days}。',
+    'limits.next_paid': '累计付款达到 {required}（目前已付 {paid}）',
+    'limits.next_days': '，且距首次付款满 {days} 天',
+    'limits.top_tier': '你已处于最高用量等级。',
+    'limits.operator_tier': '运营方的组织不受等级限制，只有项目限制生效。',
+    'limits.first_payment': '首次付款：{date}',
+    'limits.rate_project': '项目',
+    'limits.filter_models': '模型',
+    'limits.filter_placeholder': '筛选模型',
+    'limits.tier_free': '免费',
+    'limits.tier_n': '等级 {n}',
+    'limits.col_model': '模型',
+    'limits.no_models': '没有模型。',
+    'limits.unlimited': '不限',
+    'limits.rate_legend': 'RPM：每分钟请求数 · TPM：每分钟令牌数 · RPD：每天请求数 · TPD：每天令牌数',
+  },
+};

@@ -23,7 +23,7 @@ export const strings = {
     'signup.invite_only_title': 'Sign-up is by invitation only',
     'signup.invite_only':
       'New accounts on this Tollgate need an invitation. Ask an owner of your organization to invite you, then open the link they send you.',
-    'signup.invite_invalid': 'This invitation link cannot be used.',
+    'signup.invite_invalid': 'Invalid invitation',
   },
   zh: {
     'signup.title': '创建账户',
@@ -42,7 +42,7 @@ export const strings = {
     'signup.to_login': '登录',
     'signup.invite_only_title': '仅限受邀注册',
     'signup.invite_only': '在此 Tollgate 上创建新账户需要邀请。请联系你所在组织的所有者邀请你，然后打开对方发给你的链接。',
-    'signup.invite_invalid': '此邀请链接无法使用。',
+    'signup.invite_invalid': '邀请无效',
   },
 };
 
