@@ -495,6 +495,9 @@ void tg_api_console(tg_call_t *c, const char *sub, size_t len)
         get ? config(c) : tg_call_bad_method(c);
     } else if (SUB("session")) {
         get ? session(c) : tg_call_bad_method(c);
+    } else if ((SUB("signup") || SUB("login")) && post && !same_origin(c)) {
+        tg_call_error(c, TG_E_CSRF, NULL, "Sign-up and login are accepted only from this "
+                                          "server's own pages.");
     } else if (SUB("signup")) {
         post ? signup(c) : tg_call_bad_method(c);
     } else if (SUB("login")) {

@@ -509,7 +509,8 @@ const sqlStr = (s) => `'${String(s).replace(/'/g, "''")}'`;
 export class Env {
   /**
    * opts.mock: false to start no mock; opts.upstreamBaseURL: provider base_url override
-   * (e.g. a closed port); opts.serveArgs: extra `serve` flags; opts.models: provider models.
+   * (e.g. a closed port); opts.serveArgs: extra `serve` flags; opts.models: provider models;
+   * opts.initArgs: extra `init` flags (e.g. ['--email', E, '--password', P] for a first owner).
    */
   static async start(opts = {}) {
     const env = new Env();
@@ -522,12 +523,12 @@ export class Env {
     return env;
   }
 
-  async _start({ mock = true, upstreamBaseURL, serveArgs = [], models = MODELS } = {}) {
+  async _start({ mock = true, upstreamBaseURL, serveArgs = [], models = MODELS, initArgs = [] } = {}) {
     this.serveArgs = serveArgs;
     this.dir = makeTempDir();
     this.dbPath = path.join(this.dir, 't.db');
     if (mock) this.mock = await Mock.start();
-    const init = await tollgateInit(this.dbPath);
+    const init = await tollgateInit(this.dbPath, initArgs);
     this.init = init;
     this.orgId = init.organization_id;
     this.adminKey = init.admin_key;
