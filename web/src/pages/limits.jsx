@@ -2,7 +2,7 @@
 // and for each project) and rate limits (the usage tier, what the next one needs, and the
 // per-model limits in force for a project). Amounts are typed in dollars and sent in cents;
 // the server decides what is valid.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n.js';
 import { formatUSD, formatDate, formatNumber } from '../format.js';
@@ -77,11 +77,16 @@ function LimitsForm({ base, session, reader, ids, onSaved }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
+  const keepForm = useRef(false); // after a refused save: reload the state, keep what was typed
 
   const emailAlert = data.data ? data.data.alerts.find((a) => recipientsOf(a)) || null : null;
 
   useEffect(() => {
     if (!data.data) return;
+    if (keepForm.current) {
+      keepForm.current = false;
+      return;
+    }
     const { limit } = data.data;
     setF({
       hard: limit ? centsToInput(limit.threshold_amount) : '',
@@ -142,6 +147,7 @@ function LimitsForm({ base, session, reader, ids, onSaved }) {
       if (onSaved) onSaved();
     } catch (err) {
       setError(err);
+      keepForm.current = true;
     }
     setBusy(false);
     data.reload();
