@@ -106,12 +106,13 @@ tests/integration/node_modules: tests/integration/package.json
 integration: all tests/integration/node_modules
 	cd tests/integration && node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
 
-tests/e2e/node_modules: tests/e2e/package.json
-	cd tests/e2e && npm install --no-audit --no-fund --loglevel=error
+tests/e2e/node_modules: tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The console in Chromium (playwright-core), both languages; screenshots go to tests/e2e/output.
-e2e: all test-deps tests/e2e/node_modules
+# (The tests reuse tests/integration/harness.mjs, hence its node_modules.)
+e2e: all test-deps tests/integration/node_modules tests/e2e/node_modules
 	cd tests/e2e && node --test --test-concurrency=1 --test-timeout=300000 *.test.mjs
 
 test: deps test-deps all

@@ -63,10 +63,12 @@ static int same_origin(tg_call_t *c)
     return p && host && strcasecmp(p + 3, host) == 0;
 }
 
+/* The session of the request's cookie (into c->user): 0, 1 if none, -1 on error. A request
+ * with an Authorization header is a script's: its cookie is never looked at. */
 static int session_lookup(tg_call_t *c, char token[TG_TOKEN_MAX])
 {
     char hash[TG_TOKEN_HASH];
-    if (cookie_get(c, COOKIE, token, TG_TOKEN_MAX) < 0)
+    if (tg_http_header(c->req, "authorization") || cookie_get(c, COOKIE, token, TG_TOKEN_MAX) < 0)
         return 1;
     tg_token_hash(token, strlen(token), hash);
     int rc = c->w->store->ops->session_get(c->w->store, hash, tg_now(), &c->user);
@@ -80,7 +82,7 @@ int tg_console_auth(tg_call_t *c, unsigned scope)
     char token[TG_TOKEN_MAX];
     int rc = session_lookup(c, token);
     if (rc == 1) {
-        if (!tg_http_header(c->req, "cookie"))
+        if (!tg_http_header(c->req, "cookie") || tg_http_header(c->req, "authorization"))
             return 1; /* no cookie at all: the caller's "no API key" error */
         tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
         return -1;
@@ -359,8 +361,12 @@ static void login(tg_call_t *c)
     char norm[TG_NAME_MAX];
     pending_t *p = NULL;
 
-    if (!email || !pw || tg_email_normalize(email, norm, sizeof(norm)) < 0 ||
-        strlen(pw) > TG_PW_MAX) {
+    if (!email || !pw) {
+        const char *which = !email ? "email" : "password";
+        tg_call_error(c, TG_E_MISSING_PARAM, which, "Missing required parameter: '%s'.", which);
+        goto out;
+    }
+    if (tg_email_normalize(email, norm, sizeof(norm)) < 0 || strlen(pw) > TG_PW_MAX) {
         tg_call_error(c, TG_E_INVALID_CREDENTIALS, NULL, NULL);
         goto out;
     }

@@ -1,0 +1,509 @@
+// The console end to end (issue 5), in Debian's chromium through playwright-core, once in
+// English (en-US) and once in Chinese (zh-CN): sign up → create a secret key in the dialog →
+// read it from the one-time display → a chat call with it (official openai SDK) is refused
+// for lack of credit → add payment details (company, test card 4242…) and buy $10 → the
+// balance → the chat call succeeds → set a hard limit and an alert → the request on the Usage
+// page, its total equal to the costs endpoint's → revoke the key → the SDK gets 401. A declined
+// card shows an error and grants nothing. Every page is screenshotted into
+// output/<lang>/<name>.png; any page error or console.error (the i18n module logs a missing
+// translation with console.error) fails the test, as do layout problems and, in Chinese,
+// English labels left on the page.
+//
+// Controls are found by data-testid (web/README.md), so the same steps run in both languages.
+//
+// Run: cd tests/e2e && npm install && node --test --test-concurrency=1 --test-timeout=300000 *.test.mjs
+// (tests/integration needs its own `npm install` too: the harness imported from there uses it).
+// CHROMIUM=/path/to/chromium overrides /usr/bin/chromium.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { Env, MOCK_CONTENT, MOCK_COMPLETION_TOKENS } from '../integration/harness.mjs';
+import {
+  launchBrowser, openPage, settle, screenshot, clearOutput, layoutProblems, untranslatedLabels, amountIn, integerIn,
+} from './browser.mjs';
+import { startSmtpSink } from './smtp.mjs';
+
+const PASSWORD = 'e2e-password-1234';
+const MODEL = 'test-model'; // $0.01 per output token: the mock's 5 tokens cost $0.05
+const CARD_OK = '4242 4242 4242 4242';
+const CARD_DECLINED = '4000 0000 0000 0002';
+const CARD_EXP = `12/${String((new Date().getUTCFullYear() + 4) % 100).padStart(2, '0')}`;
+
+const LANGS = [
+  {
+    lang: 'en', locale: 'en-US', htmlLang: /^en\b/i,
+    nav: { 'nav-api-keys': /^API keys$/i, 'nav-projects': /^Projects$/i, 'nav-billing': /^Billing$/i, 'nav-limits': /^Limits$/i, 'nav-usage': /^Usage$/i, 'nav-settings': /^Settings$/i },
+    createKeyLabel: /Create new secret key/i,
+  },
+  {
+    lang: 'zh', locale: 'zh-CN', htmlLang: /^zh\b/i,
+    nav: Object.fromEntries(['nav-api-keys', 'nav-projects', 'nav-billing', 'nav-limits', 'nav-usage', 'nav-settings'].map((k) => [k, /[\u4e00-\u9fff]/])),
+    createKeyLabel: /[\u4e00-\u9fff]/,
+  },
+];
+
+/** English labels that must not be left as they are on a Chinese page. */
+const ENGLISH_LABELS = [
+  'API Keys', 'Projects', 'Billing', 'Limits', 'Usage', 'Settings', 'Create new secret key',
+  'Create secret key', 'Secret key', 'Copy', 'Copied', 'Done', 'Cancel', 'Close', 'Revoke', 'Revoke key',
+  'Revoke secret key', 'Save', 'Saved', 'Continue', 'Back', 'Next', 'Confirm payment', 'Add payment details',
+  'Log out', 'Log in', 'Sign up', 'Create account', 'Email', 'Email address', 'Password', 'Name',
+  'Organization name', 'Organization', 'Project', 'Permissions', 'Created', 'Last used', 'Never',
+  'All', 'Read only', 'Balance', 'Credit balance', 'Credit grants', 'Payment methods', 'Invoices',
+  'Usage limits', 'Rate limits', 'Usage tier', 'Hard limit', 'Alert', 'Members', 'Invitations',
+  'Invite', 'Invite member', 'Individual', 'Company', 'Address', 'City', 'Postal code', 'Country',
+  'Tax ID', 'Card number', 'Expiry', 'Amount', 'Auto recharge', 'Auto-recharge', 'Archive',
+  'Create project', 'Create', 'Delete', 'Language', 'Model', 'Cost', 'Tokens', 'Total', 'Requests',
+  'Loading', 'Status', 'Role', 'Owner', 'Reader', 'Buy credit', 'Date', 'Start', 'End', 'Day',
+  'Pending', 'Paid', 'Default', 'Remove', 'Invite link', 'Total cost', 'Total tokens',
+];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function ok200(p, what) {
+  const r = await p;
+  assert.equal(r.status, 200, `${what}: ${r.status} ${r.text}`);
+  return r;
+}
+
+/** The operator: a priced model served by the mock upstream (every organisation can use it). */
+async function startEnv(smtp) {
+  const env = await Env.start({ serveArgs: ['--signup', 'open', '--payments', 'test', '--smtp-url', `smtp://127.0.0.1:${smtp.port}`] });
+  await ok200(env.admin('POST', `/v1/organization/models/${MODEL}`, { input_price: '0', output_price: '10000' }), 'price the model');
+  await ok200(env.admin('POST', '/v1/organization/providers', {
+    name: 'mock-priced', type: 'openai_compatible', base_url: env.mock.baseURL, api_key: 'sk-upstream-e2e', models: [{ model: MODEL }],
+  }), 'a provider for the model');
+  return env;
+}
+
+/** GET with the page's own cookie (the browser context's request API shares its cookie jar). */
+async function sessionGet(page, origin, urlPath) {
+  const r = await page.request.get(origin + urlPath);
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status(), text, json };
+}
+
+async function expectSdkError(promise, Cls, status) {
+  let err;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `expected ${Cls.name} (${status}), but the call succeeded`);
+  assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.status, status, `status; ${err.message}`);
+  return err;
+}
+
+/** Fills an input, or picks the option of a select whose value or text matches. */
+async function fillOrSelect(locator, value) {
+  const tag = await locator.evaluate((el) => el.tagName);
+  if (tag === 'SELECT') await locator.selectOption({ value }).catch(() => locator.selectOption({ label: value }));
+  else await locator.fill(value);
+}
+
+for (const L of LANGS) {
+  describe(`console end to end in ${L.locale}`, () => {
+    let env;
+    let browser;
+    let page;
+    let rec;
+    let origin;
+    let smtp;
+    const shots = [];
+    const layout = [];
+    const untranslated = [];
+
+    /** Screenshot plus the per-page checks (layout; in Chinese, English labels). */
+    async function shot(name) {
+      await settle(page, rec);
+      shots.push(await screenshot(page, rec, L.lang, name));
+      for (const p of await layoutProblems(page)) layout.push(`${name}: ${p}`);
+      if (L.lang === 'zh') for (const t of await untranslatedLabels(page, ENGLISH_LABELS)) untranslated.push(`${name}: "${t}"`);
+    }
+
+    function assertNoProblems(where) {
+      assert.deepEqual(rec.problems, [], `page errors / console.error ${where}:\n${rec.problems.join('\n')}`);
+    }
+
+    async function nav(id, readyTestId, pathname) {
+      await page.getByTestId(id).click();
+      await page.getByTestId(readyTestId).first().waitFor({ state: 'visible' });
+      assert.equal(new URL(page.url()).pathname, pathname, `${id} goes to ${pathname}`);
+      await settle(page, rec);
+    }
+
+    async function balanceShown() {
+      return amountIn(await page.getByTestId('balance-available').innerText());
+    }
+
+    async function waitBalance(expected) {
+      const deadline = Date.now() + 10000;
+      let v;
+      for (;;) {
+        v = await balanceShown();
+        if (v === expected || Date.now() > deadline) break;
+        await sleep(100);
+      }
+      assert.equal(v, expected, `balance-available shows ${expected}: "${await page.getByTestId('balance-available').innerText()}"`);
+    }
+
+    async function apiAvailable() {
+      const r = await sessionGet(page, origin, '/v1/organization/billing/balance');
+      assert.equal(r.status, 200, `balance with the session: ${r.text}`);
+      return r.json.available;
+    }
+
+    /** Opens the payment dialog and fills payer (company) and card; returns after Continue. */
+    async function paymentDetails(card, shotPrefix) {
+      await page.getByTestId('add-payment').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      if (shotPrefix) await shot(`${shotPrefix}-1-payer`);
+      await page.getByTestId('payer-company').click();
+      await page.getByTestId('company-name').fill('Acme 测试 GmbH');
+      await page.getByTestId('company-address').fill('Unter den Linden 1');
+      await page.getByTestId('company-city').fill('Berlin');
+      await page.getByTestId('company-postal-code').fill('10117');
+      await fillOrSelect(page.getByTestId('company-country'), 'DE');
+      await page.getByTestId('company-tax-id').fill('DE123456789');
+      await page.getByTestId('card-number').fill(card);
+      await page.getByTestId('card-exp').fill(CARD_EXP);
+      await page.getByTestId('card-cvc').fill('123');
+      if (shotPrefix) await shot(`${shotPrefix}-2-company-card`);
+      await page.getByTestId('payment-continue').click();
+    }
+
+    before(async () => {
+      clearOutput(L.lang);
+      smtp = await startSmtpSink();
+      env = await startEnv(smtp);
+      origin = env.origin;
+      browser = await launchBrowser();
+      ({ page, rec } = await openPage(browser, { locale: L.locale, origin }));
+    });
+
+    after(async () => {
+      await browser?.close().catch(() => {});
+      await env?.stop();
+      await smtp?.close();
+    });
+
+    it('signs up, creates a key, pays, calls the API, sets limits, sees usage, revokes', async (t) => {
+      try {
+        await flow(t);
+      } catch (e) {
+        // what the page looked like, and what it logged, when the step failed
+        try { await screenshot(page, rec, L.lang, 'FAILED'); } catch { /* the page may be gone */ }
+        if (rec.problems.length) e.message += `\n--- page errors / console.error so far:\n${rec.problems.join('\n')}`;
+        if (layout.length) e.message += `\n--- layout problems so far:\n${layout.join('\n')}`;
+        if (untranslated.length) e.message += `\n--- English labels on Chinese pages so far:\n${untranslated.join('\n')}`;
+        e.message += `\n--- at ${page.url()}; screenshot tests/e2e/output/${L.lang}/FAILED.png`;
+        throw e;
+      }
+    });
+
+    async function flow(t) {
+      const email = `e2e-${L.lang}-${Date.now()}@example.com`;
+      const orgName = L.lang === 'zh' ? '测试有限公司' : 'E2E Test Ltd';
+
+      // --- not logged in: the login page, in the browser's language
+      await page.goto(`${origin}/api-keys`);
+      await page.getByTestId('login-email').waitFor({ state: 'visible' });
+      assert.equal(new URL(page.url()).pathname, '/login', 'a visitor without a session is sent to /login');
+      assert.match(await page.evaluate(() => document.documentElement.lang), L.htmlLang, '<html lang>');
+      const loginText = await page.getByTestId('login-submit').innerText();
+      if (L.lang === 'zh') assert.match(loginText, /[\u4e00-\u9fff]/, `login button in Chinese: "${loginText}"`);
+      else assert.match(loginText, /^[\x20-\x7e]*[A-Za-z][\x20-\x7e]*$/, `login button in English: "${loginText}"`);
+      await shot('login');
+
+      // a wrong password shows the server's error
+      await page.getByTestId('login-email').fill('nobody@example.com');
+      await page.getByTestId('login-password').fill('not the password');
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('auth-error').waitFor({ state: 'visible' });
+      await shot('login-error');
+
+      // --- sign up: a new organisation
+      await page.getByTestId('to-signup').click();
+      await page.getByTestId('signup-email').waitFor({ state: 'visible' });
+      assert.equal(new URL(page.url()).pathname, '/signup');
+      await shot('signup');
+      await page.getByTestId('signup-email').fill(email);
+      await page.getByTestId('signup-password').fill(PASSWORD);
+      await page.getByTestId('signup-org').fill(orgName);
+      await page.getByTestId('signup-submit').click();
+      await page.getByTestId('create-key').waitFor({ state: 'visible' });
+      assert.ok(['/api-keys', '/'].includes(new URL(page.url()).pathname), `after sign-up: the API keys page (${page.url()})`);
+      const session = await sessionGet(page, origin, '/console/api/session');
+      assert.equal(session.status, 200, `the browser has a session: ${session.text}`);
+      assert.equal(session.json.user.email, email);
+      assert.equal(session.json.user.role, 'owner');
+      assert.notEqual(session.json.organization.id, env.orgId, 'a new organisation');
+      assert.match(String(session.json.organization.usage_tier), /free/i);
+      const cookies = await page.context().cookies(origin);
+      const tg = cookies.find((c) => c.name === 'tg_session');
+      assert.ok(tg, `the tg_session cookie: ${JSON.stringify(cookies)}`);
+      assert.equal(tg.httpOnly, true, 'HttpOnly');
+      assert.equal(tg.sameSite, 'Strict', 'SameSite=Strict');
+      assert.equal(await page.evaluate(() => document.cookie.includes('tg_session')), false, 'not readable from JavaScript');
+
+      // the shell in the browser's language
+      assert.match(await page.evaluate(() => document.documentElement.lang), L.htmlLang, '<html lang> in the console');
+      for (const [id, re] of Object.entries(L.nav)) {
+        const txt = (await page.getByTestId(id).innerText()).trim();
+        assert.match(txt, re, `${id} label: "${txt}"`);
+      }
+      assert.equal(await page.getByTestId('lang-select').inputValue(), L.lang, 'the language switch shows the browser\'s language');
+      assert.equal((await page.getByTestId('org-name-label').innerText()).trim(), orgName, 'org-name-label');
+
+      // --- API keys: + Create new secret key → name it → Create secret key → shown once
+      await shot('api-keys');
+      const createLabel = await page.getByTestId('create-key').innerText();
+      assert.match(createLabel, L.createKeyLabel, `create-key label: "${createLabel}"`);
+      await page.getByTestId('create-key').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      await page.getByTestId('key-name').fill('e2e key');
+      const projOptions = await page.getByTestId('key-project').locator('option').count();
+      assert.ok(projOptions >= 1, 'key-project offers the default project');
+      await page.getByTestId('key-permissions').selectOption('all');
+      await shot('api-keys-create-dialog');
+      await page.getByTestId('key-create-submit').click();
+      await page.getByTestId('key-secret').waitFor({ state: 'visible' });
+      const secret = await page.getByTestId('key-secret').inputValue();
+      assert.match(secret, /^sk-proj-[A-Za-z0-9_-]{20,}$/, `the one-time secret: ${secret}`);
+      assert.equal(await page.getByTestId('key-secret').evaluate((el) => el.readOnly), true, 'key-secret is readonly');
+      await shot('api-keys-secret-dialog');
+      await page.getByTestId('key-copy').click();
+      const clip = await page.evaluate(() => navigator.clipboard.readText());
+      assert.equal(clip, secret, 'Copy puts the secret on the clipboard');
+      await page.evaluate(() => navigator.clipboard.writeText('')); // nothing left behind
+      const createResponses = rec.responses.filter((r) => r.method === 'POST' && /\/api_keys$/.test(new URL(r.url).pathname));
+      assert.equal(createResponses.length, 1, 'one create call');
+      assert.ok((await createResponses[0].body).includes(secret), 'the recorder saw the secret in the creation answer (it works)');
+      await page.getByTestId('key-done').click();
+      await page.getByTestId('dialog').waitFor({ state: 'hidden' });
+      const closedAt = rec.responses.length;
+
+      // never again: not in the DOM, not in a field, not in storage
+      const assertSecretGone = async (where) => {
+        const html = await page.content();
+        assert.ok(!html.includes(secret) && !html.includes(secret.slice(12)), `the secret is not in the DOM ${where}`);
+        const inFields = await page.evaluate((s) => [...document.querySelectorAll('input, textarea')].some((e) => (e.value || '').includes(s)), secret);
+        assert.equal(inFields, false, `the secret is in no input's value ${where}`);
+        const inStorage = await page.evaluate((s) => JSON.stringify({ ...localStorage }).includes(s) || JSON.stringify({ ...sessionStorage }).includes(s), secret);
+        assert.equal(inStorage, false, `the secret is not in localStorage/sessionStorage ${where}`);
+      };
+      await assertSecretGone('after the dialog closed');
+      const rows = page.getByTestId('key-row');
+      const row = rows.filter({ hasText: 'e2e key' });
+      assert.equal(await row.count(), 1, 'a row for the new key');
+      const rowText = await row.innerText();
+      assert.ok(rowText.includes(secret.slice(0, 8)) || rowText.includes(secret.slice(-4)), `the row shows the redacted key: ${rowText}`);
+      await page.reload();
+      await page.getByTestId('key-row').first().waitFor({ state: 'visible' });
+      await assertSecretGone('after a reload');
+
+      // --- without credit, the API refuses: 429 insufficient_quota
+      const client = new OpenAI({ apiKey: secret, baseURL: `${origin}/v1`, maxRetries: 0, timeout: 60000 });
+      const messages = [{ role: 'user', content: 'hello from the e2e test' }];
+      const quota = await expectSdkError(client.chat.completions.create({ model: MODEL, messages, max_tokens: 5 }), OpenAI.RateLimitError, 429);
+      assert.equal(quota.type, 'insufficient_quota', `type: ${JSON.stringify(quota.error)}`);
+      assert.equal(quota.code, 'credit_balance_exhausted', `code: ${JSON.stringify(quota.error)}`);
+
+      // --- Projects
+      await nav('nav-projects', 'project-row', '/projects');
+      assert.ok(await page.getByTestId('project-row').count() >= 1, 'the default project is listed');
+      await shot('projects');
+      await page.getByTestId('create-project').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      await page.getByTestId('project-name').fill('Second project');
+      await shot('projects-create-dialog');
+      await page.getByTestId('project-create-submit').click();
+      await page.getByTestId('project-row').filter({ hasText: 'Second project' }).waitFor({ state: 'visible' });
+      const projects = await sessionGet(page, origin, '/v1/organization/projects');
+      assert.ok(projects.json.data.some((p) => p.name === 'Second project'), 'the project exists on the server');
+
+      // --- Billing: add payment details (company, 4242…) → Continue → $10 → Confirm payment
+      await nav('nav-billing', 'balance-available', '/billing');
+      assert.equal(await balanceShown(), 0, 'a new organisation has no credit');
+      assert.equal(await apiAvailable(), 0);
+      await shot('billing');
+      await paymentDetails(CARD_OK, 'billing-payment');
+      await page.getByTestId('topup-amount').waitFor({ state: 'visible' });
+      await page.getByTestId('topup-amount').fill('10');
+      const auto = page.getByTestId('auto-recharge');
+      if (await auto.isChecked()) await auto.uncheck();
+      await shot('billing-payment-3-amount');
+      await page.getByTestId('confirm-payment').click();
+      await page.getByTestId('dialog').waitFor({ state: 'hidden' });
+      await waitBalance(10);
+      const bal = await page.getByTestId('balance-available').innerText();
+      if (L.lang === 'en') assert.match(bal, /\$10\.00/, `balance shows $10.00: "${bal}"`);
+      else assert.match(bal, /10\.00/, `balance shows 10.00: "${bal}"`);
+      assert.equal(await apiAvailable(), 10, 'the server says $10 too');
+      await page.getByTestId('payment-method-row').first().waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('payment-method-row').count(), 1, 'one payment method');
+      assert.match(await page.getByTestId('payment-method-row').innerText(), /4242/);
+      await page.getByTestId('invoice-row').first().waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('invoice-row').count(), 1, 'one invoice');
+      assert.ok(await page.getByTestId('grant-row').count() >= 1, 'the purchased grant is listed');
+      await shot('billing-after-payment');
+
+      // a declined card: a clear error, no credit
+      const grantsBefore = (await sessionGet(page, origin, '/v1/organization/billing/credit_grants')).json.data.length;
+      await paymentDetails(CARD_DECLINED, null);
+      // the test provider saves a declining card and fails its charge (as Stripe does), so the
+      // error may come at Continue or at Confirm payment
+      const amountOrError = await Promise.race([
+        page.getByTestId('topup-amount').waitFor({ state: 'visible' }).then(() => 'amount'),
+        page.getByTestId('payment-error').waitFor({ state: 'visible' }).then(() => 'error'),
+      ]);
+      if (amountOrError === 'amount') {
+        await page.getByTestId('topup-amount').fill('10');
+        await page.getByTestId('confirm-payment').click();
+        await page.getByTestId('payment-error').waitFor({ state: 'visible' });
+      }
+      const errText = (await page.getByTestId('payment-error').innerText()).trim();
+      assert.ok(errText.length > 0, 'the payment error says something');
+      if (L.lang === 'en') assert.match(errText, /declin/i, `the error says the card was declined: "${errText}"`);
+      else assert.match(errText, /[\u4e00-\u9fff]/, `the error is in Chinese (the server's English message may follow): "${errText}"`);
+      await shot('billing-payment-declined');
+      assert.equal(await apiAvailable(), 10, 'a declined card grants nothing');
+      assert.equal((await sessionGet(page, origin, '/v1/organization/billing/credit_grants')).json.data.length, grantsBefore, 'no new grant');
+      await page.goto(`${origin}/billing`);
+      await page.getByTestId('balance-available').waitFor({ state: 'visible' });
+      await waitBalance(10);
+      assert.equal(await page.getByTestId('invoice-row').count(), 1, 'still one invoice');
+
+      // --- now the API call succeeds (official SDK, the key from the dialog)
+      const chat = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 5 });
+      assert.equal(chat.object, 'chat.completion');
+      assert.equal(chat.choices[0].message.content, MOCK_CONTENT);
+      assert.equal(chat.usage.completion_tokens, MOCK_COMPLETION_TOKENS);
+      const chatTokens = chat.usage.prompt_tokens + chat.usage.completion_tokens;
+
+      // --- Limits: hard limit $50 and an alert at $20 → Save → persists
+      await nav('nav-limits', 'hard-limit', '/limits');
+      const tier = (await page.getByTestId('usage-tier').innerText()).trim();
+      assert.match(tier, /1/, `after paying $10 the organisation is at Tier 1: "${tier}"`);
+      await page.getByTestId('next-tier').waitFor({ state: 'visible' });
+      assert.ok(await page.getByTestId('rate-limit-row').count() >= 1, 'the rate limits in force are listed');
+      await shot('limits');
+      await page.getByTestId('hard-limit').fill('50');
+      await page.getByTestId('alert-threshold').fill('20');
+      await page.getByTestId('alert-email').fill('alerts@example.com');
+      const saveFrom = rec.responses.length;
+      await page.getByTestId('limits-save').click();
+      await page.getByTestId('limits-saved').waitFor({ state: 'visible' });
+      await settle(page, rec);
+      await shot('limits-saved');
+      const writes = rec.responses.slice(saveFrom).filter((r) => r.method === 'POST');
+      assert.ok(writes.some((r) => /\/v1\/organization\/spend_limit$/.test(new URL(r.url).pathname) && r.status === 200),
+        `Save POSTs the spend limit: ${writes.map((r) => `${r.status} ${r.url}`).join(', ')}`);
+      assert.ok(writes.some((r) => /\/v1\/organization\/spend_alerts/.test(new URL(r.url).pathname) && r.status === 200),
+        `Save POSTs the alert: ${writes.map((r) => `${r.status} ${r.url}`).join(', ')}`);
+      await page.reload();
+      await page.getByTestId('hard-limit').waitFor({ state: 'visible' });
+      await settle(page, rec);
+      assert.equal(amountIn(await page.getByTestId('hard-limit').inputValue()), 50, 'the hard limit persists');
+      assert.equal(amountIn(await page.getByTestId('alert-threshold').inputValue()), 20, 'the alert persists');
+      const lim = await sessionGet(page, origin, '/v1/organization/spend_limit');
+      assert.equal(lim.status, 200, lim.text);
+      assert.equal(lim.json.threshold_amount, 5000, `spend limit on the server: ${lim.text}`);
+      const alerts = await sessionGet(page, origin, '/v1/organization/spend_alerts');
+      assert.equal(alerts.status, 200, alerts.text);
+      const alert = alerts.json.data.find((a) => a.threshold_amount === 2000);
+      assert.ok(alert, `an alert at 2000 cents: ${alerts.text}`);
+      assert.deepEqual(alert.notification_channel?.recipients, ['alerts@example.com'], `the alert's e-mail: ${alerts.text}`);
+      assert.ok(!alerts.text.includes('signing_secret":"'), 'no signing secret in the list');
+
+      // --- Usage: the request, by model; totals equal the costs and usage endpoints
+      await nav('nav-usage', 'usage-total-cost', '/usage');
+      await page.getByTestId('usage-model-row').filter({ hasText: MODEL }).first().waitFor({ state: 'visible' });
+      await page.getByTestId('usage-cost-chart').waitFor({ state: 'visible' });
+      await page.getByTestId('usage-tokens-chart').waitFor({ state: 'visible' });
+      assert.ok(await page.getByTestId('usage-cost-chart').locator('canvas, svg').count() >= 1, 'the cost chart is drawn');
+      await shot('usage');
+      const start = await page.getByTestId('usage-start').inputValue();
+      const end = await page.getByTestId('usage-end').inputValue();
+      assert.match(start, /^\d{4}-\d{2}-\d{2}$/, `usage-start: ${start}`);
+      assert.match(end, /^\d{4}-\d{2}-\d{2}$/, `usage-end: ${end}`);
+      const st = Date.parse(`${start}T00:00:00Z`) / 1000;
+      const et = Date.parse(`${end}T00:00:00Z`) / 1000 + 86400;
+      const costs = await sessionGet(page, origin, `/v1/organization/costs?start_time=${st}&end_time=${et}&limit=180`);
+      assert.equal(costs.status, 200, costs.text);
+      const costTotal = costs.json.data.flatMap((b) => b.results).reduce((s, r) => s + Number(r.amount.value), 0);
+      assert.ok(Math.abs(costTotal - 0.05) < 1e-9, `the costs endpoint: $0.05 for the one request (${costTotal})`);
+      const shownCost = amountIn(await page.getByTestId('usage-total-cost').innerText());
+      assert.equal(Math.round(shownCost * 100), Math.round(costTotal * 100), `usage-total-cost "${await page.getByTestId('usage-total-cost').innerText()}" equals the costs endpoint to the cent ($${costTotal})`);
+      const usage = await sessionGet(page, origin, `/v1/organization/usage/completions?start_time=${st}&end_time=${et}&limit=31`);
+      assert.equal(usage.status, 200, usage.text);
+      const tokTotal = usage.json.data.flatMap((b) => b.results).reduce((s, r) => s + r.input_tokens + r.output_tokens, 0);
+      assert.equal(tokTotal, chatTokens, 'the usage endpoint counts the request');
+      assert.equal(integerIn(await page.getByTestId('usage-total-tokens').innerText()), tokTotal, 'usage-total-tokens equals the usage endpoint');
+      const modelRow = await page.getByTestId('usage-model-row').filter({ hasText: MODEL }).first().innerText();
+      assert.ok(modelRow.includes(MODEL), `the model row: ${modelRow}`);
+
+      // --- Settings: the organisation, members, an invitation link
+      await nav('nav-settings', 'settings-org-name', '/settings');
+      assert.equal(await page.getByTestId('settings-org-name').inputValue(), orgName);
+      assert.ok(await page.getByTestId('member-row').count() >= 1, 'the owner is a member');
+      await shot('settings');
+      await page.getByTestId('invite-email').fill(`colleague-${L.lang}@example.com`);
+      await fillOrSelect(page.getByTestId('invite-role'), 'reader');
+      await page.getByTestId('invite-submit').click();
+      await page.getByTestId('invite-link').waitFor({ state: 'visible' });
+      const link = (await page.getByTestId('invite-link').evaluate((el) => el.value || el.href || el.textContent)).trim();
+      assert.match(link, /\/signup\?invite=/, `the invitation link: ${link}`);
+      await shot('settings-invite');
+
+      // --- the language switch: the other language, kept across a reload, then back
+      const other = L.lang === 'en' ? 'zh' : 'en';
+      await page.getByTestId('lang-select').selectOption(other);
+      await page.waitForFunction((o) => document.documentElement.lang.startsWith(o), other);
+      const navOther = (await page.getByTestId('nav-billing').innerText()).trim();
+      if (other === 'zh') assert.match(navOther, /[\u4e00-\u9fff]/, `switched to Chinese: "${navOther}"`);
+      else assert.match(navOther, /^Billing$/i, `switched to English: "${navOther}"`);
+      await page.reload();
+      await page.getByTestId('nav-billing').waitFor({ state: 'visible' });
+      assert.ok((await page.evaluate(() => document.documentElement.lang)).startsWith(other), 'the choice survives a reload');
+      await page.getByTestId('lang-select').selectOption(L.lang);
+      await page.waitForFunction((o) => document.documentElement.lang.startsWith(o), L.lang);
+
+      // --- API keys → revoke (with confirmation) → the SDK gets 401
+      await nav('nav-api-keys', 'key-row', '/api-keys');
+      const keyRow = page.getByTestId('key-row').filter({ hasText: 'e2e key' });
+      await keyRow.getByTestId('key-revoke').click();
+      await page.getByTestId('confirm-revoke').waitFor({ state: 'visible' });
+      await shot('api-keys-revoke-confirm');
+      await page.getByTestId('confirm-revoke').click();
+      await page.getByTestId('key-row').filter({ hasText: 'e2e key' }).waitFor({ state: 'detached' });
+      const denied = await expectSdkError(client.chat.completions.create({ model: MODEL, messages, max_tokens: 5 }), OpenAI.AuthenticationError, 401);
+      assert.equal(denied.code, 'invalid_api_key', JSON.stringify(denied.error));
+      assert.ok(!denied.message.includes(secret), 'the 401 redacts the key');
+
+      // --- the secret was in no answer the page got after the dialog closed
+      const later = rec.responses.slice(closedAt);
+      assert.ok(later.length > 10, `the page made calls after the dialog closed (${later.length})`);
+      for (const r of later) {
+        const body = await r.body;
+        assert.ok(!body.includes(secret) && !body.includes(secret.slice(12)), `the secret is not in ${r.method} ${r.url} (${r.status})`);
+      }
+      await assertSecretGone('at the end');
+
+      // --- log out
+      await page.getByTestId('logout').click();
+      await page.getByTestId('login-email').waitFor({ state: 'visible' });
+      assert.equal((await sessionGet(page, origin, '/console/api/session')).status, 401, 'logged out on the server too');
+
+      t.diagnostic(`${shots.length} screenshots in tests/e2e/output/${L.lang}/`);
+      assertNoProblems('during the flow');
+      assert.deepEqual(layout, [], `layout problems:\n${layout.join('\n')}`);
+      assert.deepEqual(untranslated, [], `English labels on Chinese pages:\n${untranslated.join('\n')}`);
+    }
+  });
+}
