@@ -22,7 +22,7 @@ import { Env, MOCK_CONTENT, MOCK_COMPLETION_TOKENS } from '../integration/harnes
 import {
   launchBrowser, openPage, settle, screenshot, clearOutput, layoutProblems, untranslatedLabels, amountIn, integerIn,
 } from './browser.mjs';
-import { startSmtpSink } from './smtp.mjs';
+import { startSmtpSink } from '../integration/smtp_sink.mjs';
 
 const PASSWORD = 'e2e-password-1234';
 const MODEL = 'test-model'; // $0.01 per output token: the mock's 5 tokens cost $0.05

@@ -4,9 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 
 import { Env, assertErrorResponse, sleep, waitFor } from './harness.mjs';
+import { startSmtpSink } from './smtp_sink.mjs';
 
 // A webhook receiver that can be told to fail its first N deliveries.
 async function startReceiver({ failFirst = 0 } = {}) {
@@ -30,44 +30,6 @@ async function startReceiver({ failFirst = 0 } = {}) {
            close: () => new Promise((r) => server.close(r)) };
 }
 
-// The smallest SMTP server that accepts mail (enough for libcurl's client).
-async function startSmtp() {
-  const mails = [];
-  const server = net.createServer((sock) => {
-    let buf = '', data = false, cur = { rcpt: [], text: '' };
-    sock.write('220 test ESMTP\r\n');
-    sock.on('data', (d) => {
-      buf += d.toString('utf8');
-      for (;;) {
-        if (data) {
-          const end = buf.indexOf('\r\n.\r\n');
-          if (end < 0) return;
-          cur.text = buf.slice(0, end);
-          buf = buf.slice(end + 5);
-          mails.push(cur);
-          cur = { rcpt: [], text: '' };
-          data = false;
-          sock.write('250 OK\r\n');
-          continue;
-        }
-        const nl = buf.indexOf('\r\n');
-        if (nl < 0) return;
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 2);
-        const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO' || verb === 'HELO') sock.write('250 test\r\n');
-        else if (verb === 'MAIL') { cur.from = line; sock.write('250 OK\r\n'); }
-        else if (verb === 'RCPT') { cur.rcpt.push(line); sock.write('250 OK\r\n'); }
-        else if (verb === 'DATA') { data = true; sock.write('354 go\r\n'); }
-        else if (verb === 'QUIT') { sock.end('221 bye\r\n'); return; }
-        else sock.write('250 OK\r\n');
-      }
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { mails, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
-}
-
 function verify(sigHeader, body, secret) {
   const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(sigHeader ?? '');
   assert.ok(m, `signature header: ${sigHeader}`);
@@ -80,7 +42,7 @@ describe('spend alerts', () => {
 
   before(async () => {
     recv = await startReceiver({ failFirst: 2 });
-    smtp = await startSmtp();
+    smtp = await startSmtpSink();
     env = await Env.start({
       models: ['gpt-4o-mini'],
       serveArgs: ['--alert-retry-ms', '50', '--smtp-url', `smtp://127.0.0.1:${smtp.port}`],

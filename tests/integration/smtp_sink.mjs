@@ -1,5 +1,6 @@
-// A minimal SMTP sink on loopback, so that `serve --smtp-url` accepts e-mail spend alerts in
-// the console's Limits page. It accepts everything and keeps the messages in `mails`.
+// The smallest SMTP server that accepts mail (enough for libcurl's client), on loopback, for
+// `serve --smtp-url`: it accepts everything and keeps the messages in `mails`
+// ({from, rcpt: [lines], text}). Used by alerts.test.mjs and the console's e2e tests.
 
 import net from 'node:net';
 
@@ -34,6 +35,7 @@ export async function startSmtpSink() {
         buf = buf.slice(nl + 2);
         const verb = line.slice(0, 4).toUpperCase();
         if (verb === 'EHLO' || verb === 'HELO') sock.write('250 e2e\r\n');
+        else if (verb === 'MAIL') { cur.from = line; sock.write('250 OK\r\n'); }
         else if (verb === 'RCPT') { cur.rcpt.push(line); sock.write('250 OK\r\n'); }
         else if (verb === 'DATA') { data = true; sock.write('354 go\r\n'); }
         else if (verb === 'QUIT') { sock.end('221 bye\r\n'); return; }
