@@ -14,6 +14,7 @@ typedef struct {
     int signup;                         /* TG_SIGNUP_*: who may create a console account */
     const char *payments_provider;      /* "test" or "stripe" (for the console) */
     const char *stripe_publishable_key; /* NULL unless given */
+    int email_alerts;                   /* an SMTP server is configured */
     long upstream_timeout_ms; /* whole upstream request, streams included */
     size_t max_response_bytes; /* non-streamed upstream answers */
 } tg_api_config_t;

@@ -459,6 +459,8 @@ static void config(tg_call_t *c)
         cJSON_AddStringToObject(pay, "publishable_key", cfg->stripe_publishable_key);
     else
         cJSON_AddNullToObject(pay, "publishable_key");
+    cJSON *alerts = cJSON_AddObjectToObject(o, "alerts");
+    cJSON_AddBoolToObject(alerts, "email", cfg->email_alerts);
     tg_call_json(c, 200, o);
 }
 

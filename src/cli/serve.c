@@ -342,6 +342,7 @@ int tg_cli_serve(int argc, char **argv)
                                                                               : TG_SIGNUP_CLOSED,
                            .payments_provider = pay.provider,
                            .stripe_publishable_key = o.stripe_pk,
+                           .email_alerts = o.smtp_url != NULL,
                            .upstream_timeout_ms = o.upstream_timeout,
                            .max_response_bytes = 64u << 20};
     tg_http_config_t http = {.host = host,

@@ -179,6 +179,7 @@ describe('console with --signup open', () => {
     assert.equal(r.json.signup, 'open');
     assert.equal(r.json.payments?.provider, 'test');
     assert.equal(r.json.payments?.publishable_key, null);
+    assert.equal(r.json.alerts?.email, false, 'no --smtp-url: the console must not offer e-mail alerts');
   });
 
   it('signs up: 201, a new organisation (Free, not the operator) with its default project, an HttpOnly SameSite=Strict cookie that works', async () => {

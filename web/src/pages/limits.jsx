@@ -68,7 +68,7 @@ function channelLabel(alert) {
 
 // The hard limit and an e-mail alert of one scope (the organisation, or a project under
 // base). ids: the data-testid of each control.
-function LimitsForm({ base, session, reader, ids, onSaved }) {
+function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
   const data = useLoad(async () => {
     const [limit, alerts] = await Promise.all([getOrNull(`${base}/spend_limit`), api.list(`${base}/spend_alerts`)]);
     return { limit, alerts };
@@ -198,7 +198,7 @@ function LimitsForm({ base, session, reader, ids, onSaved }) {
             value={f.alert}
             onInput={edit('alert')}
             testid={ids.alert}
-            disabled={reader}
+            disabled={reader || noEmail}
             placeholder={t('limits.none_placeholder')}
           />
           <Field
@@ -209,8 +209,9 @@ function LimitsForm({ base, session, reader, ids, onSaved }) {
             value={f.email}
             onInput={(e) => edit('email')(e.currentTarget.value)}
             testid={ids.email}
-            disabled={reader}
+            disabled={reader || noEmail}
           />
+          {noEmail && <div class="field-hint" data-testid="alerts-unavailable">{t('limits.alert_no_smtp')}</div>}
         </div>
       </div>
       {others.length > 0 && (
@@ -266,7 +267,7 @@ const PROJECT_IDS = {
   current: 'project-hard-limit-current',
 };
 
-function ProjectLimits({ projects, session, reader }) {
+function ProjectLimits({ projects, session, reader, noEmail }) {
   const rows = useLoad(async () => {
     const out = [];
     for (const p of projects) {
@@ -323,6 +324,7 @@ function ProjectLimits({ projects, session, reader }) {
             session={session}
             reader={reader}
             ids={PROJECT_IDS}
+            noEmail={noEmail}
             onSaved={() => rows.reload()}
           />
         </Dialog>
@@ -456,8 +458,10 @@ function RateLimits({ session, projects, tier }) {
   );
 }
 
-export default function LimitsPage({ session }) {
+export default function LimitsPage({ session, config }) {
   const reader = session.user.role === 'reader';
+  // e-mail alerts need the server's --smtp-url (GET /console/api/config says whether it has one)
+  const noEmail = config?.alerts?.email === false;
   const tier = useLoad(() => api.get(`${ORG}/usage_tier`));
   const projects = useLoad(() => api.list(`${ORG}/projects`));
   const tr = tier.data;
@@ -484,14 +488,14 @@ export default function LimitsPage({ session }) {
             )}
           </div>
         )}
-        <LimitsForm base={ORG} session={session} reader={reader} ids={ORG_IDS} />
+        <LimitsForm base={ORG} session={session} reader={reader} ids={ORG_IDS} noEmail={noEmail} />
       </Card>
 
       {projects.error ? (
         <ErrorBox error={projects.error} />
       ) : projects.data ? (
         <>
-          <ProjectLimits projects={projects.data} session={session} reader={reader} />
+          <ProjectLimits projects={projects.data} session={session} reader={reader} noEmail={noEmail} />
           <RateLimits session={session} projects={projects.data} tier={tier} />
         </>
       ) : (
@@ -519,6 +523,7 @@ export const strings = {
     'limits.alert_hint': 'An email is sent once a month when spend reaches this amount. Leave empty for none.',
     'limits.alert_email': 'Send alerts to',
     'limits.alert_email_hint': 'Email addresses, separated by commas',
+    'limits.alert_no_smtp': 'Email alerts are not available: this server has no mail server configured (tollgate serve --smtp-url). Ask its operator.',
     'limits.alert_email_to': 'email to {to}',
     'limits.alert_webhook_to': 'webhook {url}',
     'limits.other_alerts': 'Other alerts',
@@ -563,7 +568,7 @@ export const strings = {
     'limits.usage_title': '用量限额',
     'limits.usage_description': '按 UTC 自然月计算。支出包含正在进行的请求。',
     'limits.month_spend': '本月支出',
-    'limits.tier_cap': '{tier} 的每月上限',
+    'limits.tier_cap': '{tier}每月上限',
     'limits.hard_title': '预算',
     'limits.hard_limit': '每月预算（硬性限额）',
     'limits.hard_hint': '本月支出达到预算后，后续 API 请求将被拒绝。留空表示不设预算。',
@@ -574,6 +579,7 @@ export const strings = {
     'limits.alert_hint': '本月支出达到该金额时发送一次邮件（每月一次）。留空表示不提醒。',
     'limits.alert_email': '提醒发送至',
     'limits.alert_email_hint': '电子邮件地址，多个地址用逗号分隔',
+    'limits.alert_no_smtp': '无法使用邮件提醒：此服务器未配置邮件服务器（tollgate serve --smtp-url）。请联系运营方。',
     'limits.alert_email_to': '发送邮件至 {to}',
     'limits.alert_webhook_to': 'Webhook {url}',
     'limits.other_alerts': '其他提醒',
