@@ -20,6 +20,8 @@ const result = await build({
   entryPoints: { app: 'src/main.jsx' },
   bundle: true,
   format: 'esm',
+  splitting: true, // uPlot becomes a chunk of its own, loaded by the Usage page
+  chunkNames: 'chunk-[hash]',
   target: ['chrome100', 'firefox100', 'safari15'],
   jsx: 'automatic',
   jsxImportSource: 'preact',
@@ -38,7 +40,7 @@ let js = null;
 let css = null;
 for (const [file, info] of Object.entries(result.metafile.outputs)) {
   const rel = path.relative(dist, path.resolve(here, file)).split(path.sep).join('/');
-  if (info.entryPoint && rel.endsWith('.js')) js = rel;
+  if (info.entryPoint === 'src/main.jsx' && rel.endsWith('.js')) js = rel;
   else if (rel.endsWith('.css')) css = rel;
 }
 if (!js) throw new Error('build.mjs: esbuild produced no JavaScript entry');

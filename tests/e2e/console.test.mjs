@@ -426,7 +426,9 @@ for (const L of LANGS) {
       await page.getByTestId('usage-model-row').filter({ hasText: MODEL }).first().waitFor({ state: 'visible' });
       await page.getByTestId('usage-cost-chart').waitFor({ state: 'visible' });
       await page.getByTestId('usage-tokens-chart').waitFor({ state: 'visible' });
-      assert.ok(await page.getByTestId('usage-cost-chart').locator('canvas, svg').count() >= 1, 'the cost chart is drawn');
+      // uPlot is loaded on first use: wait for both charts to be drawn
+      await page.getByTestId('usage-cost-chart').locator('canvas').first().waitFor({ state: 'visible' });
+      await page.getByTestId('usage-tokens-chart').locator('canvas').first().waitFor({ state: 'visible' });
       await shot('usage');
       const start = await page.getByTestId('usage-start').inputValue();
       const end = await page.getByTestId('usage-end').inputValue();

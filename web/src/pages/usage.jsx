@@ -3,7 +3,6 @@
 // are summed exactly, in integer nano-dollars parsed from the decimal text of the JSON
 // numbers, so the total is the costs endpoint's to the last digit.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, ApiError } from '../api.js';
 import { t, lang } from '../i18n.js';
@@ -247,6 +246,10 @@ function chartSeries(rows, pick) {
   return top.reverse();
 }
 
+// uPlot is loaded on first use (its own chunk), so the other pages do not carry it.
+let uPlotLoading = null;
+const loadUPlot = () => (uPlotLoading ??= import('uplot').then((m) => m.default));
+
 // A stacked bar chart with uPlot: series drawn as cumulative sums, the tallest first, so each
 // model's segment shows on top of the ones below it; the legend shows each model's own value.
 function StackedBars({ days, series, format, axisFormat, testid, empty }) {
@@ -256,7 +259,21 @@ function StackedBars({ days, series, format, axisFormat, testid, empty }) {
 
   useEffect(() => {
     if (!hasData || !wrap.current) return undefined;
-    const el = wrap.current;
+    let ro = null;
+    let gone = false;
+    loadUPlot().then((uPlot) => {
+      if (gone || !wrap.current) return;
+      ro = draw(uPlot, wrap.current);
+    });
+    return () => {
+      gone = true;
+      if (ro) ro.disconnect();
+      if (plot.current) plot.current.destroy();
+      plot.current = null;
+    };
+  }, [days, series, hasData, lang()]);
+
+  function draw(uPlot, el) {
     const cum = [];
     let acc = days.map(() => 0);
     for (const s of series) {
@@ -312,12 +329,8 @@ function StackedBars({ days, series, format, axisFormat, testid, empty }) {
       });
       ro.observe(el);
     }
-    return () => {
-      if (ro) ro.disconnect();
-      if (plot.current) plot.current.destroy();
-      plot.current = null;
-    };
-  }, [days, series, hasData, lang()]);
+    return ro;
+  }
 
   return (
     <div class="us-chart" data-testid={testid} data-empty={hasData ? 'false' : 'true'}>
