@@ -432,6 +432,111 @@ static void logout(tg_call_t *c)
     tg_call_json(c, 200, cJSON_CreateObject());
 }
 
+/* ---- changing one's password ---- */
+
+typedef struct {
+    tg_call_t *c;
+    char user_id[TG_ID_MAX];
+    char email[TG_NAME_MAX];
+    char keep[TG_TOKEN_HASH]; /* this session stays; the user's others end */
+    char new_pw[TG_PW_MAX + 1];
+} pw_change_t;
+
+static void pw_change_free(pw_change_t *p)
+{
+    sodium_memzero(p, sizeof(*p));
+    free(p);
+}
+
+static void pw_change_hashed(void *arg, int result, const char *hash)
+{
+    pw_change_t *p = arg;
+    tg_call_t *c = p->c;
+    tg_store_t *st = c->w->store;
+    int rc = result == 0 ? st->ops->begin(st) : -1;
+    if (rc == 0)
+        rc = st->ops->user_set_password(st, p->user_id, hash, p->keep);
+    if (rc == 0)
+        rc = st->ops->commit(st);
+    else if (result == 0)
+        st->ops->rollback(st);
+    if (rc != 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+    } else {
+        tg_info("console: %s changed its password; its other sessions ended", p->user_id);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "object", "console.password");
+        cJSON_AddBoolToObject(o, "changed", 1);
+        tg_call_json(c, 200, o);
+    }
+    pw_change_free(p);
+}
+
+static void pw_change_checked(void *arg, int result, const char *unused)
+{
+    pw_change_t *p = arg;
+    tg_call_t *c = p->c;
+    if (result != 0) {
+        if (result > 0) {
+            tg_login_failed(p->email, tg_now()); /* guessing it counts as a failed login */
+            tg_call_error(c, TG_E_INVALID_VALUE, "current_password",
+                          "The current password is not correct.");
+        } else
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        pw_change_free(p);
+        return;
+    }
+    if (tg_password_hash_async(c->w->base, p->new_pw, strlen(p->new_pw), pw_change_hashed, p) <
+        0) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        pw_change_free(p);
+    }
+}
+
+static void change_password(tg_call_t *c)
+{
+    char token[TG_TOKEN_MAX];
+    int rc = tg_console_auth(c, TG_SCOPE_MGMT_READ); /* readers may change their own too */
+    if (rc < 0)
+        return;
+    if (rc == 1 || cookie_get(c, COOKIE, token, sizeof(token)) < 0) {
+        tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
+        return;
+    }
+    cJSON *j = tg_call_body_json(c);
+    if (!j)
+        return;
+    const char *cur = json_str(j, "current_password"), *pw = json_str(j, "new_password");
+    pw_change_t *p = NULL;
+    if (!cur || !pw) {
+        const char *which = !cur ? "current_password" : "new_password";
+        tg_call_error(c, TG_E_MISSING_PARAM, which, "Missing required parameter: '%s'.", which);
+    } else if (tg_login_throttled(c->user.email, tg_now()) > 0) {
+        tg_call_error(c, TG_E_LOGIN_THROTTLED, NULL, NULL);
+    } else if (strlen(cur) > TG_PW_MAX) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "current_password",
+                      "The current password is not correct.");
+    } else if (tg_password_ok(pw, strlen(pw)) < 0) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "new_password",
+                      "The password needs %d to %d characters.", TG_PW_MIN, TG_PW_MAX);
+    } else if (!(p = calloc(1, sizeof(*p)))) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+    } else {
+        p->c = c;
+        snprintf(p->user_id, sizeof(p->user_id), "%s", c->user.id);
+        snprintf(p->email, sizeof(p->email), "%s", c->user.email);
+        tg_token_hash(token, strlen(token), p->keep);
+        memcpy(p->new_pw, pw, strlen(pw) + 1);
+        if (tg_password_verify_async(c->w->base, c->user.password_hash, cur, strlen(cur),
+                                     pw_change_checked, p) < 0) {
+            tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+            pw_change_free(p);
+        }
+    }
+    sodium_memzero(token, sizeof(token));
+    cJSON_Delete(j);
+}
+
 static void session(tg_call_t *c)
 {
     char token[TG_TOKEN_MAX];
@@ -512,6 +617,8 @@ void tg_api_console(tg_call_t *c, const char *sub, size_t len)
         post ? login(c) : tg_call_bad_method(c);
     } else if (SUB("logout")) {
         post ? logout(c) : tg_call_bad_method(c);
+    } else if (SUB("password")) {
+        post ? change_password(c) : tg_call_bad_method(c);
     } else if (len > 8 && memcmp(sub, "invites/", 8) == 0) {
         get ? invite_info(c, sub + 8, len - 8) : tg_call_bad_method(c);
     } else {

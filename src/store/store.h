@@ -302,6 +302,9 @@ typedef struct {
     int (*user_by_email)(tg_store_t *st, const char *email, tg_user_row_t *out);
     int (*user_list)(tg_store_t *st, const char *org_id, tg_user_row_t **rows, size_t *n);
     int (*user_set_role)(tg_store_t *st, const char *id, const char *role);
+    /* A new password hash; ends the user's sessions except the one of keep_hash (or all). */
+    int (*user_set_password)(tg_store_t *st, const char *id, const char *hash,
+                             const char *keep_hash);
     /* Deletes the user and its sessions. */
     int (*user_delete)(tg_store_t *st, const char *id);
     int (*session_insert)(tg_store_t *st, const tg_session_row_t *row);

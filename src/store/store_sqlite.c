@@ -1461,6 +1461,25 @@ static int sq_user_set_role(tg_store_t *b, const char *id, const char *role)
     return rc == 0 && sqlite3_changes(s->db) == 0 ? TG_STORE_NOTFOUND : rc;
 }
 
+static int sq_user_set_password(tg_store_t *b, const char *id, const char *hash,
+                                const char *keep_hash)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = prep(s, "UPDATE users SET password_hash=? WHERE id=?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, hash);
+    bind_text(st, 2, id);
+    int rc = run(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return TG_STORE_NOTFOUND;
+    if (rc != 0 || !(st = prep(s, "DELETE FROM sessions WHERE user_id=? AND token_hash IS NOT ?")))
+        return -1;
+    bind_text(st, 1, id);
+    bind_opt_text(st, 2, keep_hash);
+    return run(s, st);
+}
+
 static int sq_user_delete(tg_store_t *b, const char *id)
 {
     sq_t *s = (sq_t *)b;
@@ -1607,6 +1626,7 @@ static const tg_store_ops_t sqlite_ops = {
     .user_by_email = sq_user_by_email,
     .user_list = sq_user_list,
     .user_set_role = sq_user_set_role,
+    .user_set_password = sq_user_set_password,
     .user_delete = sq_user_delete,
     .session_insert = sq_session_insert,
     .session_get = sq_session_get,

@@ -443,6 +443,30 @@ describe('console with --signup open', () => {
     // other sessions of the same user are not affected
     await owner.ok('GET', '/console/api/session');
   });
+
+  it('changes one\'s password: the current one is checked, the old one stops working, other sessions end, this one stays', async () => {
+    const email = uniqueEmail('pw');
+    const me = new Browser(env.origin);
+    await me.signup({ email, password: PASSWORD, organization_name: 'Password Co' });
+    const other = new Browser(env.origin);
+    await other.login(email, PASSWORD);
+    const NEW = 'a new and longer password';
+    // refused: no CSRF token, wrong current password, too short a new one; nothing changes
+    assertErrorResponse(await me.req('POST', '/console/api/password', { csrf: null, json: { current_password: PASSWORD, new_password: NEW } }), 403, { code: 'csrf_token_invalid' }, 'no CSRF');
+    assertErrorResponse(await me.req('POST', '/console/api/password', { json: { current_password: 'not my password', new_password: NEW } }), 400, { code: 'invalid_value', param: 'current_password' }, 'wrong current');
+    assertErrorResponse(await me.req('POST', '/console/api/password', { json: { current_password: PASSWORD, new_password: 'short' } }), 400, { code: 'invalid_value', param: 'new_password' }, 'too short');
+    assertErrorResponse(await me.req('POST', '/console/api/password', { json: { current_password: PASSWORD } }), 400, { code: 'missing_required_parameter', param: 'new_password' }, 'missing');
+    await other.ok('GET', '/console/api/session');
+    await new Browser(env.origin).login(email, PASSWORD);
+
+    const r = await me.ok('POST', '/console/api/password', { json: { current_password: PASSWORD, new_password: NEW } });
+    assert.equal(r.json.changed, true);
+    await me.ok('GET', '/console/api/session'); // this session stays
+    assertErrorResponse(await other.req('GET', '/console/api/session'), 401, { code: 'not_logged_in' }, 'the other session ended');
+    assertErrorResponse(await new Browser(env.origin).login(email, PASSWORD, { expect: null }), 401, { code: 'invalid_credentials' }, 'old password');
+    await new Browser(env.origin).login(email, NEW);
+    assert.ok(!dbBytes(env).includes(Buffer.from(NEW)), 'the new password is not stored in plain text');
+  });
 });
 
 describe('console invitations and roles (--signup invite, the default)', () => {

@@ -34,6 +34,14 @@ export const strings = {
     'settings.save': 'Save',
     'settings.saving': 'Saving…',
     'settings.saved': 'Saved',
+    'settings.password_title': 'Your password',
+    'settings.password_description': 'The password you log in with as {email}. Changing it logs you out everywhere else.',
+    'settings.password_current': 'Current password',
+    'settings.password_current_hint': 'The one you logged in with.',
+    'settings.password_new': 'New password',
+    'settings.password_new_hint': 'At least 8 characters.',
+    'settings.password_save': 'Change password',
+    'settings.password_saved': 'Password changed',
     'settings.name_required': 'Enter a name for the organization.',
     'settings.lang_title': 'Language',
     'settings.lang_hint': 'The language of the console in this browser.',
@@ -81,6 +89,14 @@ export const strings = {
     'settings.save': '保存',
     'settings.saving': '正在保存…',
     'settings.saved': '已保存',
+    'settings.password_title': '你的密码',
+    'settings.password_description': '你以 {email} 登录时使用的密码。修改后，你在其他地方的登录都会退出。',
+    'settings.password_current': '当前密码',
+    'settings.password_current_hint': '你登录时使用的密码。',
+    'settings.password_new': '新密码',
+    'settings.password_new_hint': '至少 8 个字符。',
+    'settings.password_save': '修改密码',
+    'settings.password_saved': '密码已修改',
     'settings.name_required': '请输入组织名称。',
     'settings.lang_title': '语言',
     'settings.lang_hint': '此浏览器中控制台的显示语言。',
@@ -417,6 +433,70 @@ function InvitesCard({ owner }) {
   );
 }
 
+// The signed-in person's own password (POST /console/api/password): the server checks the
+// current one, and ends the person's other sessions.
+function PasswordCard({ session }) {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const [err, setErr] = useState(null);
+
+  const save = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setSaved(false);
+    setErr(null);
+    try {
+      await api.post('/console/api/password', { current_password: current, new_password: next });
+      setCurrent('');
+      setNext('');
+      setSaved(true);
+    } catch (error) {
+      setErr(error);
+    }
+    setBusy(false);
+  };
+
+  return (
+    <Card title={t('settings.password_title')} description={t('settings.password_description', { email: session.user.email })}>
+      <form onSubmit={save} noValidate>
+        <div class="field-row">
+          <Field
+            label={t('settings.password_current')}
+            hint={t('settings.password_current_hint')}
+            type="password"
+            autoComplete="current-password"
+            value={current}
+            onInput={(e) => setCurrent(e.currentTarget.value)}
+            testid="password-current"
+          />
+          <Field
+            label={t('settings.password_new')}
+            hint={t('settings.password_new_hint')}
+            type="password"
+            autoComplete="new-password"
+            value={next}
+            onInput={(e) => setNext(e.currentTarget.value)}
+            testid="password-new"
+          />
+        </div>
+        <ErrorBox error={err} />
+        <div class="inline-actions">
+          <Button type="submit" variant="primary" disabled={busy || !current || !next} testid="password-save">
+            {busy ? t('settings.saving') : t('settings.password_save')}
+          </Button>
+          {saved && (
+            <span class="saved-note" role="status" data-testid="password-saved">
+              {t('settings.password_saved')}
+            </span>
+          )}
+        </div>
+      </form>
+    </Card>
+  );
+}
+
 export default function SettingsPage({ session, refreshSession }) {
   const owner = session.user.role !== 'reader';
   return (
@@ -429,6 +509,7 @@ export default function SettingsPage({ session, refreshSession }) {
       </Card>
       <MembersCard owner={owner} session={session} />
       <InvitesCard owner={owner} />
+      <PasswordCard session={session} />
     </div>
   );
 }
