@@ -638,6 +638,14 @@ static void test_sessions_and_invites(void **state)
     assert_int_equal(st->ops->user_set_role(st, "user_1", "reader"), 0);
     assert_int_equal(st->ops->session_get(st, "h1", 150, &got), 0);
     assert_string_equal(got.role, "reader"); /* a role change applies to live sessions */
+    /* a new password ends the user's other sessions, not the one it keeps */
+    snprintf(s.token_hash, sizeof(s.token_hash), "h3");
+    assert_int_equal(st->ops->session_insert(st, &s), 0);
+    assert_int_equal(st->ops->user_set_password(st, "user_1", "$argon2id$new", "h1"), 0);
+    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), 0);
+    assert_string_equal(got.password_hash, "$argon2id$new");
+    assert_int_equal(st->ops->session_get(st, "h3", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->ops->user_set_password(st, "nobody", "x", NULL), TG_STORE_NOTFOUND);
     /* deleting a user ends its sessions */
     assert_int_equal(st->ops->user_delete(st, "user_1"), 0);
     assert_int_equal(st->ops->session_get(st, "h1", 150, &got), TG_STORE_NOTFOUND);
