@@ -68,6 +68,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
 # Installs the Debian packages (needs root; skipped when they are all present).
+# Node 20 or later is needed by the tests (node --test options, playwright-core); Debian 12
+# ships 18, so when the system's node is older, `make deps` fetches node 20 from the npm
+# registry into .cache/node, which comes first on every recipe's PATH.
+NODE_DIR := $(CURDIR)/.cache/node
+export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
 deps:
 	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
@@ -76,6 +81,12 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { \
+	  arch=$$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/'); \
+	  echo "node $$(node --version) is older than 20: fetching node 20 ($$arch) into $(NODE_DIR)"; \
+	  npm install --prefix "$(NODE_DIR)" --no-audit --no-fund --loglevel=error "node-linux-$$arch@20" && \
+	  ln -sf ../node-linux-$$arch/bin/node "$(NODE_DIR)/node_modules/.bin/node"; \
+	  hash -r; node --version; }
 
 # What only the tests need: Chromium for the console's end-to-end tests (tests/e2e), and a
 # Chinese font so that its screenshots in Chinese can be read.

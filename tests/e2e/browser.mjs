@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // (import.meta.dirname needs node 20.11)
 
-export const OUTPUT = path.join(import.meta.dirname, 'output');
+export const OUTPUT = path.join(HERE, 'output');
 
 export async function launchBrowser() {
   return chromium.launch({

@@ -13,8 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // (import.meta.dirname needs node 20.11)
 
-const WEB = path.resolve(import.meta.dirname, '../../web');
+const WEB = path.resolve(HERE, '../../web');
 const SRC = path.join(WEB, 'src');
 
 /** Latin words a Chinese string may consist of (product names, acronyms, formats). */

@@ -19,8 +19,10 @@ import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { fileURLToPath } from 'node:url';
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // (import.meta.dirname needs node 20.11)
 
-export const REPO = path.resolve(import.meta.dirname, '../..');
+export const REPO = path.resolve(HERE, '../..');
 // Overridable, e.g. TOLLGATE_BIN=$PWD/build-asan/tollgate for the sanitizer build.
 export const TOLLGATE_BIN = process.env.TOLLGATE_BIN || path.join(REPO, 'build', 'tollgate');
 export const MOCK_BIN = process.env.MOCK_UPSTREAM_BIN || path.join(REPO, 'build', 'mock_upstream');
