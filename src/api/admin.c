@@ -46,15 +46,13 @@ static int split(const char *s, size_t len, segs_t *out)
 
 static int seg_is(const segs_t *s, int i, const char *lit)
 {
-    return i < s->n && s->len[i] == strlen(lit) && memcmp(s->p[i], lit, s->len[i]) == 0;
+    return i < s->n && tg_span_is(s->p[i], s->len[i], lit);
 }
 
 static void seg_copy(const segs_t *s, int i, char *out, size_t cap)
 {
     snprintf(out, cap, "%.*s", (int)s->len[i], s->p[i]);
 }
-
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
 
 /* name: a required (or optional, when cur is given) string of 1..256 bytes. */
 static int get_name(tg_call_t *c, const cJSON *j, char *out, size_t cap, int required)
@@ -206,11 +204,11 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
     char id[TG_ID_MAX * 4];
 
     if (i == s->n) {
-        if (is(c, "POST")) {
+        if (tg_call_is(c, "POST")) {
             create_key(c, kind, project_id);
             return;
         }
-        if (!is(c, "GET"))
+        if (!tg_call_is(c, "GET"))
             goto method;
         if (load_keys(c, kind, project_id, &rows, &n) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
@@ -238,13 +236,13 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No API key found with id '%.64s'.", id);
         return;
     }
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, key_object(&rows[k]));
-    } else if (is(c, "DELETE") && kind == TG_KEY_ADMIN && n == 1) {
+    } else if (tg_call_is(c, "DELETE") && kind == TG_KEY_ADMIN && n == 1) {
         tg_call_error(c, TG_E_CONFLICT, NULL,
                       "This is the organization's last admin key; create another one before "
                       "deleting it.");
-    } else if (is(c, "DELETE")) {
+    } else if (tg_call_is(c, "DELETE")) {
         if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
@@ -319,7 +317,7 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
     size_t n;
     const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
     if (s->n == 3) {
-        if (!is(c, "GET")) {
+        if (!tg_call_is(c, "GET")) {
             tg_call_bad_method(c);
             return;
         }
@@ -337,11 +335,11 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
                       (int)(s->len[3] > 64 ? 64 : s->len[3]), s->p[3]);
         return;
     }
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, rate_limit_object(c, p, m));
         return;
     }
-    if (!is(c, "POST")) {
+    if (!tg_call_is(c, "POST")) {
         tg_call_bad_method(c);
         return;
     }
@@ -385,7 +383,7 @@ static void projects_route(tg_call_t *c, const segs_t *s)
 {
     char id[TG_ID_MAX * 4];
     if (s->n == 1) {
-        if (is(c, "GET")) {
+        if (tg_call_is(c, "GET")) {
             char buf[16];
             const char *ia = tg_call_query(c, "include_archived", buf, sizeof(buf));
             int archived = ia && strcmp(ia, "true") == 0;
@@ -401,7 +399,7 @@ static void projects_route(tg_call_t *c, const segs_t *s)
                     cJSON_AddItemToArray(items, project_object(&rows[i]));
             free(rows);
             tg_call_list(c, items);
-        } else if (is(c, "POST")) {
+        } else if (tg_call_is(c, "POST")) {
             cJSON *j = tg_call_body_json(c);
             tg_project_row_t p;
             if (!j)
@@ -426,21 +424,21 @@ static void projects_route(tg_call_t *c, const segs_t *s)
         return;
     }
     tg_project_row_t p = *cur;
-    if (s->n == 2 && is(c, "GET")) {
+    if (s->n == 2 && tg_call_is(c, "GET")) {
         tg_call_json(c, 200, project_object(&p));
-    } else if (s->n == 2 && is(c, "POST")) {
+    } else if (s->n == 2 && tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
         if (!j)
             return;
         if (get_name(c, j, p.name, sizeof(p.name), 1) > 0)
             save_project(c, &p);
         cJSON_Delete(j);
-    } else if (s->n == 3 && seg_is(s, 2, "archive") && is(c, "POST")) {
+    } else if (s->n == 3 && seg_is(s, 2, "archive") && tg_call_is(c, "POST")) {
         if (!p.archived_at)
             p.archived_at = tg_now();
         save_project(c, &p);
     } else if (s->n >= 3 && seg_is(s, 2, "api_keys")) {
-        if (p.archived_at && is(c, "POST")) {
+        if (p.archived_at && tg_call_is(c, "POST")) {
             tg_call_error(c, TG_E_INVALID_VALUE, NULL, "Project '%s' is archived.", p.id);
             return;
         }
@@ -596,7 +594,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
     char id[TG_ID_MAX * 4] = "";
 
     if (!c->key->org->is_operator) { /* customers never see providers */
-        tg_call_missing_scope(c, is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
+        tg_call_missing_scope(c, tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
         return;
     }
     if (s->n > 2) {
@@ -617,12 +615,12 @@ static void providers_route(tg_call_t *c, const segs_t *s)
             goto out;
         }
     }
-    if (s->n == 1 && is(c, "GET")) {
+    if (s->n == 1 && tg_call_is(c, "GET")) {
         cJSON *items = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(items, provider_object(&rows[i]));
         tg_call_list(c, items);
-    } else if (is(c, "POST")) {
+    } else if (tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
         tg_provider_row_t p;
         if (!j)
@@ -644,9 +642,9 @@ static void providers_route(tg_call_t *c, const segs_t *s)
         }
         sodium_memzero(&p, sizeof(p));
         cJSON_Delete(j);
-    } else if (cur && is(c, "GET")) {
+    } else if (cur && tg_call_is(c, "GET")) {
         tg_call_json(c, 200, provider_object(cur));
-    } else if (cur && is(c, "DELETE")) {
+    } else if (cur && tg_call_is(c, "DELETE")) {
         if (st->ops->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
@@ -668,7 +666,7 @@ out:
 void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
 {
     segs_t s;
-    unsigned scope = is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    unsigned scope = tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
 
     if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
         return;

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
-
 static cJSON *alert_object(const tg_alert_row_t *a)
 {
     cJSON *o = cJSON_CreateObject();
@@ -90,9 +88,9 @@ void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const ch
     size_t n = 0;
 
     if (!id) {
-        if (is(c, "POST")) {
+        if (tg_call_is(c, "POST")) {
             create(c, project ? project->id : NULL);
-        } else if (is(c, "GET")) {
+        } else if (tg_call_is(c, "GET")) {
             if (tg_alerts_list(c->org_id, scope, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
@@ -112,7 +110,7 @@ void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const ch
         return;
     }
     size_t k = 0;
-    while (k < n && (strlen(rows[k].id) != idlen || memcmp(rows[k].id, id, idlen) != 0))
+    while (k < n && !tg_span_is(id, idlen, rows[k].id))
         k++;
     if (k == n) {
         free(rows);
@@ -120,9 +118,9 @@ void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const ch
                       (int)(idlen > 64 ? 64 : idlen), id);
         return;
     }
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, alert_object(&rows[k]));
-    } else if (is(c, "DELETE")) {
+    } else if (tg_call_is(c, "DELETE")) {
         if (tg_alerts_remove(c->w->store, c->org_id, rows[k].id) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {

@@ -88,6 +88,10 @@ const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 /* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
  * with ?limit (1..100, default 20) and ?after. Takes items. */
 void tg_call_list(tg_call_t *c, cJSON *items);
+/* The request's method is m ("GET", "POST", …). */
+int tg_call_is(const tg_call_t *c, const char *m);
+/* A span of the path (p, len) is exactly the text lit. */
+int tg_span_is(const char *p, size_t len, const char *lit);
 /* Rebuilds the catalog after a write and moves the call to the new snapshot (c->key, which
  * points into the old one, becomes NULL). */
 int tg_call_reload(tg_call_t *c);

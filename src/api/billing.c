@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
-
 static cJSON *grant_object(const tg_grant_row_t *g)
 {
     cJSON *o = cJSON_CreateObject();
@@ -148,12 +146,12 @@ static void list_grants(tg_call_t *c)
 void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
                     int nsegs)
 {
-    if (nsegs == 2 && len == 7 && !memcmp(what, "balance", 7)) {
-        is(c, "GET") ? balance(c) : tg_call_bad_method(c);
-    } else if (nsegs == 2 && len == 13 && !memcmp(what, "credit_grants", 13)) {
-        if (is(c, "GET")) {
+    if (nsegs == 2 && tg_span_is(what, len, "balance")) {
+        tg_call_is(c, "GET") ? balance(c) : tg_call_bad_method(c);
+    } else if (nsegs == 2 && tg_span_is(what, len, "credit_grants")) {
+        if (tg_call_is(c, "GET")) {
             list_grants(c);
-        } else if (is(c, "POST")) {
+        } else if (tg_call_is(c, "POST")) {
             /* credit comes from payments or from the operator, never from the org itself */
             if (!c->key->org->is_operator)
                 tg_call_missing_scope(c, TG_SCOPE_MGMT_WRITE);
@@ -173,7 +171,7 @@ void tg_api_usage_tier(tg_call_t *c)
 {
     const tg_org_row_t *org = c->key->org;
     int64_t paid = 0, first = 0, need_paid = 0, need_days = 0;
-    if (!is(c, "GET")) {
+    if (!tg_call_is(c, "GET")) {
         tg_call_bad_method(c);
         return;
     }
@@ -253,7 +251,7 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
     const char *object = project ? "project.spend_limit" : "organization.spend_limit";
     int64_t cents = tg_ledger_limit(c->org_id, scope);
 
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         if (!cents) {
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
             return;
@@ -261,7 +259,7 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
         tg_call_json(c, 200, limit_object(object, cents,
                                           tg_ledger_month_spend(c->org_id,
                                                                 project ? project->id : NULL)));
-    } else if (is(c, "POST")) {
+    } else if (tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
         if (!j)
             return;
@@ -275,7 +273,7 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
                                                                 project ? project->id : NULL)));
         }
         cJSON_Delete(j);
-    } else if (is(c, "DELETE")) {
+    } else if (tg_call_is(c, "DELETE")) {
         if (tg_ledger_set_limit(c->w->store, c->org_id, scope, 0) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
@@ -346,7 +344,7 @@ static void create_org(tg_call_t *c)
 
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
 {
-    unsigned scope = is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    unsigned scope = tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
     char id[TG_ID_MAX];
 
     if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
@@ -355,8 +353,8 @@ void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
         tg_call_missing_scope(c, scope);
         return;
     }
-    if (len == 13 && !memcmp(sub, "organizations", 13)) {
-        if (is(c, "GET")) {
+    if (tg_span_is(sub, len, "organizations")) {
+        if (tg_call_is(c, "GET")) {
             tg_org_row_t *rows;
             size_t n;
             if (c->w->store->ops->org_list(c->w->store, &rows, &n) < 0) {
@@ -368,7 +366,7 @@ void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
                 cJSON_AddItemToArray(items, org_object(&rows[i]));
             free(rows);
             tg_call_list(c, items);
-        } else if (is(c, "POST")) {
+        } else if (tg_call_is(c, "POST")) {
             create_org(c);
         } else {
             tg_call_bad_method(c);
@@ -386,7 +384,7 @@ void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", id);
             return;
         }
-        if (is(c, "POST"))
+        if (tg_call_is(c, "POST"))
             create_grant(c, id);
         else
             tg_call_bad_method(c);

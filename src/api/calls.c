@@ -341,6 +341,13 @@ void tg_call_list(tg_call_t *c, cJSON *items)
     tg_call_json(c, 200, root);
 }
 
+int tg_call_is(const tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
+
+int tg_span_is(const char *p, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(p, lit, len) == 0;
+}
+
 int tg_call_reload(tg_call_t *c)
 {
     if (tg_catalog_reload(c->w->store) < 0)

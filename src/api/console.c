@@ -19,8 +19,6 @@
 
 #define COOKIE "tg_session"
 
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
-
 /* The value of cookie `name` (into out); -1 when absent or too long. */
 static int cookie_get(tg_call_t *c, const char *name, char *out, size_t cap)
 {
@@ -91,7 +89,7 @@ int tg_console_auth(tg_call_t *c, unsigned scope)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return -1;
     }
-    if (!is(c, "GET") && !is(c, "HEAD")) {
+    if (!tg_call_is(c, "GET") && !tg_call_is(c, "HEAD")) {
         char want[TG_TOKEN_HASH];
         const char *got = tg_http_header(c->req, "x-csrf-token");
         tg_session_csrf(token, strlen(token), want);
@@ -600,31 +598,29 @@ static void invite_info(tg_call_t *c, const char *token, size_t len)
 
 void tg_api_console(tg_call_t *c, const char *sub, size_t len)
 {
-#define SUB(lit) (len == sizeof(lit) - 1 && memcmp(sub, lit, len) == 0)
-    int get = is(c, "GET"), post = is(c, "POST");
+    int get = tg_call_is(c, "GET"), post = tg_call_is(c, "POST");
     if (!c->cat) {
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
-    } else if (SUB("config")) {
+    } else if (tg_span_is(sub, len, "config")) {
         get ? config(c) : tg_call_bad_method(c);
-    } else if (SUB("session")) {
+    } else if (tg_span_is(sub, len, "session")) {
         get ? session(c) : tg_call_bad_method(c);
-    } else if ((SUB("signup") || SUB("login")) && post && !same_origin(c)) {
+    } else if ((tg_span_is(sub, len, "signup") || tg_span_is(sub, len, "login")) && post && !same_origin(c)) {
         tg_call_error(c, TG_E_CSRF, NULL, "Sign-up and login are accepted only from this "
                                           "server's own pages.");
-    } else if (SUB("signup")) {
+    } else if (tg_span_is(sub, len, "signup")) {
         post ? signup(c) : tg_call_bad_method(c);
-    } else if (SUB("login")) {
+    } else if (tg_span_is(sub, len, "login")) {
         post ? login(c) : tg_call_bad_method(c);
-    } else if (SUB("logout")) {
+    } else if (tg_span_is(sub, len, "logout")) {
         post ? logout(c) : tg_call_bad_method(c);
-    } else if (SUB("password")) {
+    } else if (tg_span_is(sub, len, "password")) {
         post ? change_password(c) : tg_call_bad_method(c);
     } else if (len > 8 && memcmp(sub, "invites/", 8) == 0) {
         get ? invite_info(c, sub + 8, len - 8) : tg_call_bad_method(c);
     } else {
         tg_call_unknown_url(c);
     }
-#undef SUB
 }
 
 /* ---- the console's files ---- */

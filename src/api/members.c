@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
-
 static int valid_role(const char *r) { return r && (!strcmp(r, "owner") || !strcmp(r, "reader")); }
 
 static const char *body_role(tg_call_t *c, const cJSON *j)
@@ -97,9 +95,9 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
 {
     tg_store_t *st = c->w->store;
     if (nsegs == 1) {
-        if (is(c, "POST")) {
+        if (tg_call_is(c, "POST")) {
             invite_create(c);
-        } else if (is(c, "GET")) {
+        } else if (tg_call_is(c, "GET")) {
             tg_invite_row_t *rows = NULL;
             size_t n = 0;
             if (st->ops->invite_list(st, c->org_id, &rows, &n) != 0) {
@@ -129,9 +127,9 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, invite_object(&r));
-    } else if (is(c, "DELETE")) {
+    } else if (tg_call_is(c, "DELETE")) {
         if (st->ops->invite_delete(st, r.id) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
@@ -166,7 +164,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     tg_user_row_t *rows = NULL, *u = NULL;
     size_t n = 0, owners = 0;
 
-    if (nsegs == 1 && !is(c, "GET")) {
+    if (nsegs == 1 && !tg_call_is(c, "GET")) {
         tg_call_bad_method(c);
         return;
     }
@@ -176,7 +174,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     }
     for (size_t i = 0; i < n; i++) {
         owners += strcmp(rows[i].role, "owner") == 0;
-        if (nsegs == 2 && strlen(rows[i].id) == idlen && memcmp(rows[i].id, id, idlen) == 0)
+        if (nsegs == 2 && tg_span_is(id, idlen, rows[i].id))
             u = &rows[i];
     }
     if (nsegs == 1) {
@@ -187,9 +185,9 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     } else if (!u) {
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No user found with id '%.*s'.",
                       (int)(idlen > 64 ? 64 : idlen), id);
-    } else if (is(c, "GET")) {
+    } else if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, user_object(u));
-    } else if (is(c, "POST")) {
+    } else if (tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
         const char *role = j ? body_role(c, j) : NULL;
         if (role && strcmp(u->role, "owner") == 0 && strcmp(role, "owner") != 0 && owners == 1) {
@@ -202,7 +200,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
             tg_call_json(c, 200, user_object(u));
         }
         cJSON_Delete(j);
-    } else if (is(c, "DELETE")) {
+    } else if (tg_call_is(c, "DELETE")) {
         if (strcmp(u->role, "owner") == 0 && owners == 1) {
             tg_call_error(c, TG_E_INVALID_VALUE, NULL,
                           "An organization needs at least one owner.");
@@ -227,7 +225,7 @@ static void settings(tg_call_t *c)
 {
     char org_id[TG_ID_MAX];
     snprintf(org_id, sizeof(org_id), "%s", c->org_id);
-    if (is(c, "POST")) {
+    if (tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
         if (!j)
             return;
@@ -246,7 +244,7 @@ static void settings(tg_call_t *c)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
-    } else if (!is(c, "GET")) {
+    } else if (!tg_call_is(c, "GET")) {
         tg_call_bad_method(c);
         return;
     }
@@ -268,14 +266,12 @@ static void settings(tg_call_t *c)
 void tg_api_members(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
                     int nsegs)
 {
-#define WHAT(lit) (len == sizeof(lit) - 1 && memcmp(what, lit, len) == 0)
-    if (WHAT("invites") && nsegs <= 2)
+    if (tg_span_is(what, len, "invites") && nsegs <= 2)
         invites_route(c, id, idlen, nsegs);
-    else if (WHAT("users") && nsegs <= 2)
+    else if (tg_span_is(what, len, "users") && nsegs <= 2)
         users_route(c, id, idlen, nsegs);
-    else if (WHAT("settings") && nsegs == 1)
+    else if (tg_span_is(what, len, "settings") && nsegs == 1)
         settings(c);
     else
         tg_call_unknown_url(c);
-#undef WHAT
 }

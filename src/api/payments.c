@@ -20,13 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-static int is(tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
-
-static int seg_eq(const char *p, size_t len, const char *lit)
-{
-    return strlen(lit) == len && memcmp(p, lit, len) == 0;
-}
-
 /* A JSON integer in [min, max] (cents and such). */
 static int json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out)
 {
@@ -450,9 +443,9 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
     char mid[TG_ID_MAX];
 
     if (nsegs == 2) {
-        if (is(c, "POST")) {
+        if (tg_call_is(c, "POST")) {
             create_method(c);
-        } else if (is(c, "GET")) {
+        } else if (tg_call_is(c, "GET")) {
             if (st->ops->pay_method_list(st, c->org_id, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
@@ -472,7 +465,7 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
         return;
     }
     snprintf(mid, sizeof(mid), "%.*s", (int)idlen, id);
-    if (is(c, "DELETE")) {
+    if (tg_call_is(c, "DELETE")) {
         int rc = st->ops->pay_method_delete(st, c->org_id, mid, tg_now());
         if (rc == TG_STORE_NOTFOUND) {
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No payment method found with id '%s'.", mid);
@@ -487,11 +480,11 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
         }
         return;
     }
-    if (!is(c, "GET") && !is(c, "POST")) {
+    if (!tg_call_is(c, "GET") && !tg_call_is(c, "POST")) {
         tg_call_bad_method(c);
         return;
     }
-    if (is(c, "POST")) { /* {"default": true}: make it the default method */
+    if (tg_call_is(c, "POST")) { /* {"default": true}: make it the default method */
         cJSON *j = tg_call_body_json(c);
         if (!j)
             return;
@@ -554,9 +547,9 @@ static void create_top_up(tg_call_t *c)
 static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
 {
     tg_store_t *st = c->w->store;
-    if (nsegs == 2 && is(c, "POST")) {
+    if (nsegs == 2 && tg_call_is(c, "POST")) {
         create_top_up(c);
-    } else if (nsegs == 2 && is(c, "GET")) {
+    } else if (nsegs == 2 && tg_call_is(c, "GET")) {
         tg_payment_row_t *rows = NULL;
         size_t n = 0;
         if (st->ops->payment_list(st, c->org_id, &rows, &n) < 0) {
@@ -568,7 +561,7 @@ static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
             cJSON_AddItemToArray(items, payment_object(&rows[i]));
         free(rows);
         tg_call_list(c, items);
-    } else if (nsegs == 3 && is(c, "GET")) {
+    } else if (nsegs == 3 && tg_call_is(c, "GET")) {
         tg_payment_row_t p;
         char pid[TG_ID_MAX];
         int rc = TG_STORE_NOTFOUND;
@@ -631,11 +624,11 @@ static void auto_recharge(tg_call_t *c, int nsegs)
         return;
     }
     tg_pay_auto_recharge_get(c->org_id, &r);
-    if (is(c, "GET")) {
+    if (tg_call_is(c, "GET")) {
         auto_recharge_answer(c, &r);
         return;
     }
-    if (!is(c, "POST")) {
+    if (!tg_call_is(c, "POST")) {
         tg_call_bad_method(c);
         return;
     }
@@ -863,7 +856,7 @@ static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     size_t n = 0, i;
     char fmt[16];
 
-    if (!is(c, "GET")) {
+    if (!tg_call_is(c, "GET")) {
         tg_call_bad_method(c);
         return;
     }
@@ -887,7 +880,7 @@ static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     }
     /* by id (inv_…) or by number (TG-…) */
     for (i = 0; i < n; i++)
-        if (seg_eq(id, idlen, rows[i].id) || seg_eq(id, idlen, rows[i].number))
+        if (tg_span_is(id, idlen, rows[i].id) || tg_span_is(id, idlen, rows[i].number))
             break;
     if (i == n)
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No invoice found with id '%.*s'.",
@@ -906,13 +899,13 @@ void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id,
 {
     if (nsegs > 3 || (nsegs == 3 && idlen == 0)) {
         tg_call_unknown_url(c);
-    } else if (seg_eq(what, len, "payment_methods")) {
+    } else if (tg_span_is(what, len, "payment_methods")) {
         payment_methods(c, id, idlen, nsegs);
-    } else if (seg_eq(what, len, "top_ups")) {
+    } else if (tg_span_is(what, len, "top_ups")) {
         top_ups(c, id, idlen, nsegs);
-    } else if (seg_eq(what, len, "auto_recharge")) {
+    } else if (tg_span_is(what, len, "auto_recharge")) {
         auto_recharge(c, nsegs);
-    } else if (seg_eq(what, len, "invoices")) {
+    } else if (tg_span_is(what, len, "invoices")) {
         invoices(c, id, idlen, nsegs);
     } else {
         tg_call_unknown_url(c);
@@ -926,11 +919,11 @@ void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len)
     size_t blen;
     const char *body = tg_http_body(c->req, &blen);
 
-    if (!name || !header || !seg_eq(provider, len, name)) {
+    if (!name || !header || !tg_span_is(provider, len, name)) {
         tg_call_unknown_url(c);
         return;
     }
-    if (!is(c, "POST")) {
+    if (!tg_call_is(c, "POST")) {
         tg_call_bad_method(c);
         return;
     }

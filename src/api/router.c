@@ -7,12 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int path_is(const char *p, size_t len, const char *lit)
-{
-    size_t n = strlen(lit);
-    return len == n && memcmp(p, lit, n) == 0;
-}
-
 static int path_prefix(const char *p, size_t len, const char *lit)
 {
     size_t n = strlen(lit);
@@ -32,17 +26,17 @@ static void handle(tg_http_req_t *req, void *data)
         tg_http_respond(req, 503, "application/json", "", 0);
         return;
     }
-    if (path_is(path, len, "/healthz") || path_is(path, len, "/readyz")) {
+    if (tg_span_is(path, len, "/healthz") || tg_span_is(path, len, "/readyz")) {
         get ? tg_api_health(c) : tg_call_bad_method(c);
-    } else if (path_is(path, len, "/metrics")) {
+    } else if (tg_span_is(path, len, "/metrics")) {
         get ? tg_api_metrics(c) : tg_call_bad_method(c);
-    } else if (path_is(path, len, "/v1/chat/completions")) {
+    } else if (tg_span_is(path, len, "/v1/chat/completions")) {
         post ? tg_api_chat(c) : tg_call_bad_method(c);
-    } else if (path_is(path, len, "/v1/completions")) {
+    } else if (tg_span_is(path, len, "/v1/completions")) {
         post ? tg_api_completions(c) : tg_call_bad_method(c);
-    } else if (path_is(path, len, "/v1/embeddings")) {
+    } else if (tg_span_is(path, len, "/v1/embeddings")) {
         post ? tg_api_embeddings(c) : tg_call_bad_method(c);
-    } else if (path_is(path, len, "/v1/models")) {
+    } else if (tg_span_is(path, len, "/v1/models")) {
         get ? tg_api_models_list(c) : tg_call_bad_method(c);
     } else if (path_prefix(path, len, "/v1/models/")) {
         if (get && tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODELS_READ) == 0)
@@ -57,7 +51,7 @@ static void handle(tg_http_req_t *req, void *data)
         tg_api_payments_webhook(c, path + 21, len - 21);
     } else if (path_prefix(path, len, "/console/api/")) {
         tg_api_console(c, path + 13, len - 13);
-    } else if (get && !path_prefix(path, len, "/v1/") && !path_is(path, len, "/v1")) {
+    } else if (get && !path_prefix(path, len, "/v1/") && !tg_span_is(path, len, "/v1")) {
         tg_api_console_file(c, path, len); /* the console: its files and its pages */
     } else {
         tg_call_unknown_url(c);

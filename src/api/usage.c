@@ -544,9 +544,9 @@ out:
 
 void tg_api_usage(tg_call_t *c, const char *kind, size_t len)
 {
-    if (len == 11 && !memcmp(kind, "completions", 11))
+    if (tg_span_is(kind, len, "completions"))
         serve(c, K_COMPLETIONS);
-    else if (len == 10 && !memcmp(kind, "embeddings", 10))
+    else if (tg_span_is(kind, len, "embeddings"))
         serve(c, K_EMBEDDINGS);
     else /* moderations, images, audio_*, vector_stores, …: endpoints Tollgate does not serve */
         tg_call_unknown_url(c);
