@@ -39,6 +39,7 @@ struct tg_call {
     char org_id[TG_ID_MAX]; /* for the openai-organization header */
     /* a console session (console.c): the user, and the admin key it acts as */
     tg_user_row_t user;
+    char session_hash[65]; /* the stored hash of its cookie's token (auth/accounts.h) */
     tg_cat_key_t session_key;
     int via_session;
     tg_call_t *prev, *next;

@@ -65,11 +65,10 @@ static int same_origin(tg_call_t *c)
  * with an Authorization header is a script's: its cookie is never looked at. */
 static int session_lookup(tg_call_t *c, char token[TG_TOKEN_MAX])
 {
-    char hash[TG_TOKEN_HASH];
     if (tg_http_header(c->req, "authorization") || cookie_get(c, COOKIE, token, TG_TOKEN_MAX) < 0)
         return 1;
-    tg_token_hash(token, strlen(token), hash);
-    int rc = c->w->store->ops->session_get(c->w->store, hash, tg_now(), &c->user);
+    tg_token_hash(token, strlen(token), c->session_hash);
+    int rc = c->w->store->ops->session_get(c->w->store, c->session_hash, tg_now(), &c->user);
     if (rc == TG_STORE_NOTFOUND)
         return 1;
     return rc < 0 ? -1 : 0;
@@ -408,22 +407,23 @@ out:
     cJSON_Delete(j);
 }
 
+/* The console's writes on oneself (logout, password): a session of any role and its CSRF
+ * token; -1 after answering. */
+static int require_session(tg_call_t *c)
+{
+    int rc = tg_console_auth(c, TG_SCOPE_MGMT_READ);
+    if (rc == 1)
+        tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
 static void logout(tg_call_t *c)
 {
-    char token[TG_TOKEN_MAX], hash[TG_TOKEN_HASH];
-    int rc = tg_console_auth(c, TG_SCOPE_MGMT_READ);
-    if (rc < 0)
+    if (require_session(c) < 0)
         return;
-    if (rc == 1) {
-        tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
+    if (c->w->store->ops->session_delete(c->w->store, c->session_hash) == -1) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
-    }
-    if (cookie_get(c, COOKIE, token, sizeof(token)) == 0) {
-        tg_token_hash(token, strlen(token), hash);
-        if (c->w->store->ops->session_delete(c->w->store, hash) == -1) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-            return;
-        }
     }
     set_cookie(c, "", 0);
     tg_http_add_header(c->req, "cache-control", "no-store");
@@ -434,9 +434,6 @@ static void logout(tg_call_t *c)
 
 typedef struct {
     tg_call_t *c;
-    char user_id[TG_ID_MAX];
-    char email[TG_NAME_MAX];
-    char keep[TG_TOKEN_HASH]; /* this session stays; the user's others end */
     char new_pw[TG_PW_MAX + 1];
 } pw_change_t;
 
@@ -453,7 +450,7 @@ static void pw_change_hashed(void *arg, int result, const char *hash)
     tg_store_t *st = c->w->store;
     int rc = result == 0 ? st->ops->begin(st) : -1;
     if (rc == 0)
-        rc = st->ops->user_set_password(st, p->user_id, hash, p->keep);
+        rc = st->ops->user_set_password(st, c->user.id, hash, c->session_hash); /* this one stays */
     if (rc == 0)
         rc = st->ops->commit(st);
     else if (result == 0)
@@ -461,7 +458,7 @@ static void pw_change_hashed(void *arg, int result, const char *hash)
     if (rc != 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     } else {
-        tg_info("console: %s changed its password; its other sessions ended", p->user_id);
+        tg_info("console: %s changed its password; its other sessions ended", c->user.id);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "object", "console.password");
         cJSON_AddBoolToObject(o, "changed", 1);
@@ -476,7 +473,7 @@ static void pw_change_checked(void *arg, int result, const char *unused)
     tg_call_t *c = p->c;
     if (result != 0) {
         if (result > 0) {
-            tg_login_failed(p->email, tg_now()); /* guessing it counts as a failed login */
+            tg_login_failed(c->user.email, tg_now()); /* guessing it counts as a failed login */
             tg_call_error(c, TG_E_INVALID_VALUE, "current_password",
                           "The current password is not correct.");
         } else
@@ -493,14 +490,8 @@ static void pw_change_checked(void *arg, int result, const char *unused)
 
 static void change_password(tg_call_t *c)
 {
-    char token[TG_TOKEN_MAX];
-    int rc = tg_console_auth(c, TG_SCOPE_MGMT_READ); /* readers may change their own too */
-    if (rc < 0)
+    if (require_session(c) < 0) /* readers may change their own too */
         return;
-    if (rc == 1 || cookie_get(c, COOKIE, token, sizeof(token)) < 0) {
-        tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
-        return;
-    }
     cJSON *j = tg_call_body_json(c);
     if (!j)
         return;
@@ -521,9 +512,6 @@ static void change_password(tg_call_t *c)
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
     } else {
         p->c = c;
-        snprintf(p->user_id, sizeof(p->user_id), "%s", c->user.id);
-        snprintf(p->email, sizeof(p->email), "%s", c->user.email);
-        tg_token_hash(token, strlen(token), p->keep);
         memcpy(p->new_pw, pw, strlen(pw) + 1);
         if (tg_password_verify_async(c->w->base, c->user.password_hash, cur, strlen(cur),
                                      pw_change_checked, p) < 0) {
@@ -531,7 +519,6 @@ static void change_password(tg_call_t *c)
             pw_change_free(p);
         }
     }
-    sodium_memzero(token, sizeof(token));
     cJSON_Delete(j);
 }
 
