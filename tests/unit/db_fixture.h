@@ -55,4 +55,26 @@ static int tg_test_db_close(tg_test_db_t *d)
     return rmdir(d->dir);
 }
 
+/* cmocka setup and teardown for a test that needs only the database (*state is a
+ * tg_test_db_t): `static int fx_setup(void **s) { return tg_test_db_setup(s, "tag"); }`.
+ * inline: a test with its own fixture does not use them. */
+static inline int tg_test_db_setup(void **state, const char *tag)
+{
+    tg_test_db_t *d = calloc(1, sizeof(*d));
+    if (!d || tg_test_db_open(d, tag) != 0) {
+        free(d);
+        return -1;
+    }
+    *state = d;
+    return 0;
+}
+
+static inline int tg_test_db_teardown(void **state)
+{
+    tg_test_db_t *d = *state;
+    int rc = tg_test_db_close(d);
+    free(d);
+    return rc;
+}
+
 #endif

@@ -337,24 +337,8 @@ static void test_invoice_number(void **state)
 
 typedef tg_test_db_t fx_t;
 
-static int fx_setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    if (!f || tg_test_db_open(f, "pay") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx_t *f = *state;
-    int rc = tg_test_db_close(f);
-    free(f);
-    return rc;
-}
+static int fx_setup(void **state) { return tg_test_db_setup(state, "pay"); }
+static int fx_teardown(void **state) { return tg_test_db_teardown(state); }
 
 static tg_invoice_row_t invoice(const char *org, int64_t seq, const char *payment)
 {

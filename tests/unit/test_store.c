@@ -17,24 +17,8 @@
 
 typedef tg_test_db_t fx_t;
 
-static int fx_setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    if (!f || tg_test_db_open(f, "store") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx_t *f = *state;
-    int rc = tg_test_db_close(f);
-    free(f);
-    return rc;
-}
+static int fx_setup(void **state) { return tg_test_db_setup(state, "store"); }
+static int fx_teardown(void **state) { return tg_test_db_teardown(state); }
 
 /* Runs a call that is expected to fail without its log line cluttering the output. */
 #define QUIET(expr)                                                                               \

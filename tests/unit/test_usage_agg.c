@@ -18,24 +18,8 @@
 
 typedef tg_test_db_t fx_t;
 
-static int fx_setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    if (!f || tg_test_db_open(f, "agg") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx_t *f = *state;
-    int rc = tg_test_db_close(f);
-    free(f);
-    return rc;
-}
+static int fx_setup(void **state) { return tg_test_db_setup(state, "agg"); }
+static int fx_teardown(void **state) { return tg_test_db_teardown(state); }
 
 #define DAY 86400
 #define HOUR 3600
