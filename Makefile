@@ -14,7 +14,7 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -l
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
                       src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c \
-                      src/tokenizer/*.c src/console/*.c)
+                      src/tokenizer/*.c src/console/*.c src/gate/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
 

@@ -165,6 +165,27 @@ const CREATED = {
 // Where the package leaves a size out. Embeddings: the input limit (OpenAI documents 8191 input
 // tokens; the table rounds to the 8192 window) and no output tokens. davinci-002 / babbage-002:
 // OpenAI documents a 16,384-token context; the package has only max_output_tokens.
+// Prompt tokens of one image part, as OpenAI publishes them (Images and vision guide,
+// "Calculating costs"): [base, tile] for the tile models (detail low: base; high: base +
+// tiles x tile, at most 8 tiles, so the worst case is base + 8 x tile), or [0, 0, max] for
+// the patch models (32 px patches, at most 1536, times the model's multiplier: 1.62 for
+// gpt-4.1-mini and gpt-5-mini, 2.46 for the nanos, 1.72 for o4-mini). Models not listed have
+// no image costs: Tollgate then bounds an image by the context window.
+const IMAGE_COSTS = {
+  'gpt-4-turbo': [85, 170], 'gpt-4-turbo-2024-04-09': [85, 170],
+  'gpt-4.1': [85, 170], 'gpt-4.1-2025-04-14': [85, 170],
+  'gpt-4o': [85, 170], 'gpt-4o-2024-05-13': [85, 170], 'gpt-4o-2024-08-06': [85, 170],
+  'gpt-4o-2024-11-20': [85, 170],
+  'gpt-4o-mini': [2833, 5667], 'gpt-4o-mini-2024-07-18': [2833, 5667],
+  'gpt-5': [70, 140], 'gpt-5-2025-08-07': [70, 140], 'gpt-5-chat-latest': [70, 140],
+  'o1': [75, 150], 'o1-2024-12-17': [75, 150], 'o3': [75, 150], 'o3-2025-04-16': [75, 150],
+  'gpt-4.1-mini': [0, 0, 2489], 'gpt-4.1-mini-2025-04-14': [0, 0, 2489],
+  'gpt-4.1-nano': [0, 0, 3779], 'gpt-4.1-nano-2025-04-14': [0, 0, 3779],
+  'gpt-5-mini': [0, 0, 2489], 'gpt-5-mini-2025-08-07': [0, 0, 2489],
+  'gpt-5-nano': [0, 0, 3779], 'gpt-5-nano-2025-08-07': [0, 0, 3779],
+  'o4-mini': [0, 0, 2642], 'o4-mini-2025-04-16': [0, 0, 2642],
+};
+
 const SIZE_FALLBACK = {
   'babbage-002': { context_window: 16384 },
   'davinci-002': { context_window: 16384 },
@@ -272,11 +293,18 @@ function build(opt, version, models, mapping) {
       notes.push(diffs.length ? `${id}: package differs: ${diffs.join('; ')}` : `${id}: package agrees`);
     }
 
-    out.push({
+    const row = {
       id, type, owned_by: 'openai', created,
       input_price: input, cached_input_price: cached, output_price: output,
       context_window, max_output_tokens, tokenizer,
-    });
+    };
+    const img = IMAGE_COSTS[id];
+    if (img) {
+      row.image_base_tokens = img[0];
+      row.image_tile_tokens = img[1];
+      row.image_max_tokens = img[2] ?? img[0] + 8 * img[1];
+    }
+    out.push(row);
   }
 
   const ids = out.map((m) => m.id);

@@ -8,6 +8,7 @@
 #include "limits/ratelimit.h"
 #include "core/errors.h"
 #include "core/sse.h"
+#include "gate/gate.h"
 #include "providers/upstream.h"
 #include "store/store.h"
 
@@ -54,16 +55,15 @@ struct tg_call {
     struct evbuffer *body; /* non-streamed answer, or an upstream error body */
     tg_sse_t sse;          /* upstream SSE parser */
     struct evbuffer *out;  /* events to send in this write */
-    int64_t input_est, in_tok, cached_tok, out_tok, relayed;
+    tg_bound_t bound;      /* the input bound, and the exact text count */
+    tg_counts_t usage;     /* as the upstream reported it */
+    int64_t relayed;       /* content chunks relayed */
     int64_t out_cap, n; /* output tokens asked for (-1: the model's maximum), choices */
     int out_cap_explicit;
     const cJSON *input_node; /* messages, prompt or input (borrowed from the request body) */
     int input_kind;          /* IN_CHAT, IN_PROMPT, IN_EMBEDDING */
     struct evbuffer *relayed_text; /* relayed content, JSON-escaped (for aborted streams) */
-    tg_reservation_t resv;
-    tg_rl_ticket_t rl;
-    tg_rl_state_t rl_state; /* for the x-ratelimit-* headers */
-    int have_usage;
+    tg_ticket_t ticket; /* what admission holds: reservation, rate-limit tokens, headers */
     int up_result;
 };
 

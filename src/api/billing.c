@@ -119,9 +119,23 @@ static void create_grant(tg_call_t *c, const char *org_id)
     if (grant_body(c, org_id, &g) < 0)
         return;
     tg_store_t *st = c->w->store;
-    if (st->ops->begin(st) < 0 || tg_ledger_grant(st, &g) < 0 || st->ops->commit(st) < 0) {
-        st->ops->rollback(st);
+    if (st->ops->begin(st) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    int rc = tg_ledger_grant_write(st, &g);
+    if (rc == 0 && st->ops->commit(st) == 0) {
+        tg_ledger_grant_done(&g, 1);
+    } else {
+        st->ops->rollback(st);
+        if (rc == 0)
+            tg_ledger_grant_done(&g, 0);
+        if (rc == TG_LEDGER_ETOO_LARGE)
+            tg_call_error(c, TG_E_INVALID_VALUE, "amount",
+                          "Invalid 'amount': the organization's credit grants would total more "
+                          "than $9,223,372,036.85, the most Tollgate can hold.");
+        else
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
     tg_call_json(c, 200, grant_object(&g));

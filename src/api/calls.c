@@ -64,8 +64,8 @@ void tg_call_headers(tg_call_t *c)
     if (c->org_id[0])
         tg_http_add_header(c->req, "openai-organization", c->org_id);
     tg_http_add_header(c->req, "access-control-expose-headers", "X-Request-ID");
-    if (c->rl_state.have) {
-        const tg_rl_state_t *s = &c->rl_state;
+    if (c->ticket.rl_state.have) {
+        const tg_rl_state_t *s = &c->ticket.rl_state;
         char v[32];
         snprintf(v, sizeof(v), "%lld", (long long)s->limit_requests);
         tg_http_add_header(c->req, "x-ratelimit-limit-requests", v);

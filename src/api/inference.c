@@ -135,20 +135,6 @@ static int opt_number(tg_call_t *c, const cJSON *j, const char *name, double min
     return 1;
 }
 
-/* Bytes of every string inside v: never below its token count, so a safe input estimate
- * until the BPE tokenizer lands. */
-static int64_t text_bytes(const cJSON *v)
-{
-    int64_t n = 0;
-    if (cJSON_IsString(v))
-        return (int64_t)strlen(v->valuestring);
-    if (cJSON_IsNumber(v))
-        return 1;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, v) n += text_bytes(it);
-    return n;
-}
-
 /* stream, stream_options: shared by chat and completions. */
 static int check_stream(tg_call_t *c, cJSON *j)
 {
@@ -214,18 +200,22 @@ static void emit(tg_call_t *c, const char *data, size_t len)
     evbuffer_add(c->out, "\n\n", 2);
 }
 
+/* The upstream's usage object: counts that are not non-negative integers make it invalid
+ * (settlement then uses Tollgate's own count and reports the discrepancy). */
 static void read_usage(tg_call_t *c, const cJSON *u)
 {
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
     const cJSON *cached = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
-    if (!cJSON_IsNumber(pt))
+    tg_counts_t *k = &c->usage;
+    if (!pt)
         return;
-    c->in_tok = (int64_t)pt->valuedouble;
-    c->out_tok = cJSON_IsNumber(ct) ? (int64_t)ct->valuedouble : 0;
-    c->cached_tok = cJSON_IsNumber(cached) ? (int64_t)cached->valuedouble : 0;
-    c->have_usage = 1;
+    memset(k, 0, sizeof(*k));
+    k->present = 1;
+    k->valid = tg_count_from_json(pt, &k->input) == 0 &&
+               (!ct || cJSON_IsNull(ct) || tg_count_from_json(ct, &k->output) == 0) &&
+               (!cached || cJSON_IsNull(cached) || tg_count_from_json(cached, &k->cached) == 0);
 }
 
 /* Removes `"usage":null` (with its comma) in place; such bytes cannot occur inside a JSON
@@ -432,22 +422,13 @@ static void on_durable(void *arg)
     tg_call_free(c);
 }
 
-/* Gives back the reservation of a request that never reached a provider. */
-static void release(tg_call_t *c)
-{
-    tg_charges_t none;
-    tg_rl_settle(&c->rl, 0);
-    tg_ledger_settle(&c->resv, c->key->row.org_id, c->key->row.project_id, 0, &none);
-}
-
 static void record_and_finish(tg_call_t *c, int reached)
 {
     tg_usage_row_t u;
-    tg_charges_t charges;
 
     c->finished = 1;
     if (!reached) { /* never reached a provider: no usage, answer now */
-        release(c);
+        tg_admit_release(&c->ticket);
         on_durable(c);
         return;
     }
@@ -460,24 +441,18 @@ static void record_and_finish(tg_call_t *c, int reached)
     snprintf(u.model, sizeof(u.model), "%s", c->model->id);
     snprintf(u.provider_id, sizeof(u.provider_id), "%s", c->route->provider->row.id);
     snprintf(u.endpoint, sizeof(u.endpoint), "%s", c->endpoint);
-    if (c->have_usage) {
-        u.input_tokens = c->in_tok;
-        u.cached_input_tokens = c->cached_tok;
-        u.output_tokens = c->out_tok;
-    } else if (c->aborted || c->relayed) {
-        /* no usage from the upstream: the input count and the relayed text's tokens */
-        u.input_tokens = c->input_est;
-        u.output_tokens = relayed_tokens(c);
-    }
     u.status = c->status;
     u.latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
     u.streamed = c->stream;
     u.aborted = c->aborted;
-    u.cost_nanousd = tg_price_cost(c->model, u.input_tokens, u.cached_input_tokens,
-                                   u.output_tokens);
-    tg_rl_settle(&c->rl, u.input_tokens + u.output_tokens);
-    tg_ledger_settle(&c->resv, u.org_id, u.project_id, u.cost_nanousd, &charges);
-    tg_usage_submit(&u, &charges, c->w->base, on_durable, c);
+    /* Tollgate's own count, for when the upstream reported nothing usable: the input (its
+     * exact text count, else the bound) and the relayed text's tokens */
+    tg_counts_t own = {0};
+    if (c->aborted || c->relayed || c->usage.present) {
+        own.input = c->bound.text_tokens >= 0 ? c->bound.text_tokens : c->bound.tokens;
+        own.output = relayed_tokens(c);
+    }
+    tg_settle(&c->ticket, c->model, &c->usage, &own, &u, c->w->base, on_durable, c);
 }
 
 /* The `usage` object of a non-streamed answer, without parsing the whole answer (which
@@ -611,67 +586,46 @@ void tg_api_abort_all(tg_api_worker_t *w)
 
 static const tg_up_cbs_t relay_cbs = {on_data, on_done};
 
-/* Sum of the tokens of every string in v (token arrays count their length). */
-static int64_t count_strings(const tg_tok_t *tok, const cJSON *v)
-{
-    int64_t n = 0;
-    if (cJSON_IsString(v)) {
-        size_t k = tg_tok_count(tok, v->valuestring, strlen(v->valuestring));
-        return k == TG_TOK_COUNT_ERR ? -1 : (int64_t)k;
-    }
-    if (cJSON_IsNumber(v))
-        return 1;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, v) {
-        int64_t k = count_strings(tok, it);
-        if (k < 0)
-            return -1;
-        n += k;
-    }
-    return n;
-}
-
-/* The exact input token count with the model's tokenizer (replacing the byte estimate),
- * and the context-window check (400 context_length_exceeded). -1 after answering. */
-static int count_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
+/* The input bound (gate/bound.c), and the context-window check (400
+ * context_length_exceeded) on the exact text count where the model's tokenizer is ours.
+ * -1 after answering. */
+static int bound_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
 {
     const tg_tok_t *tok = tg_api_tokenizer(m->tokenizer);
-    int64_t n = -1;
-    if (!tok)
-        return 0; /* keep the byte estimate (never below the true count) */
+    int rc;
     if (c->input_kind == IN_CHAT) {
         const cJSON *tools = cJSON_GetObjectItemCaseSensitive(j, "tools");
         if (!tools)
             tools = cJSON_GetObjectItemCaseSensitive(j, "functions");
-        n = tg_tok_count_chat(tok, c->input_node, tools);
-    } else if (c->input_kind == IN_EMBEDDING && cJSON_IsArray(c->input_node)) {
-        /* each input on its own against the model's limit */
-        const cJSON *it;
-        int idx = 0;
-        n = 0;
-        cJSON_ArrayForEach(it, c->input_node) {
-            int64_t k = count_strings(tok, it);
-            if (k < 0) {
-                n = -1;
-                break;
-            }
-            if (m->context_window > 0 && k > m->context_window) {
-                tg_call_error(c, TG_E_CONTEXT_LENGTH, "input",
-                              "This model's maximum context length is %lld tokens, however you "
-                              "requested %lld tokens in input[%d]. Please reduce your input.",
-                              (long long)m->context_window, (long long)k, idx);
-                return -1;
-            }
-            n += k;
-            idx++;
-        }
+        rc = tg_bound_chat(m, tok, c->input_node, tools,
+                           cJSON_GetObjectItemCaseSensitive(j, "response_format"), &c->bound);
     } else {
-        n = count_strings(tok, c->input_node);
+        rc = tg_bound_text(m, tok, c->input_node, &c->bound);
     }
-    if (n < 0)
-        return 0;
-    c->input_est = n;
-    if (m->context_window <= 0)
+    if (rc == TG_BOUND_EUNBOUNDED) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "messages",
+                      "The model `%s` has no context window in this server's model table, so "
+                      "the cost of its audio, file and image parts cannot be bounded. Ask the "
+                      "operator to set the model's context_window.", m->id);
+        return -1;
+    }
+    if (rc < 0) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return -1;
+    }
+    int64_t n = c->bound.text_tokens;
+    if (n < 0 || m->context_window <= 0)
+        return 0; /* no tokenizer of ours: the upstream judges its own window */
+    if (c->input_kind == IN_EMBEDDING && c->bound.max_item > m->context_window) {
+        /* each input on its own against the model's limit */
+        tg_call_error(c, TG_E_CONTEXT_LENGTH, "input",
+                      "This model's maximum context length is %lld tokens, however you "
+                      "requested %lld tokens in input[%d]. Please reduce your input.",
+                      (long long)m->context_window, (long long)c->bound.max_item,
+                      c->bound.max_item_index);
+        return -1;
+    }
+    if (c->input_kind == IN_EMBEDDING && c->bound.max_item >= 0)
         return 0;
     const char *what = c->input_kind == IN_CHAT ? "messages" : c->input_kind == IN_PROMPT ? "prompt" : "input";
     int64_t out = c->out_cap_explicit ? c->out_cap : 0;
@@ -690,6 +644,51 @@ static int count_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
                       "resulted in %lld tokens. Please reduce the length of the %s.",
                       (long long)m->context_window, what, (long long)n, what);
     return -1;
+}
+
+/* A dollar amount as "$0.0125" (exact, at most 9 decimals, trailing zeros dropped but at
+ * least two decimals). */
+static void dollars(int64_t nanos, char *out, size_t cap)
+{
+    if (nanos < 0)
+        nanos = 0;
+    char frac[16];
+    snprintf(frac, sizeof(frac), "%09lld", (long long)(nanos % 1000000000));
+    size_t k = strlen(frac);
+    while (k > 2 && frac[k - 1] == '0')
+        frac[--k] = '\0';
+    snprintf(out, cap, "$%lld.%s", (long long)(nanos / 1000000000), frac);
+}
+
+/* 429 insufficient_quota. When the limit is not reached and only this request's worst case
+ * does not fit, the message says so (and how to make it fit); type and code stay OpenAI's. */
+static void quota_refused(tg_call_t *c, const tg_refusal_t *why)
+{
+    static const struct {
+        tg_err_t err;
+        const char *what;
+    } under[] = {
+        {TG_E_CREDIT_EXHAUSTED, "of your organization's credit balance"},
+        {TG_E_USAGE_LIMIT, "under your organization's monthly usage limit for its usage tier"},
+        {TG_E_ORG_SPEND_LIMIT, "under your organization's monthly spend limit"},
+        {TG_E_PROJECT_SPEND_LIMIT, "under this project's monthly spend limit"},
+    };
+    const char *what = NULL;
+    for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++)
+        if (under[i].err == why->err)
+            what = under[i].what;
+    if (!what || why->left <= 0) {
+        tg_call_error(c, why->err, NULL, NULL);
+        return;
+    }
+    char worst[48], left[48];
+    dollars(why->worst, worst, sizeof(worst));
+    dollars(why->left, left, sizeof(left));
+    tg_call_error(c, why->err, NULL,
+                  "This request's maximum cost, %s, exceeds the %s left %s. Lower max_tokens "
+                  "(or max_completion_tokens), or shorten the input, so that its worst case "
+                  "fits; a request is charged only for what it uses, but it may start only if "
+                  "its maximum cost fits.", worst, left, what);
 }
 
 /* 429 in OpenAI's words, with retry-after and retry-after-ms. */
@@ -748,48 +747,26 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                       ? "an embedding" : "a completion", path);
         return;
     }
-    if (count_input(c, m, j) < 0) {
+    if (bound_input(c, m, j) < 0) {
         cJSON_Delete(j);
-        return;
-    }
-    const char *needed;
-    if (!c->key->org->is_operator && !tg_tiers_allows(c->key->org->tier, m->id, &needed)) {
-        cJSON_Delete(j);
-        tg_call_error(c, TG_E_BELOW_USAGE_TIER, "model",
-                      "The model `%s` requires usage tier %s or higher; your organization is on "
-                      "%s. Tiers rise automatically with payments.",
-                      m->id, needed, tg_tiers_name(c->key->org->tier));
         return;
     }
     c->model = m;
     c->route = r;
-    /* Worst case: the input estimate (never below the true count) and the whole output cap
-     * for each of the n choices, at the model's prices. */
-    int64_t out_cap = c->out_cap;
-    if (out_cap < 0 || (m->max_output_tokens > 0 && out_cap > m->max_output_tokens))
-        out_cap = m->max_output_tokens;
-    int64_t worst = tg_price_cost(m, c->input_est, 0, out_cap * (c->n > 0 ? c->n : 1));
-    /* rate limits: the tier's defaults for the organisation; for the project the tighter of
-     * those and the project's own limits (set through the Admin API) */
-    tg_rl_limits_t lo = {{0}}, lp;
-    tg_rl_refusal_t why;
-    if (!c->key->org->is_operator) /* the operator's own organisation has no tier limits */
-        tg_tiers_limits(c->key->org->tier, m, &lo);
-    tg_catalog_project_limits(c->cat, c->key->row.project_id, m->id, &lo, &lp);
-    int64_t rl_tokens = c->input_est + out_cap * (c->n > 0 ? c->n : 1);
-    if (tg_rl_acquire(c->key->row.org_id, c->key->row.project_id, m->id, &lo, &lp, rl_tokens,
-                      &c->rl, &c->rl_state, &why) < 0) {
+    tg_admit_req_t q = {c->key->org, c->key->row.project_id, m, c->bound.tokens, c->out_cap,
+                        c->n};
+    tg_refusal_t why;
+    if (tg_admit(c->cat, &q, &c->ticket, &why) < 0) {
         cJSON_Delete(j);
-        rate_limited(c, m, &why);
-        return;
-    }
-    int64_t tier_cap = c->key->org->is_operator ? 0 : tg_tiers_monthly_cap(c->key->org->tier);
-    tg_err_t qerr = tg_ledger_reserve(c->key->org, c->key->row.project_id, worst,
-                                      tier_cap * TG_NANOS_PER_CENT, &c->resv);
-    if (qerr != TG_OK) {
-        cJSON_Delete(j);
-        tg_rl_settle(&c->rl, 0); /* the request counts; its tokens do not */
-        tg_call_error(c, qerr, NULL, NULL);
+        if (why.err == TG_E_BELOW_USAGE_TIER)
+            tg_call_error(c, TG_E_BELOW_USAGE_TIER, "model",
+                          "The model `%s` requires usage tier %s or higher; your organization is "
+                          "on %s. Tiers rise automatically with payments.",
+                          m->id, why.needed_tier, tg_tiers_name(c->key->org->tier));
+        else if (why.err == TG_E_RATE_LIMIT_REQUESTS || why.err == TG_E_RATE_LIMIT_TOKENS)
+            rate_limited(c, m, &why.rl);
+        else
+            quota_refused(c, &why);
         return;
     }
     cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
@@ -814,7 +791,7 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         c->out = evbuffer_new();
     if (!body || !c->body || (c->stream && (!c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0))) {
         free(body);
-        release(c);
+        tg_admit_release(&c->ticket);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
@@ -822,7 +799,7 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                              c->w->cfg->upstream_timeout_ms, &relay_cbs, c);
     memset(auth, 0, sizeof(auth));
     if (!c->up) {
-        release(c);
+        tg_admit_release(&c->ticket);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
@@ -909,7 +886,6 @@ void tg_api_chat(tg_call_t *c)
         goto bad;
     c->out_cap = mct >= 0 ? mct : mt; /* -1: the model's maximum */
     c->out_cap_explicit = c->out_cap >= 0;
-    c->input_est = text_bytes(msgs) + 4 * (int64_t)i + 3; /* until the model's tokenizer */
     c->input_node = msgs;
     c->input_kind = IN_CHAT;
     forward(c, j, "chat", "chat/completions");
@@ -938,7 +914,6 @@ void tg_api_completions(tg_call_t *c)
     c->out_cap_explicit = 1;
     if (best_of > c->n) /* best_of completions are generated (and billed) server-side */
         c->n = best_of;
-    c->input_est = text_bytes(prompt) + 1;
     c->input_node = prompt;
     c->input_kind = IN_PROMPT;
     forward(c, j, "completion", "completions");
@@ -984,7 +959,6 @@ void tg_api_embeddings(tg_call_t *c)
         goto bad;
     c->n = 1;
     c->out_cap = 0;
-    c->input_est = text_bytes(input);
     c->input_node = input;
     c->input_kind = IN_EMBEDDING;
     forward(c, j, "embedding", "embeddings");

@@ -68,7 +68,13 @@ static cJSON *org_model_object(const tg_model_row_t *m)
     cJSON_AddItemToObject(o, "output_price", price(m->output_price));
     cJSON_AddNumberToObject(o, "context_window", (double)m->context_window);
     cJSON_AddNumberToObject(o, "max_output_tokens", (double)m->max_output_tokens);
-    cJSON_AddStringToObject(o, "tokenizer", m->tokenizer);
+    if (m->tokenizer[0])
+        cJSON_AddStringToObject(o, "tokenizer", m->tokenizer);
+    else
+        cJSON_AddNullToObject(o, "tokenizer");
+    cJSON_AddNumberToObject(o, "image_base_tokens", (double)m->image_base_tokens);
+    cJSON_AddNumberToObject(o, "image_tile_tokens", (double)m->image_tile_tokens);
+    cJSON_AddNumberToObject(o, "image_max_tokens", (double)m->image_max_tokens);
     return o;
 }
 
@@ -112,7 +118,7 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
         memcpy(row.id, id, len);
         snprintf(row.type, sizeof(row.type), "chat");
         snprintf(row.owned_by, sizeof(row.owned_by), "organization-owner");
-        snprintf(row.tokenizer, sizeof(row.tokenizer), "o200k_base");
+        row.tokenizer[0] = '\0'; /* none of ours unless the operator names one */
         row.created = tg_now();
         row.cached_input_price = -1;
         row.input_price = row.output_price = -1;
@@ -137,9 +143,12 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
                       row.input_price < 0 ? "input_price" : "output_price");
         return;
     }
-    static const char *int_names[] = {"context_window", "max_output_tokens"};
-    int64_t *ints[] = {&row.context_window, &row.max_output_tokens};
-    for (int i = 0; i < 2; i++) {
+    static const char *int_names[] = {"context_window", "max_output_tokens",
+                                      "image_base_tokens", "image_tile_tokens",
+                                      "image_max_tokens"};
+    int64_t *ints[] = {&row.context_window, &row.max_output_tokens, &row.image_base_tokens,
+                       &row.image_tile_tokens, &row.image_max_tokens};
+    for (int i = 0; i < 5; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, int_names[i]);
         if (!v)
             continue;
@@ -153,15 +162,17 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
         *ints[i] = (int64_t)v->valuedouble;
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "tokenizer");
-    if (v && (!cJSON_IsString(v) || (strcmp(v->valuestring, "o200k_base") != 0 &&
-                                     strcmp(v->valuestring, "cl100k_base") != 0))) {
+    if (v && !cJSON_IsNull(v) &&
+        (!cJSON_IsString(v) || (strcmp(v->valuestring, "o200k_base") != 0 &&
+                                strcmp(v->valuestring, "cl100k_base") != 0))) {
         cJSON_Delete(j);
         tg_call_error(c, TG_E_INVALID_VALUE, "tokenizer",
-                      "Invalid 'tokenizer': expected 'o200k_base' or 'cl100k_base'.");
+                      "Invalid 'tokenizer': expected 'o200k_base', 'cl100k_base' or null (a model "
+                      "Tollgate has no tokenizer for: its input is bounded by its bytes).");
         return;
     }
     if (v)
-        snprintf(row.tokenizer, sizeof(row.tokenizer), "%s", v->valuestring);
+        snprintf(row.tokenizer, sizeof(row.tokenizer), "%s", cJSON_IsNull(v) ? "" : v->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (v && (!cJSON_IsString(v) ||
               (strcmp(v->valuestring, "chat") && strcmp(v->valuestring, "completion") &&

@@ -2,6 +2,7 @@
 #include "api/api_int.h"
 
 #include "billing/usage.h"
+#include "gate/gate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +17,10 @@ void tg_api_health(tg_call_t *c)
 void tg_api_metrics(tg_call_t *c)
 {
     tg_usage_stats_t u;
-    char buf[1024];
+    tg_gate_stats_t g;
+    char buf[2048];
     tg_usage_stats(&u);
+    tg_gate_stats(&g);
     int n = snprintf(buf, sizeof(buf),
                      "# TYPE tollgate_usage_records_committed_total counter\n"
                      "tollgate_usage_records_committed_total %llu\n"
@@ -26,6 +29,24 @@ void tg_api_metrics(tg_call_t *c)
                      "# TYPE tollgate_usage_commit_failures_total counter\n"
                      "tollgate_usage_commit_failures_total %llu\n",
                      u.committed, u.batches, u.failures);
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                  "# HELP tollgate_upstream_discrepancies_total Requests whose upstream reported "
+                  "usage above the reservation, absurd or malformed usage\n"
+                  "# TYPE tollgate_upstream_discrepancies_total counter\n");
+    for (int k = TG_DISC_NONE + 1; k < TG_DISC__N; k++)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                      "tollgate_upstream_discrepancies_total{kind=\"%s\"} %llu\n",
+                      tg_disc_name(k), g.discrepancies[k]);
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                  "# HELP tollgate_unbilled_nanodollars_total Cost upstreams reported above "
+                  "reservations, not charged\n"
+                  "# TYPE tollgate_unbilled_nanodollars_total counter\n"
+                  "tollgate_unbilled_nanodollars_total %llu\n"
+                  "# HELP tollgate_worst_case_refusals_total Quota refusals of requests whose "
+                  "maximum cost did not fit while the limit was not reached\n"
+                  "# TYPE tollgate_worst_case_refusals_total counter\n"
+                  "tollgate_worst_case_refusals_total %llu\n",
+                  g.unbilled_nanos, g.refusals_worst_case);
     tg_call_headers(c);
     tg_http_respond(c->req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
     tg_call_free(c);

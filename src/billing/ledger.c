@@ -20,12 +20,16 @@ typedef struct {
     int64_t limit_cents;            /* as set */
 } project_t;
 
-typedef struct {
+typedef struct tg_account {
+    struct tg_account *next; /* in its hash chain */
+    pthread_mutex_t mu;      /* everything below */
     char id[TG_ID_MAX];
-    int64_t month;                       /* month of spend/projects[].spend */
-    int64_t spend, reserved, limit;      /* this month; limit 0: none */
+    int64_t month;                  /* month of spend/projects[].spend */
+    int64_t spend, reserved, limit; /* this month; limit 0: none */
     int64_t limit_cents;
     int64_t overdraft;
+    int64_t overdraft_claimed; /* overdraft that grants being written will pay */
+    int64_t granted;           /* Σ amount of the grants, and of those being written */
     int exempt; /* the operator's organisation: spend is counted, no credit is used */
     grant_t *grants;
     size_t ngrants, capg;
@@ -33,17 +37,26 @@ typedef struct {
     size_t nprojects, capp;
 } account_t;
 
-/* One lock for all accounts: a reservation is a few comparisons and additions under it. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Accounts: NCHAINS hash chains; chain i is guarded by stripe i % NSTRIPES. An account,
+ * once added, stays at the same address until tg_ledger_shutdown. */
+#define NCHAINS 4096
+#define NSTRIPES 64
+static account_t *chains[NCHAINS];
+static pthread_mutex_t stripes[NSTRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
 static tg_ledger_hook_t hooks[2];
+
+static void stripes_init(void)
+{
+    for (int i = 0; i < NSTRIPES; i++)
+        pthread_mutex_init(&stripes[i], NULL);
+}
 
 void tg_ledger_set_hook(int index, tg_ledger_hook_t hook)
 {
     if (index >= 0 && index < 2)
         hooks[index] = hook;
 }
-static account_t *accounts;
-static size_t naccounts, capa;
 
 int64_t tg_month_start(int64_t t)
 {
@@ -61,6 +74,12 @@ int64_t tg_cents_to_nanos(int64_t cents)
     return cents > INT64_MAX / TG_NANOS_PER_CENT ? INT64_MAX : cents * TG_NANOS_PER_CENT;
 }
 
+/* a + b for non-negative a, b, saturating at INT64_MAX */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)
@@ -75,21 +94,36 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Finds or adds (mu held). NULL only when out of memory. */
+static uint32_t chain_of(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % NCHAINS;
+}
+
+/* Finds or adds the account of org_id; returns it unlocked. NULL only when out of memory. */
 static account_t *account(const char *org_id)
 {
-    for (size_t i = 0; i < naccounts; i++)
-        if (!strcmp(accounts[i].id, org_id))
-            return &accounts[i];
-    if (grow((void **)&accounts, &capa, naccounts, sizeof(account_t)) < 0)
-        return NULL;
-    account_t *a = &accounts[naccounts++];
-    memset(a, 0, sizeof(*a));
-    snprintf(a->id, sizeof(a->id), "%s", org_id);
-    a->month = tg_month_start(tg_now());
+    pthread_once(&stripes_once, stripes_init);
+    uint32_t i = chain_of(org_id);
+    pthread_mutex_t *s = &stripes[i % NSTRIPES];
+    pthread_mutex_lock(s);
+    account_t *a = chains[i];
+    while (a && strcmp(a->id, org_id) != 0)
+        a = a->next;
+    if (!a && (a = calloc(1, sizeof(*a))) != NULL) {
+        pthread_mutex_init(&a->mu, NULL);
+        snprintf(a->id, sizeof(a->id), "%s", org_id);
+        a->month = tg_month_start(tg_now());
+        a->next = chains[i];
+        chains[i] = a;
+    }
+    pthread_mutex_unlock(s);
     return a;
 }
 
+/* (a->mu held) */
 static project_t *project(account_t *a, const char *project_id)
 {
     for (size_t i = 0; i < a->nprojects; i++)
@@ -115,6 +149,8 @@ static void roll_month(account_t *a, int64_t now)
         a->projects[i].spend = 0;
 }
 
+/* The order in which grants pay: the one that expires first (no expiry last), free credit
+ * before purchased on equal expiry, then the oldest. The only place this order is written. */
 static int grant_before(const grant_t *x, const grant_t *y)
 {
     int64_t ex = x->row.expires_at ? x->row.expires_at : INT64_MAX;
@@ -141,6 +177,7 @@ static int add_grant(account_t *a, const tg_grant_row_t *row)
     return 0;
 }
 
+/* Σ remaining of unexpired grants − overdraft. Cannot overflow: Σ amount < 2^63. */
 static int64_t credit(const account_t *a, int64_t now)
 {
     int64_t sum = 0;
@@ -152,6 +189,33 @@ static int64_t credit(const account_t *a, int64_t now)
     return sum - a->overdraft;
 }
 
+/* credit − reserved, saturating at INT64_MIN (both terms are bounded, but not their
+ * difference). */
+static int64_t available(const account_t *a, int64_t now)
+{
+    int64_t c = credit(a, now);
+    return c < INT64_MIN + a->reserved ? INT64_MIN : c - a->reserved;
+}
+
+/* Appends one charge to ch; 0, or -1 when out of memory. */
+static int charge_add(tg_charges_t *ch, const char *grant_id, int64_t amount)
+{
+    tg_charge_t *c;
+    if (ch->n < TG_CHARGE_INLINE) {
+        c = &ch->first[ch->n];
+    } else {
+        size_t k = (size_t)(ch->n - TG_CHARGE_INLINE), cap = (size_t)ch->cap_more;
+        if (grow((void **)&ch->more, &cap, k, sizeof(tg_charge_t)) < 0)
+            return -1;
+        ch->cap_more = (int)cap;
+        c = &ch->more[k];
+    }
+    snprintf(c->grant_id, sizeof(c->grant_id), "%s", grant_id);
+    c->amount = amount;
+    ch->n++;
+    return 0;
+}
+
 int tg_ledger_load(tg_store_t *st)
 {
     tg_grant_row_t *grants = NULL;
@@ -160,13 +224,13 @@ int tg_ledger_load(tg_store_t *st)
     int64_t now = tg_now(), month = tg_month_start(now);
     int rc = -1;
 
-    pthread_mutex_lock(&mu);
     if (st->ops->grant_list(st, NULL, &grants, &n) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         account_t *a = account(grants[i].org_id);
         if (!a || add_grant(a, &grants[i]) < 0)
             goto out;
+        a->granted = add_sat(a->granted, grants[i].amount);
     }
     free(grants);
     grants = NULL;
@@ -208,42 +272,45 @@ int tg_ledger_load(tg_store_t *st)
         if (!p)
             goto out;
         a->month = month;
-        a->spend += rows[i].amount;
-        p->spend += rows[i].amount;
+        a->spend = add_sat(a->spend, rows[i].amount);
+        p->spend = add_sat(p->spend, rows[i].amount);
     }
     rc = 0;
 out:
-    pthread_mutex_unlock(&mu);
     free(grants);
     free(rows);
     return rc;
 }
 
+/* Single-threaded: no request may be in flight. */
 void tg_ledger_shutdown(void)
 {
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < naccounts; i++) {
-        free(accounts[i].grants);
-        free(accounts[i].projects);
+    for (size_t i = 0; i < NCHAINS; i++) {
+        while (chains[i]) {
+            account_t *a = chains[i];
+            chains[i] = a->next;
+            pthread_mutex_destroy(&a->mu);
+            free(a->grants);
+            free(a->projects);
+            free(a);
+        }
     }
-    free(accounts);
-    accounts = NULL;
-    naccounts = capa = 0;
-    pthread_mutex_unlock(&mu);
 }
 
 tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int64_t amount,
-                           int64_t tier_cap_nanos, tg_reservation_t *r)
+                           int64_t tier_cap_nanos, tg_reservation_t *r, int64_t *left)
 {
-    int64_t now = tg_now();
+    int64_t now = tg_now(), room = 0;
     tg_err_t err = TG_OK;
 
     memset(r, 0, sizeof(*r));
     if (amount < 0)
         amount = 0;
-    pthread_mutex_lock(&mu);
     account_t *a = account(org->id);
-    project_t *p = a ? project(a, project_id) : NULL;
+    if (!a)
+        return TG_E_UNAVAILABLE;
+    pthread_mutex_lock(&a->mu);
+    project_t *p = project(a, project_id);
     if (!p) {
         err = TG_E_UNAVAILABLE;
         goto out;
@@ -251,49 +318,58 @@ tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int6
     roll_month(a, now);
     /* The operator's own organisation pays its upstreams directly: no prepaid credit. */
     a->exempt = org->is_operator;
-    if (!a->exempt && credit(a, now) - a->reserved < amount)
+    int64_t held = add_sat(a->spend, a->reserved);
+    if (!a->exempt && (room = available(a, now)) < amount)
         err = TG_E_CREDIT_EXHAUSTED;
-    else if (!a->exempt && tier_cap_nanos && a->spend + a->reserved + amount > tier_cap_nanos)
+    else if (!a->exempt && tier_cap_nanos && (room = tier_cap_nanos - held) < amount)
         err = TG_E_USAGE_LIMIT;
-    else if (a->limit && a->limit - a->spend - a->reserved < amount)
+    else if (a->limit && (room = a->limit - held) < amount)
         err = TG_E_ORG_SPEND_LIMIT;
-    else if (p->limit && p->limit - p->spend - p->reserved < amount)
+    else if (p->limit && (room = p->limit - add_sat(p->spend, p->reserved)) < amount)
         err = TG_E_PROJECT_SPEND_LIMIT;
     if (err == TG_OK) {
-        a->reserved += amount;
-        p->reserved += amount;
-        snprintf(r->org_id, sizeof(r->org_id), "%s", org->id);
+        a->reserved = add_sat(a->reserved, amount);
+        p->reserved = add_sat(p->reserved, amount);
+        r->acct = a;
         snprintf(r->project_id, sizeof(r->project_id), "%s", project_id);
         r->amount = amount;
-        r->month = a->month;
         r->active = 1;
     }
 out:
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&a->mu);
+    if (left)
+        *left = room;
     return err;
 }
 
-void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *project_id,
-                      int64_t cost, tg_charges_t *ch)
+int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *project_id,
+                         int64_t cost, tg_charges_t *ch)
 {
     int64_t now = tg_now();
 
     memset(ch, 0, sizeof(*ch));
-    pthread_mutex_lock(&mu);
-    account_t *a = account(org_id);
-    project_t *p = a ? project(a, project_id) : NULL;
-    if (!p) { /* out of memory: the usage record still carries the cost */
-        pthread_mutex_unlock(&mu);
-        return;
-    }
+    if (cost < 0)
+        cost = 0;
+    account_t *a = r && r->active ? r->acct : account(org_id);
+    if (!a) /* out of memory: nothing is charged, nothing was held */
+        return 0;
+    pthread_mutex_lock(&a->mu);
     if (r && r->active) {
+        /* the reservation's own project, whatever the caller says */
+        project_t *rp = project(a, r->project_id);
         a->reserved -= r->amount;
-        p->reserved -= r->amount;
+        if (rp)
+            rp->reserved -= r->amount;
+        if (cost > r->amount) /* a charge never exceeds its reservation */
+            cost = r->amount;
         r->active = 0;
+        project_id = r->project_id;
     }
+    project_t *p = project(a, project_id);
     roll_month(a, now);
-    a->spend += cost;
-    p->spend += cost;
+    a->spend = add_sat(a->spend, cost);
+    if (p)
+        p->spend = add_sat(p->spend, cost);
     int64_t left = a->exempt ? 0 : cost;
     for (size_t i = 0; i < a->ngrants && left > 0; i++) {
         tg_grant_row_t *g = &a->grants[i].row;
@@ -301,61 +377,94 @@ void tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *proje
         if (rem <= 0 || (g->expires_at && g->expires_at <= now))
             continue;
         int64_t take = rem < left ? rem : left;
+        if (charge_add(ch, g->id, take) < 0)
+            break; /* out of memory: the rest is overdraft, which the store records as such */
         g->consumed += take;
         left -= take;
-        if (ch->n == TG_CHARGE_MAX) {
-            ch->tail += take;
-            continue;
-        }
-        snprintf(ch->from[ch->n].grant_id, sizeof(ch->from[ch->n].grant_id), "%s", g->id);
-        ch->from[ch->n].amount = take;
-        ch->n++;
     }
     /* Cost that no grant covers (credit expired or ran out mid-request) becomes overdraft,
      * which the next grant pays first. */
     if (left > 0) {
         ch->overdraft = left;
-        a->overdraft += left;
+        a->overdraft = add_sat(a->overdraft, left);
     }
-    int64_t available = credit(a, now) - a->reserved, org_spend = a->spend;
-    int64_t project_spend = p->spend, month = a->month;
+    int64_t avail = available(a, now), org_spend = a->spend;
+    int64_t project_spend = p ? p->spend : 0, month = a->month;
     int exempt = a->exempt;
-    pthread_mutex_unlock(&mu);
+    char org[TG_ID_MAX], proj[TG_ID_MAX];
+    snprintf(org, sizeof(org), "%s", a->id);
+    snprintf(proj, sizeof(proj), "%s", project_id);
+    pthread_mutex_unlock(&a->mu);
     if (cost <= 0)
-        return;
+        return 0;
     if (hooks[0])
-        hooks[0](org_id, project_id, available, org_spend, project_spend, month);
+        hooks[0](org, proj, avail, org_spend, project_spend, month);
     if (hooks[1] && !exempt)
-        hooks[1](org_id, project_id, available, org_spend, project_spend, month);
+        hooks[1](org, proj, avail, org_spend, project_spend, month);
+    return cost;
 }
 
-int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)
+int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
 {
+    if (g->amount < 0)
+        return -1;
     if (!g->id[0])
         tg_random_id(g->id, "grant_", 24);
     if (!g->granted_at)
         g->granted_at = tg_now();
-    /* a new grant first pays what the organisation owes (overdraft): the debt is then gone
-     * for good, and is never paid a second time when some grant expires */
-    pthread_mutex_lock(&mu);
     account_t *a = account(g->org_id);
-    int64_t pay = a && a->overdraft > 0 ? (a->overdraft < g->amount ? a->overdraft : g->amount) : 0;
-    if (a)
-        a->overdraft -= pay; /* taken now so that a concurrent grant does not pay it too */
-    pthread_mutex_unlock(&mu);
+    if (!a)
+        return -1;
+    /* a new grant first pays what the organisation owes (overdraft): the debt is then gone
+     * for good, and is never paid a second time when some grant expires. The payment is
+     * claimed now, so that a concurrent grant does not pay it too, and leaves the overdraft
+     * only when the grant is in memory (tg_ledger_grant_done): until then no request can
+     * use credit that a rollback would take back. */
+    pthread_mutex_lock(&a->mu);
+    if (a->granted > INT64_MAX - g->amount) {
+        pthread_mutex_unlock(&a->mu);
+        return TG_LEDGER_ETOO_LARGE;
+    }
+    int64_t owed = a->overdraft - a->overdraft_claimed;
+    int64_t pay = owed > 0 ? (owed < g->amount ? owed : g->amount) : 0;
+    a->overdraft_claimed += pay;
+    a->granted += g->amount;
+    pthread_mutex_unlock(&a->mu);
     g->consumed = pay;
     int rc = st->ops->grant_insert(st, g);
     if (rc == 0 && pay)
         rc = st->ops->org_overdraft_add(st, g->org_id, -pay);
-    pthread_mutex_lock(&mu);
     if (rc != 0) {
-        if (a)
-            a->overdraft += pay;
-        pthread_mutex_unlock(&mu);
+        tg_ledger_grant_done(g, 0);
         return -1;
     }
-    rc = a ? add_grant(a, g) : -1;
-    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+void tg_ledger_grant_done(const tg_grant_row_t *g, int committed)
+{
+    account_t *a = account(g->org_id);
+    if (!a)
+        return; /* cannot happen: tg_ledger_grant_write made it */
+    pthread_mutex_lock(&a->mu);
+    a->overdraft_claimed -= g->consumed;
+    if (!committed) {
+        a->granted -= g->amount;
+    } else if (add_grant(a, g) == 0) {
+        a->overdraft -= g->consumed;
+    } else {
+        /* out of memory: the grant is stored and counts after the next restart; the
+         * overdraft it paid stays owed in memory until then (errs on the safe side) */
+        tg_error("ledger: out of memory adding grant %s of %s", g->id, g->org_id);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)
+{
+    int rc = tg_ledger_grant_write(st, g);
+    if (rc == 0)
+        tg_ledger_grant_done(g, 1);
     return rc;
 }
 
@@ -363,20 +472,18 @@ int tg_ledger_balance(const char *org_id, tg_balance_t *out, tg_grant_row_t **ro
 {
     int64_t now = tg_now();
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&mu);
     account_t *a = account(org_id);
-    if (!a) {
-        pthread_mutex_unlock(&mu);
+    if (!a)
         return -1;
-    }
+    pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < a->ngrants; i++) {
         out->granted += a->grants[i].row.amount;
         out->used += a->grants[i].row.consumed;
     }
-    out->used += a->overdraft;
+    out->used = add_sat(out->used, a->overdraft);
     out->overdraft = a->overdraft;
     out->reserved = a->reserved;
-    out->available = credit(a, now) - a->reserved;
+    out->available = available(a, now);
     if (rows) {
         *rows = malloc((a->ngrants ? a->ngrants : 1) * sizeof(tg_grant_row_t));
         *n = 0;
@@ -386,7 +493,7 @@ int tg_ledger_balance(const char *org_id, tg_balance_t *out, tg_grant_row_t **ro
             *n = a->ngrants;
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&a->mu);
     return 0;
 }
 
@@ -394,56 +501,58 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
 {
     if (st->ops->spend_limit_set(st, scope_id, org_id, cents, tg_now()) < 0)
         return -1;
-    pthread_mutex_lock(&mu);
     account_t *a = account(org_id);
+    if (!a)
+        return -1;
     int rc = -1;
-    if (a) {
-        if (!strcmp(org_id, scope_id)) {
-            a->limit = tg_cents_to_nanos(cents);
-            a->limit_cents = cents;
+    pthread_mutex_lock(&a->mu);
+    if (!strcmp(org_id, scope_id)) {
+        a->limit = tg_cents_to_nanos(cents);
+        a->limit_cents = cents;
+        rc = 0;
+    } else {
+        project_t *p = project(a, scope_id);
+        if (p) {
+            p->limit = tg_cents_to_nanos(cents);
+            p->limit_cents = cents;
             rc = 0;
-        } else {
-            project_t *p = project(a, scope_id);
-            if (p) {
-                p->limit = tg_cents_to_nanos(cents);
-                p->limit_cents = cents;
-                rc = 0;
-            }
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&a->mu);
     return rc;
 }
 
 int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
 {
     int64_t v = 0;
-    pthread_mutex_lock(&mu);
     account_t *a = account(org_id);
-    if (a && !strcmp(org_id, scope_id)) {
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    if (!strcmp(org_id, scope_id)) {
         v = a->limit_cents;
-    } else if (a) {
+    } else {
         project_t *p = project(a, scope_id);
         v = p ? p->limit_cents : 0;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&a->mu);
     return v;
 }
 
 int64_t tg_ledger_month_spend(const char *org_id, const char *project_id)
 {
     int64_t v = 0;
-    pthread_mutex_lock(&mu);
     account_t *a = account(org_id);
-    if (a) {
-        roll_month(a, tg_now());
-        if (!project_id) {
-            v = a->spend + a->reserved;
-        } else {
-            project_t *p = project(a, project_id);
-            v = p ? p->spend + p->reserved : 0;
-        }
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    roll_month(a, tg_now());
+    if (!project_id) {
+        v = add_sat(a->spend, a->reserved);
+    } else {
+        project_t *p = project(a, project_id);
+        v = p ? add_sat(p->spend, p->reserved) : 0;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&a->mu);
     return v;
 }

@@ -328,20 +328,21 @@ static int succeed(tg_store_t *st, const char *payment_id, const char *provider_
     snprintf(g.description, sizeof(g.description), "%s (invoice %s)",
              strcmp(cur.kind, "auto_recharge") ? "Top-up" : "Auto-recharge", inv.number);
     snprintf(g.reference, sizeof(g.reference), "%s", cur.id);
-    /* last: the ledger's memory changes only when everything else is written */
-    if (tg_ledger_grant(st, &g) < 0)
+    /* the grant enters the ledger's memory only once the transaction is committed */
+    if (tg_ledger_grant_write(st, &g) != 0)
         goto fail;
     for (int i = 0; st->ops->commit(st) < 0; i++) {
         if (i == 5) {
             st->ops->rollback(st);
-            tg_error("payments: payment %s: the commit failed after the credit was granted in "
-                     "memory; the credit is not stored",
+            tg_ledger_grant_done(&g, 0);
+            tg_error("payments: payment %s: the commit failed; the payment stays pending",
                      cur.id);
             return -1;
         }
         struct timespec ts = {0, 100000000L};
         nanosleep(&ts, NULL);
     }
+    tg_ledger_grant_done(&g, 1);
     *p = cur;
     *changed = 1;
     tg_info("payments: %s %s of %lld cents for %s succeeded (invoice %s)", cur.kind, cur.id,

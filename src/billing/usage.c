@@ -49,7 +49,15 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
+void tg_charges_dispose(tg_charges_t *ch)
+{
+    free(ch->more);
+    ch->more = NULL;
+    ch->n = ch->n < TG_CHARGE_INLINE ? ch->n : TG_CHARGE_INLINE;
+    ch->cap_more = 0;
+}
+
+void tg_usage_submit(const tg_usage_row_t *row, tg_charges_t *charges,
                      struct event_base *base, tg_usage_done_cb cb, void *arg)
 {
     pthread_mutex_lock(&mu);
@@ -61,9 +69,10 @@ void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
     }
     item_t *it = &pending.items[pending.n++];
     it->row = *row;
-    if (charges)
-        it->charges = *charges;
-    else
+    if (charges) {
+        it->charges = *charges; /* takes `more` */
+        memset(charges, 0, sizeof(*charges));
+    } else
         memset(&it->charges, 0, sizeof(it->charges));
     it->base = base;
     it->cb = cb;
@@ -161,14 +170,13 @@ static int aggregate(batch_t *b, const unsigned char *fresh, tg_usage_agg_t **ou
     return 0;
 }
 
-int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch,
-                           int64_t now)
+int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch)
 {
-    for (int k = 0; k < ch->n; k++)
-        if (st->ops->grant_consume(st, ch->from[k].grant_id, ch->from[k].amount) < 0)
+    for (int k = 0; k < ch->n; k++) {
+        const tg_charge_t *c = tg_charges_at(ch, k);
+        if (st->ops->grant_consume(st, c->grant_id, c->amount) < 0)
             return -1;
-    if (ch->tail && st->ops->grant_consume_ordered(st, org_id, ch->tail, now) < 0)
-        return -1;
+    }
     if (ch->overdraft && st->ops->org_overdraft_add(st, org_id, ch->overdraft) < 0)
         return -1;
     return 0;
@@ -178,8 +186,7 @@ static int apply_charges(batch_t *b, const unsigned char *fresh)
 {
     for (size_t i = 0; i < b->n; i++)
         if (fresh[i] && tg_usage_apply_charges(store, b->items[i].row.org_id,
-                                               &b->items[i].charges,
-                                               b->items[i].row.created_at) < 0)
+                                               &b->items[i].charges) < 0)
             return -1;
     return 0;
 }
@@ -243,6 +250,7 @@ static void *writer_main(void *unused)
         }
         for (size_t i = 0; i < work.n; i++) {
             item_t *it = &work.items[i];
+            tg_charges_dispose(&it->charges);
             if (!it->cb)
                 continue;
             done_t *d = malloc(sizeof(*d));

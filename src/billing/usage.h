@@ -14,30 +14,39 @@ struct event_base;
 /* Runs on `base`'s thread once the record is committed. */
 typedef void (*tg_usage_done_cb)(void *arg);
 
-/* How a request's cost was paid: amounts taken from credit grants, and what no grant
- * covered (overdraft). Committed in the same transaction as the usage record. */
-#define TG_CHARGE_MAX 32 /* grants named one by one; beyond, see `tail` */
+/* How a request's cost was paid: amounts taken from credit grants, in the ledger's order,
+ * and what no grant covered (overdraft). Committed in the same transaction as the usage
+ * record. The first TG_CHARGE_INLINE charges live in the record; more (a charge spread over
+ * many small grants) in `more`, which the record owns: tg_usage_submit takes it, otherwise
+ * tg_charges_dispose frees it. */
+#define TG_CHARGE_INLINE 4
 typedef struct {
-    struct {
-        char grant_id[TG_ID_MAX];
-        int64_t amount;
-    } from[TG_CHARGE_MAX];
-    int n;
-    /* a charge spanning more than TG_CHARGE_MAX grants: the rest, taken from the following
-     * grants in consumption order (the store applies the same order) */
-    int64_t tail;
+    char grant_id[TG_ID_MAX];
+    int64_t amount;
+} tg_charge_t;
+typedef struct {
+    tg_charge_t first[TG_CHARGE_INLINE];
+    tg_charge_t *more; /* owned; charges TG_CHARGE_INLINE .. n-1 */
+    int n, cap_more;
     int64_t overdraft;
 } tg_charges_t;
 
+/* The i-th charge (0 <= i < n). */
+static inline const tg_charge_t *tg_charges_at(const tg_charges_t *ch, int i)
+{
+    return i < TG_CHARGE_INLINE ? &ch->first[i] : &ch->more[i - TG_CHARGE_INLINE];
+}
+void tg_charges_dispose(tg_charges_t *ch); /* frees `more`; the record stays readable as empty */
+
 int tg_usage_start(const char *db_url);
-/* Copies the row and the charges (NULL: none). cb may be NULL (fire and forget). The usage
- * record, its per-minute aggregate and its charges commit together or not at all. */
-void tg_usage_submit(const tg_usage_row_t *row, const tg_charges_t *charges,
+/* Copies the row and takes the charges (NULL: none; *charges is left empty). cb may be NULL
+ * (fire and forget). The usage record, its per-minute aggregate and its charges commit
+ * together or not at all. */
+void tg_usage_submit(const tg_usage_row_t *row, tg_charges_t *charges,
                      struct event_base *base, tg_usage_done_cb cb, void *arg);
 /* Writes a charges record to the store (inside the caller's transaction): what the writer
  * does for every new usage record. */
-int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch,
-                           int64_t now);
+int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch);
 /* Marks a key as used now (every authenticated request does). */
 void tg_usage_touch_key(const char *key_id);
 /* Commits what is queued, then stops the thread. */

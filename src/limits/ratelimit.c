@@ -326,6 +326,12 @@ void tg_rl_settle(tg_rl_ticket_t *t, int64_t actual_tokens)
     if (!t->active)
         return;
     t->active = 0;
+    /* never corrected by more than was taken: usage an upstream over-reports is capped as a
+     * charge is (SPEC.md §5) */
+    if (actual_tokens > t->tokens)
+        actual_tokens = t->tokens;
+    if (actual_tokens < 0)
+        actual_tokens = 0;
     int64_t delta = actual_tokens - t->tokens;
     if (delta == 0)
         return;

@@ -55,7 +55,8 @@ typedef struct {
 int tg_rl_acquire(const char *org_id, const char *project_id, const char *model,
                   const tg_rl_limits_t *org, const tg_rl_limits_t *project, int64_t tokens,
                   tg_rl_ticket_t *ticket, tg_rl_state_t *state, tg_rl_refusal_t *why);
-/* Corrects the token buckets by (actual − reserved); the difference may be negative. */
+/* Corrects the token buckets by (actual − reserved), actual capped at what was reserved: the
+ * correction only ever gives tokens back. */
 void tg_rl_settle(tg_rl_ticket_t *ticket, int64_t actual_tokens);
 
 /* Go-style duration as OpenAI prints it: "1s", "6m0s", "20ms", "1m30s", "2h0m0s". */

@@ -38,10 +38,12 @@ static int price_field(const cJSON *o, const char *name, int64_t *out, int nulla
     return 0;
 }
 
+/* A non-negative integer field; 0 when absent or out of range. */
 static int64_t int_field(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e15
+               ? (int64_t)v->valuedouble : 0;
 }
 
 static void str_field(const cJSON *o, const char *name, char *out, size_t cap, const char *dflt)
@@ -85,7 +87,13 @@ int tg_pricing_load_file(const char *path, tg_model_row_t **rows, size_t *n)
         str_field(m, "id", r->id, sizeof(r->id), "");
         str_field(m, "type", r->type, sizeof(r->type), "chat");
         str_field(m, "owned_by", r->owned_by, sizeof(r->owned_by), "openai");
-        str_field(m, "tokenizer", r->tokenizer, sizeof(r->tokenizer), "o200k_base");
+        /* "tokenizer": null — a model no tokenizer of ours counts (bound by its bytes) */
+        str_field(m, "tokenizer", r->tokenizer, sizeof(r->tokenizer),
+                  cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(m, "tokenizer")) ? ""
+                                                                                 : "o200k_base");
+        r->image_base_tokens = int_field(m, "image_base_tokens");
+        r->image_tile_tokens = int_field(m, "image_tile_tokens");
+        r->image_max_tokens = int_field(m, "image_max_tokens");
         r->created = int_field(m, "created");
         r->context_window = int_field(m, "context_window");
         r->max_output_tokens = int_field(m, "max_output_tokens");

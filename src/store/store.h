@@ -72,7 +72,10 @@ typedef struct {
     /* nano-dollars per 1M tokens; cached_input_price < 0: no cached price */
     int64_t input_price, cached_input_price, output_price;
     int64_t context_window, max_output_tokens;
-    char tokenizer[32];
+    char tokenizer[32]; /* "o200k_base", "cl100k_base", or "" (none of ours: JSON null) */
+    /* prompt tokens of one image part (0: unknown): OpenAI's tile arithmetic (base + tiles ×
+     * tile), and the most one image can cost (for images of unknown size) */
+    int64_t image_base_tokens, image_tile_tokens, image_max_tokens;
 } tg_model_row_t;
 
 typedef struct {
@@ -89,6 +92,7 @@ typedef struct {
     int64_t latency_ms;
     int streamed, aborted;
     int64_t cost_nanousd;
+    int64_t unbilled_nanousd; /* what the upstream reported above the reservation: not charged */
 } tg_usage_row_t;
 
 typedef struct {
@@ -344,9 +348,6 @@ typedef struct {
     int (*grant_insert)(tg_store_t *st, const tg_grant_row_t *row);
     int (*grant_list)(tg_store_t *st, const char *org_id, tg_grant_row_t **rows, size_t *n);
     int (*grant_consume)(tg_store_t *st, const char *grant_id, int64_t amount);
-    /* Takes `amount` from the organisation's grants unexpired at `now`, in the ledger's
-     * consumption order (expiry, non-purchased first, age). */
-    int (*grant_consume_ordered)(tg_store_t *st, const char *org_id, int64_t amount, int64_t now);
     int (*org_overdraft_add)(tg_store_t *st, const char *org_id, int64_t amount);
     int (*org_overdrafts)(tg_store_t *st, tg_org_amount_t **rows, size_t *n);
     /* cents > 0 sets the monthly hard limit of scope_id (an org or project id); 0 removes it */

@@ -110,6 +110,12 @@ static const char *migrations[] = {
     "CREATE TABLE invites (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL,"
     "  email TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
     "  invited_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, accepted_at INTEGER);",
+    /* 7: sound reservations — a model's image costs (0: unknown); what an upstream reported
+     * above a request's reservation and was not charged */
+    "ALTER TABLE models ADD COLUMN image_base_tokens INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE models ADD COLUMN image_tile_tokens INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE models ADD COLUMN image_max_tokens INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage_records ADD COLUMN unbilled_nanousd INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int exec(sq_t *s, const char *sql)
@@ -497,8 +503,8 @@ static int sq_provider_list(tg_store_t *b, tg_provider_row_t **rows, size_t *n)
 static int sq_model_upsert(tg_store_t *b, const tg_model_row_t *r, int only_new)
 {
     sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, only_new ? "INSERT OR IGNORE INTO models VALUES (?,?,?,?,?,?,?,?,?,?)"
-                                        : "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = prep(s, only_new ? "INSERT OR IGNORE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                                        : "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -1;
     bind_text(st, 1, r->id);
@@ -514,6 +520,9 @@ static int sq_model_upsert(tg_store_t *b, const tg_model_row_t *r, int only_new)
     sqlite3_bind_int64(st, 8, r->context_window);
     sqlite3_bind_int64(st, 9, r->max_output_tokens);
     bind_text(st, 10, r->tokenizer);
+    sqlite3_bind_int64(st, 11, r->image_base_tokens);
+    sqlite3_bind_int64(st, 12, r->image_tile_tokens);
+    sqlite3_bind_int64(st, 13, r->image_max_tokens);
     return run(s, st);
 }
 
@@ -531,13 +540,17 @@ static void fill_model(sqlite3_stmt *st, void *p)
     r->context_window = sqlite3_column_int64(st, 7);
     r->max_output_tokens = sqlite3_column_int64(st, 8);
     col_text(st, 9, r->tokenizer, sizeof(r->tokenizer));
+    r->image_base_tokens = sqlite3_column_int64(st, 10);
+    r->image_tile_tokens = sqlite3_column_int64(st, 11);
+    r->image_max_tokens = sqlite3_column_int64(st, 12);
 }
 
 static int sq_model_list(tg_store_t *b, tg_model_row_t **rows, size_t *n)
 {
     sq_t *s = (sq_t *)b;
     return collect(s, prep(s, "SELECT id,type,owned_by,created,input_price,cached_input_price,"
-                              "output_price,context_window,max_output_tokens,tokenizer FROM models"
+                              "output_price,context_window,max_output_tokens,tokenizer,"
+                              "image_base_tokens,image_tile_tokens,image_max_tokens FROM models"
                               " ORDER BY id"),
                    sizeof(tg_model_row_t), fill_model, (void **)rows, n);
 }
@@ -549,7 +562,7 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
 {
     sq_t *s = (sq_t *)b;
     if (!s->usage_ins && !(s->usage_ins = prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
-                                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")))
+                                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")))
         return -1;
     sqlite3_stmt *st = s->usage_ins;
     for (size_t i = 0; i < n; i++) {
@@ -571,6 +584,7 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
         sqlite3_bind_int(st, 14, r->streamed);
         sqlite3_bind_int(st, 15, r->aborted);
         sqlite3_bind_int64(st, 16, r->cost_nanousd);
+        sqlite3_bind_int64(st, 17, r->unbilled_nanousd);
         if (sqlite3_step(st) != SQLITE_DONE) {
             tg_error("sqlite usage insert: %s", sqlite3_errmsg(s->db));
             sqlite3_reset(st);
@@ -778,8 +792,6 @@ static int sq_grant_list(tg_store_t *b, const char *org_id, tg_grant_row_t **row
     return collect(s, st, sizeof(tg_grant_row_t), fill_grant, (void **)rows, n);
 }
 
-static int sq_org_overdraft_add(tg_store_t *b, const char *org_id, int64_t amount);
-
 static int sq_grant_consume(tg_store_t *b, const char *id, int64_t amount)
 {
     sq_t *s = (sq_t *)b;
@@ -795,35 +807,6 @@ static int sq_grant_consume(tg_store_t *b, const char *id, int64_t amount)
         return -1;
     }
     return 0;
-}
-
-static int sq_grant_consume_ordered(tg_store_t *b, const char *org_id, int64_t amount,
-                                    int64_t now)
-{
-    sq_t *s = (sq_t *)b;
-    sqlite3_stmt *st = prep(s, "SELECT id, amount - consumed FROM credit_grants WHERE"
-                               " organization_id=? AND amount > consumed AND"
-                               " (expires_at IS NULL OR expires_at > ?) ORDER BY"
-                               " expires_at IS NULL, expires_at, kind='purchased', granted_at,"
-                               " rowid");
-    if (!st)
-        return -1;
-    bind_text(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, now);
-    char ids[64][TG_ID_MAX];
-    int64_t take[64];
-    int n = 0;
-    while (amount > 0 && n < 64 && sqlite3_step(st) == SQLITE_ROW) {
-        int64_t rem = sqlite3_column_int64(st, 1);
-        col_text(st, 0, ids[n], sizeof(ids[n]));
-        take[n] = rem < amount ? rem : amount;
-        amount -= take[n++];
-    }
-    sqlite3_finalize(st);
-    for (int i = 0; i < n; i++)
-        if (sq_grant_consume(b, ids[i], take[i]) < 0)
-            return -1;
-    return amount > 0 ? sq_org_overdraft_add(b, org_id, amount) : 0;
 }
 
 static int sq_org_overdraft_add(tg_store_t *b, const char *org_id, int64_t amount)
@@ -1650,7 +1633,6 @@ static const tg_store_ops_t sqlite_ops = {
     .grant_insert = sq_grant_insert,
     .grant_list = sq_grant_list,
     .grant_consume = sq_grant_consume,
-    .grant_consume_ordered = sq_grant_consume_ordered,
     .org_overdraft_add = sq_org_overdraft_add,
     .org_overdrafts = sq_org_overdrafts,
     .spend_limit_set = sq_spend_limit_set,

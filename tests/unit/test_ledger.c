@@ -26,7 +26,7 @@
 #include <sodium.h>
 
 /* Every reservation of these tests goes through here (no tier cap unless given). */
-#define RESERVE(org, project, amount, r) tg_ledger_reserve((org), (project), (amount), 0, (r))
+#define RESERVE(org, project, amount, r) tg_ledger_reserve((org), (project), (amount), 0, (r), NULL)
 
 #define CENT TG_NANOS_PER_CENT
 #define T_JAN31_235959 1769903999LL /* 2026-01-31T23:59:59Z */
@@ -116,9 +116,9 @@ static int64_t grant_used(const char *org, const char *grant_id)
 /* Σ charged in a charges record */
 static int64_t charged(const tg_charges_t *ch)
 {
-    int64_t s = ch->overdraft + ch->tail; /* tail: taken in order past TG_CHARGE_MAX grants */
+    int64_t s = ch->overdraft;
     for (int i = 0; i < ch->n; i++)
-        s += ch->from[i].amount;
+        s += tg_charges_at(ch, i)->amount;
     return s;
 }
 
@@ -126,7 +126,7 @@ static int64_t charged(const tg_charges_t *ch)
  * (src/billing/usage.c, apply_charges). The organisation's row must exist. */
 static void commit_charges(tg_store_t *st, const char *org, const tg_charges_t *ch)
 {
-    assert_int_equal(tg_usage_apply_charges(st, org, ch, tg_now()), 0);
+    assert_int_equal(tg_usage_apply_charges(st, org, ch), 0);
 }
 
 /* ---- tg_month_start ---- */
@@ -189,8 +189,8 @@ static void test_credit_reserve_and_settle(void **state)
         tg_ledger_settle(&r[i], "org-c", "proj_a", 5000, &ch);
         assert_false(r[i].active);
         assert_int_equal(ch.n, 1);
-        assert_string_equal(ch.from[0].grant_id, g);
-        assert_int_equal(ch.from[0].amount, 5000);
+        assert_string_equal(tg_charges_at(&ch, 0)->grant_id, g);
+        assert_int_equal(tg_charges_at(&ch, 0)->amount, 5000);
         assert_int_equal(ch.overdraft, 0);
     }
     b = balance("org-c");
@@ -253,7 +253,7 @@ static void test_operator_org_is_exempt(void **state)
     tg_ledger_settle(&r, "org-op", "proj_o", 0, &ch);
     /* and no tier cap applies to it */
     assert_int_equal(tg_ledger_set_limit(f->st, "org-op", "org-op", 0), 0);
-    assert_int_equal(tg_ledger_reserve(&op, "proj_o", 10 * CENT, CENT, &r), TG_OK);
+    assert_int_equal(tg_ledger_reserve(&op, "proj_o", 10 * CENT, CENT, &r, NULL), TG_OK);
     tg_ledger_settle(&r, "org-op", "proj_o", 0, &ch);
 }
 
@@ -343,11 +343,11 @@ static void test_tier_cap(void **state)
     tg_charges_t ch;
 
     grant(f->st, "org-t", "operator", 1000 * CENT, 0, 0, NULL);
-    assert_int_equal(tg_ledger_reserve(&o, "proj_a", CENT, CENT, &r), TG_OK);
-    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, CENT, &r2), TG_E_USAGE_LIMIT);
+    assert_int_equal(tg_ledger_reserve(&o, "proj_a", CENT, CENT, &r, NULL), TG_OK);
+    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, CENT, &r2, NULL), TG_E_USAGE_LIMIT);
     tg_ledger_settle(&r, "org-t", "proj_a", CENT, &ch);
-    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, CENT, &r2), TG_E_USAGE_LIMIT);
-    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, 2 * CENT, &r2), TG_OK);
+    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, CENT, &r2, NULL), TG_E_USAGE_LIMIT);
+    assert_int_equal(tg_ledger_reserve(&o, "proj_a", 1, 2 * CENT, &r2, NULL), TG_OK);
     tg_ledger_settle(&r2, "org-t", "proj_a", 1, &ch);
 }
 
@@ -398,8 +398,8 @@ static void test_grant_order(void **state)
     tg_ledger_settle(&r, "org-g", "proj_a", 5500, &ch);
     assert_int_equal(ch.n, 6);
     for (int i = 0; i < 6; i++) {
-        assert_string_equal(ch.from[i].grant_id, order[i]);
-        assert_int_equal(ch.from[i].amount, i < 5 ? 1000 : 500);
+        assert_string_equal(tg_charges_at(&ch, i)->grant_id, order[i]);
+        assert_int_equal(tg_charges_at(&ch, i)->amount, i < 5 ? 1000 : 500);
         assert_int_equal(grant_used("org-g", order[i]), i < 5 ? 1000 : 500);
     }
     assert_int_equal(ch.overdraft, 0);
@@ -407,7 +407,7 @@ static void test_grant_order(void **state)
     assert_int_equal(RESERVE(&o, "proj_a", 500, &r), TG_OK);
     tg_ledger_settle(&r, "org-g", "proj_a", 300, &ch);
     assert_int_equal(ch.n, 1);
-    assert_string_equal(ch.from[0].grant_id, never);
+    assert_string_equal(tg_charges_at(&ch, 0)->grant_id, never);
     assert_int_equal(grant_used("org-g", never), 800);
     tg_balance_t b = balance("org-g");
     assert_int_equal(b.available, 200);
@@ -436,7 +436,7 @@ static void test_expiry(void **state)
     assert_int_equal(RESERVE(&o, "proj_a", 1000, &r), TG_OK);
     tg_ledger_settle(&r, "org-e", "proj_a", 600, &ch);
     assert_int_equal(ch.n, 1);
-    assert_string_equal(ch.from[0].grant_id, b_);
+    assert_string_equal(tg_charges_at(&ch, 0)->grant_id, b_);
     assert_int_equal(grant_used("org-e", a), 0);
     assert_int_equal(grant_used("org-e", b_), 600);
 
@@ -449,8 +449,8 @@ static void test_expiry(void **state)
     tg_now_override = t + 20;
     tg_ledger_settle(&r, "org-e", "proj_a", 1400, &ch);
     assert_int_equal(ch.n, 1);
-    assert_string_equal(ch.from[0].grant_id, b_);
-    assert_int_equal(ch.from[0].amount, 400);
+    assert_string_equal(tg_charges_at(&ch, 0)->grant_id, b_);
+    assert_int_equal(tg_charges_at(&ch, 0)->amount, 400);
     assert_int_equal(ch.overdraft, 1000);
     assert_int_equal(grant_used("org-e", c), 0);
     b = balance("org-e");
@@ -481,7 +481,9 @@ static void test_overdraft_is_paid_once(void **state)
 
     assert_int_equal(f->st->ops->org_insert(f->st, &o), 0);
     grant(f->st, "org-od", "operator", 1000, 0, 0, NULL);
-    assert_int_equal(RESERVE(&o, "proj_a", 1000, &r), TG_OK);
+    grant(f->st, "org-od", "operator", 500, t + 10, 0, NULL);
+    assert_int_equal(RESERVE(&o, "proj_a", 1500, &r), TG_OK);
+    tg_now_override = t + 10; /* the 500 grant expires while the request runs */
     tg_ledger_settle(&r, "org-od", "proj_a", 1500, &ch); /* 500 more than any grant holds */
     assert_int_equal(ch.overdraft, 500);
     commit_charges(f->st, "org-od", &ch);
@@ -506,15 +508,15 @@ static void test_overdraft_is_paid_once(void **state)
     assert_int_equal(l.available, b.available);
 }
 
-/* A charge is spread over at most TG_CHARGE_MAX grants (the slots of a charges record); the
- * rest is booked as overdraft although later grants still hold credit, and that debt then
- * outlives the grants it should have been taken from. */
+/* A charge spread over more grants than a charges record holds inline: every grant is named
+ * (in the ledger's order), the store applies exactly those amounts, and the ledger rebuilt
+ * from the store agrees with the one in memory. */
 static void test_charge_over_many_grants(void **state)
 {
     fx_t *f = *state;
     tg_org_row_t o = org_row("org-many", 0);
     int64_t t = tg_now();
-    const int n = TG_CHARGE_MAX + 2; /* small promotional grants, expiring together */
+    const int n = TG_CHARGE_INLINE + 30; /* small promotional grants, expiring together */
     tg_reservation_t r;
     tg_charges_t ch;
 
@@ -526,7 +528,20 @@ static void test_charge_over_many_grants(void **state)
     assert_int_equal(RESERVE(&o, "proj_a", cost, &r), TG_OK);
     tg_ledger_settle(&r, "org-many", "proj_a", cost, &ch);
     assert_int_equal(charged(&ch), cost);
+    assert_int_equal(ch.n, n);
+    assert_int_equal(ch.overdraft, 0);
+    for (int i = 0; i < n; i++) /* oldest first among grants expiring together */
+        assert_int_equal(tg_charges_at(&ch, i)->amount, i < n - 1 ? 1000 : 500);
     assert_int_equal(balance("org-many").available, 5500);
+    /* the store applies exactly those charges: the ledger rebuilt from it agrees */
+    tg_org_row_t row = o;
+    assert_int_equal(f->st->ops->org_insert(f->st, &row), 0);
+    commit_charges(f->st, "org-many", &ch);
+    tg_charges_dispose(&ch);
+    tg_ledger_shutdown();
+    assert_int_equal(tg_ledger_load(f->st), 0);
+    assert_int_equal(balance("org-many").available, 5500);
+    assert_int_equal(balance("org-many").used, cost);
     /* the small grants expire: the 500 left in the last one is lost, the 5000 grant is whole */
     tg_now_override = t + 100;
     tg_balance_t b = balance("org-many");
@@ -641,7 +656,7 @@ static void test_load_from_store(void **state)
     assert_int_equal(RESERVE(&o, "proj_a", 4 * CENT - 12400, &r), TG_OK);
     tg_ledger_settle(&r, "org-r", "proj_a", 100, &ch);
     assert_int_equal(ch.n, 1);
-    assert_string_equal(ch.from[0].grant_id, g1); /* still the grant that expires first */
+    assert_string_equal(tg_charges_at(&ch, 0)->grant_id, g1); /* still the grant that expires first */
     assert_int_equal(grant_used("org-r", g1), 12445);
 }
 

@@ -1,0 +1,113 @@
+/* Settlement of one request that reached a provider: the usage it is charged for, the
+ * charge (never above the reservation), the rate limits corrected, and the usage record
+ * queued. What an upstream reports beyond what was reserved — or reports as nonsense — is a
+ * discrepancy: recorded on the usage record (unbilled), logged with the request id and
+ * counted for /metrics, never charged and never undefined behaviour. */
+#include "gate/gate_int.h"
+
+#include "core/log.h"
+#include "pricing/pricing.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static _Atomic unsigned long long disc_count[TG_DISC__N];
+static _Atomic unsigned long long unbilled_total;
+
+const char *tg_disc_name(int kind)
+{
+    static const char *names[TG_DISC__N] = {"none", "over_reservation", "absurd", "malformed"};
+    return kind >= 0 && kind < TG_DISC__N ? names[kind] : "unknown";
+}
+
+int tg_count_from_json(const cJSON *v, int64_t *out)
+{
+    if (!cJSON_IsNumber(v))
+        return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0)) /* negative, or NaN */
+        return -1;
+    if (d >= (double)TG_TOKENS_MAX) { /* includes infinity: absurd, judged by the caller */
+        *out = TG_TOKENS_MAX;
+        return 0;
+    }
+    int64_t k = (int64_t)d; /* defined: 0 <= d < 2^40 */
+    if ((double)k != d)
+        return -1; /* not an integer */
+    *out = k;
+    return 0;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
+              const tg_counts_t *own, tg_usage_row_t *u, struct event_base *base,
+              tg_usage_done_cb cb, void *arg)
+{
+    tg_counts_t c = {0};
+    int disc = TG_DISC_NONE;
+
+    if (reported && reported->present && reported->valid) {
+        c = *reported;
+    } else {
+        if (reported && reported->present)
+            disc = TG_DISC_MALFORMED;
+        if (own)
+            c = *own;
+    }
+    /* counts are in [0, TG_TOKENS_MAX] here: no sum below overflows */
+    c.input = min64(max64(c.input, 0), TG_TOKENS_MAX);
+    c.output = min64(max64(c.output, 0), TG_TOKENS_MAX);
+    c.cached = min64(max64(c.cached, 0), c.input);
+    /* What any upstream can bill at most: the context window (or the input bound, if larger
+     * or the model has none) plus the output cap. Beyond it, the counts are absurd: they are
+     * kept only up to that bound. */
+    int64_t in_max = max64(m->context_window, t->input_tokens);
+    if (c.input + c.output > in_max + t->output_tokens) {
+        disc = TG_DISC_ABSURD;
+        c.input = min64(c.input, in_max);
+        c.cached = min64(c.cached, c.input);
+        c.output = min64(c.output, in_max + t->output_tokens - c.input);
+    }
+    int64_t cost = tg_price_cost(m, c.input, c.cached, c.output);
+    tg_charges_t charges;
+    int64_t charged = tg_ledger_settle(&t->resv, u->org_id, u->project_id, cost, &charges);
+    int64_t unbilled = cost - charged;
+    if (unbilled > 0 && disc == TG_DISC_NONE)
+        disc = TG_DISC_OVER;
+    tg_rl_settle(&t->rl, c.input + c.output); /* capped at what was taken */
+    t->active = 0;
+
+    u->input_tokens = c.input;
+    u->cached_input_tokens = c.cached;
+    u->output_tokens = c.output;
+    u->cost_nanousd = charged;
+    u->unbilled_nanousd = unbilled;
+    if (disc != TG_DISC_NONE) {
+        atomic_fetch_add(&disc_count[disc], 1);
+        atomic_fetch_add(&unbilled_total, (unsigned long long)unbilled);
+        if (disc == TG_DISC_MALFORMED)
+            tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s sent usage that is "
+                    "not a count of tokens; charged %lld nano-dollars from Tollgate's own count "
+                    "(input %lld, output %lld)", tg_disc_name(disc), u->request_id,
+                    u->provider_id, u->model, (long long)charged, (long long)c.input,
+                    (long long)c.output);
+        else
+            tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s reported input %lld "
+                    "(cached %lld), output %lld; reserved %lld nano-dollars, charged %lld, "
+                    "unbilled %lld", tg_disc_name(disc), u->request_id, u->provider_id, u->model,
+                    (long long)c.input, (long long)c.cached, (long long)c.output,
+                    (long long)t->worst, (long long)charged, (long long)unbilled);
+    }
+    tg_usage_submit(u, &charges, base, cb, arg);
+    return disc;
+}
+
+void tg_gate_stats(tg_gate_stats_t *out)
+{
+    for (int i = 0; i < TG_DISC__N; i++)
+        out->discrepancies[i] = atomic_load(&disc_count[i]);
+    out->unbilled_nanos = atomic_load(&unbilled_total);
+    out->refusals_worst_case = atomic_load(&tg_gate__worst_case_refusals);
+}
