@@ -7,7 +7,12 @@
  * Prints "listening on PORT" on stdout once ready; exits cleanly on SIGTERM/SIGINT.
  * Endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings,
  * GET /v1/models[/{id}], GET /mock/stats, POST /mock/reset.  Magic words in a request
- * body: mock:status=NNN, mock:nonjson, mock:slow, mock:hang, mock:cached=N.
+ * body: mock:status=NNN, mock:nonjson, mock:slow, mock:hang, mock:cached=N, and, to stand
+ * in for an upstream that counts or bills differently from Tollgate:
+ *   mock:prompt_scale=P    reports P % of its own prompt count (another tokenizer);
+ *   mock:image_tokens=N    bills N prompt tokens per image_url part;
+ *   mock:prompt_raw=TEXT   prints TEXT (e.g. 1e300, -5, 1.5, "7") as prompt_tokens;
+ *   mock:completion_tokens=N  reports N completion tokens (whatever it sent).
  *
  * One libevent event_base + evhttp per thread; all threads accept on (dups of) one
  * listening socket.  Replies that wait (latency, chunk delays, hangs) are driven by event
@@ -92,7 +97,15 @@ typedef struct reply {
     int include_usage;
     long long prompt_tokens;
     long long cached;
+    long long completion_tokens; /* reported; -1: the tokens sent */
+    char prompt_raw[40];         /* printed instead of prompt_tokens when not empty */
 } reply_t;
+
+/* How a request's usage is to be misreported (the mock:… words above). */
+typedef struct {
+    long long cached, prompt_scale, image_tokens, completion_tokens;
+    char prompt_raw[40];
+} report_t;
 
 /* ---- configuration and shared state ---- */
 
@@ -349,10 +362,14 @@ static void reply_schedule(reply_t *r, int ms)
 
 /* Appends the usage object as JSON text. */
 static void add_usage(struct evbuffer *b, kind_t kind, long long prompt, long long completion,
-                      long long cached)
+                      long long cached, const char *prompt_raw)
 {
-    evbuffer_add_printf(b, "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld",
-                        prompt, completion, prompt + completion);
+    if (prompt_raw && *prompt_raw)
+        evbuffer_add_printf(b, "{\"prompt_tokens\":%s,\"completion_tokens\":%lld,\"total_tokens\":%lld",
+                            prompt_raw, completion, completion);
+    else
+        evbuffer_add_printf(b, "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld",
+                            prompt, completion, prompt + completion);
     if (kind == KIND_CHAT)
         evbuffer_add_printf(b,
                             ",\"prompt_tokens_details\":{\"cached_tokens\":%lld,\"audio_tokens\":0},"
@@ -445,7 +462,9 @@ static void sse_send_usage(reply_t *r)
         die("out of memory");
     evbuffer_add(buf, r->prefix, r->prefix_len);
     evbuffer_add(buf, "],\"usage\":", 10);
-    add_usage(buf, r->kind, r->prompt_tokens, r->ntokens, r->cached);
+    add_usage(buf, r->kind, r->prompt_tokens,
+              r->completion_tokens >= 0 ? r->completion_tokens : r->ntokens, r->cached,
+              r->prompt_raw);
     evbuffer_add(buf, "}\n\n", 3);
     evhttp_send_reply_chunk(r->req, buf);
     evbuffer_free(buf);
@@ -626,6 +645,18 @@ static long long content_bytes(const cJSON *content)
     return total;
 }
 
+static long long image_parts(const cJSON *content)
+{
+    long long n = 0;
+    const cJSON *part;
+    if (cJSON_IsArray(content))
+        cJSON_ArrayForEach(part, content) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "type");
+            n += cJSON_IsString(t) && strcmp(t->valuestring, "image_url") == 0;
+        }
+    return n;
+}
+
 static const char *request_model(const cJSON *json)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "model");
@@ -634,20 +665,25 @@ static const char *request_model(const cJSON *json)
 
 /* Chat and legacy completions. */
 static void handle_generate(worker_t *w, struct evhttp_request *req, kind_t kind, cJSON *json,
-                            int slow, long long cached)
+                            int slow, const report_t *rep)
 {
-    long long prompt_tokens;
+    long long prompt_tokens, images = 0, cached = rep->cached;
     if (kind == KIND_CHAT) {
         long long bytes = 0;
         const cJSON *messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
         const cJSON *msg;
         cJSON_ArrayForEach(msg, messages) {
-            bytes += content_bytes(cJSON_GetObjectItemCaseSensitive(msg, "content"));
+            const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+            bytes += content_bytes(content);
+            images += image_parts(content);
         }
         prompt_tokens = 1 + bytes / 4;
     } else {
         prompt_tokens = 1 + content_bytes(cJSON_GetObjectItemCaseSensitive(json, "prompt")) / 4;
     }
+    if (rep->prompt_scale > 0)
+        prompt_tokens = prompt_tokens * rep->prompt_scale / 100;
+    prompt_tokens += images * rep->image_tokens;
     if (cached < 0)
         cached = 0;
 
@@ -689,6 +725,8 @@ static void handle_generate(worker_t *w, struct evhttp_request *req, kind_t kind
         r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
         r->prompt_tokens = prompt_tokens;
         r->cached = cached;
+        r->completion_tokens = rep->completion_tokens;
+        snprintf(r->prompt_raw, sizeof(r->prompt_raw), "%s", rep->prompt_raw);
         stream_prepare(r, model);
         if (r == &tmp) {
             stream_pump(r);
@@ -719,7 +757,9 @@ static void handle_generate(worker_t *w, struct evhttp_request *req, kind_t kind
     else
         evbuffer_add_printf(out, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"%s\"}],"
                                  "\"usage\":", finish);
-    add_usage(out, kind, prompt_tokens, ntokens, cached);
+    add_usage(out, kind, prompt_tokens,
+              rep->completion_tokens >= 0 ? rep->completion_tokens : ntokens, cached,
+              rep->prompt_raw);
     if (kind == KIND_CHAT)
         evbuffer_add_printf(out, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
     else
@@ -930,10 +970,24 @@ static void handle_request(struct evhttp_request *req, void *arg)
         return;
     }
     int slow = body_find(body, len, "mock:slow") != NULL;
-    long long cached = 0;
+    report_t rep = {.completion_tokens = -1};
     p = body_find(body, len, "mock:cached=");
     if (p)
-        cached = body_number_after(body, len, p);
+        rep.cached = body_number_after(body, len, p);
+    if ((p = body_find(body, len, "mock:prompt_scale=")))
+        rep.prompt_scale = body_number_after(body, len, p);
+    if ((p = body_find(body, len, "mock:image_tokens=")))
+        rep.image_tokens = body_number_after(body, len, p);
+    if ((p = body_find(body, len, "mock:completion_tokens=")))
+        rep.completion_tokens = body_number_after(body, len, p);
+    if ((p = body_find(body, len, "mock:prompt_raw="))) {
+        size_t k = 0;
+        while (p + k < body + len && k < sizeof(rep.prompt_raw) - 1 && p[k] &&
+               strchr("0123456789.eE+-", p[k]))
+            k++;
+        memcpy(rep.prompt_raw, p, k);
+        rep.prompt_raw[k] = '\0';
+    }
 
     cJSON *json = cJSON_ParseWithLength(body, len);
     if (!json || !cJSON_IsObject(json)) {
@@ -946,7 +1000,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (generate)
-        handle_generate(w, req, kind, json, slow, cached);
+        handle_generate(w, req, kind, json, slow, &rep);
     else
         handle_embeddings(req, json);
     cJSON_Delete(json);

@@ -53,8 +53,11 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
     } else {
         if (reported && reported->present)
             disc = TG_DISC_MALFORMED;
-        if (own)
+        if (own) { /* an estimate of ours: within the reservation by construction */
             c = *own;
+            c.input = c.input < t->input_tokens ? c.input : t->input_tokens;
+            c.output = c.output < t->output_tokens ? c.output : t->output_tokens;
+        }
     }
     /* counts are in [0, TG_TOKENS_MAX] here: no sum below overflows */
     c.input = min64(max64(c.input, 0), TG_TOKENS_MAX);

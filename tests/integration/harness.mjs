@@ -181,8 +181,9 @@ export async function stopProcess(child, { signal = 'SIGTERM', timeoutMs = 5000 
 // Mock upstream
 
 export class Mock {
-  static async start() {
-    const { child, match, logs } = await spawnAndWait(MOCK_BIN, ['--listen', '127.0.0.1:0'], {
+  /** args: more mock_upstream flags, e.g. ['--latency-ms', '800']. */
+  static async start(args = []) {
+    const { child, match, logs } = await spawnAndWait(MOCK_BIN, ['--listen', '127.0.0.1:0', ...args], {
       stream: 'stdout',
       pattern: /listening on (?:[^\s]*:)?(\d+)/,
       name: 'mock_upstream',
