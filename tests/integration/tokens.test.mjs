@@ -14,7 +14,7 @@ describe('tokens', () => {
     env = await Env.start({ models: ['gpt-4o-mini', 'text-embedding-3-small'] });
     // a tiny context window: 50 tokens
     let r = await env.admin('POST', '/v1/organization/models/tiny-ctx', {
-      input_price: '1', output_price: '1', context_window: 50, max_output_tokens: 40,
+      input_price: '1', output_price: '1', context_window: 50, max_output_tokens: 40, tokenizer: 'o200k_base',
     });
     assert.equal(r.status, 200, r.text);
     r = await env.admin('POST', `/v1/organization/providers/${env.providerId}`, {
