@@ -288,28 +288,153 @@ int tg_image_size(const char *url, size_t len, uint32_t *w, uint32_t *h)
     return 0;
 }
 
-/* Sides are at most 2^32 - 1, so every product below stays under 2^44: no overflow. Naming:
+/* ---- tiles ------------------------------------------------------------------------------ */
+
+/* Binary64 arithmetic, emulated in integers: just enough to tell on which side of an exact
+ * integer a double computation of a scaled side lands. A double here is m * 2^e with
+ * 2^52 <= m < 2^53, rounded to nearest, ties to even (IEEE 754's default). The values met here
+ * lie between 2^-22 and 2^43: no overflow, no subnormals. */
+typedef unsigned __int128 u128;
+
+typedef struct {
+    uint64_t m;
+    int e;
+} f64_t;
+
+static int bitlen(u128 x)
+{
+    int n = 0;
+    while (x) {
+        n++;
+        x >>= 1;
+    }
+    return n;
+}
+
+/* The double nearest to n / d * 2^t (n > 0, 0 < d < 2^64). */
+static f64_t f64_make(u128 n, u128 d, int t)
+{
+    /* n / d lies in (2^(bn - bd - 1), 2^(bn - bd + 1)), so q = n * 2^s / d lies in [2^53, 2^55).
+     * n << s then has bd + 54 <= 118 bits, d << -s has bn - 54 < 128 bits. */
+    int s = 54 - (bitlen(n) - bitlen(d));
+    u128 q, r;
+    for (;;) {
+        u128 num = s >= 0 ? n << s : n, den = s >= 0 ? d : d << -s;
+        q = num / den;
+        r = num % den;
+        if (q < (u128)1 << 54)
+            break;
+        s--; /* at most once */
+    }
+    /* q has 54 bits: 53 for the significand and a rounding bit; r != 0 is the sticky bit */
+    f64_t v = {(uint64_t)(q >> 1), t - s + 1};
+    if ((q & 1) && (r != 0 || (v.m & 1)))
+        v.m++;
+    if (v.m == (uint64_t)1 << 53) {
+        v.m >>= 1;
+        v.e++;
+    }
+    return v;
+}
+
+static f64_t f64_int(uint64_t x)
+{
+    return f64_make(x, 1, 0);
+}
+
+static f64_t f64_mul(f64_t x, f64_t y)
+{
+    return f64_make((u128)x.m * y.m, 1, x.e + y.e);
+}
+
+static f64_t f64_div(f64_t x, f64_t y)
+{
+    return f64_make(x.m, y.m, x.e - y.e);
+}
+
+/* -1, 0 or 1 as v is below, equal to or above the integer k (1 <= k < 2^43) */
+static int f64_cmp(f64_t v, uint64_t k)
+{
+    if (v.e >= 0)
+        return 1; /* v >= 2^52 > k */
+    if (v.e < -84)
+        return -1;             /* v < 2^53 * 2^-85 < 1 <= k */
+    u128 kk = (u128)k << -v.e; /* < 2^127 */
+    return v.m < kk ? -1 : v.m > kk;
+}
+
+/* x * c / y is an integer k. The four ways of writing it with doubles -- x * (c / y),
+ * x / y * c, c / (y / x), c * x / y -- each land on k, just below or just above it: sets *below
+ * and *above (0 or 1) to whether any of them is below, above. */
+static void float_sides(uint64_t x, uint64_t c, uint64_t y, int *below, int *above)
+{
+    f64_t fx = f64_int(x), fc = f64_int(c), fy = f64_int(y);
+    f64_t v[4] = {
+        f64_mul(fx, f64_div(fc, fy)),
+        f64_mul(f64_div(fx, fy), fc),
+        f64_div(fc, f64_div(fy, fx)),
+        f64_div(f64_mul(fc, fx), fy),
+    };
+    uint64_t k = x * c / y;
+    *below = *above = 0;
+    for (int i = 0; i < 4; i++) {
+        int cmp = f64_cmp(v[i], k);
+        *below |= cmp < 0;
+        *above |= cmp > 0;
+    }
+}
+
+/* Sides are at most 2^32 - 1, so every product below stays under 2^43: no overflow. Naming:
  * a is the longest side, b the shortest; a1/b1 after the fit into 2048 x 2048, a2/b2 after the
- * shortest side is brought down to 768. b1 is a fraction in general: b1lo and b1hi are its floor
- * and ceiling, the two roundings OpenAI might apply (a float result lies between them too). The
- * most tiles come from b1hi where b1 is counted and from b1lo where it divides (a2 = a1 * 768 /
- * b1, so a smaller b1 gives a longer a2); a2 is a fraction again and is taken as its ceiling.
- * When b1lo <= 768 < b1 the second step may or may not run: a2 = a1 bounds both, b2 = 768 too. */
+ * shortest side is brought down to 768.
+ *
+ * Rounding. b1 = b * 2048 / a is a fraction in general: b1lo and b1hi are its floor and ceiling,
+ * the two roundings OpenAI might apply (a double lies between them too). The most tiles come
+ * from b1hi where b1 is counted and from b1lo where it divides (a2 = a1 * 768 / b1: a smaller b1
+ * gives a longer a2); a2 is a fraction again and is taken as its ceiling. When
+ * b1lo <= 768 < b1hi the second step may or may not run: a2 = a1 bounds both, b2 = 768 too.
+ *
+ * Knife edges. A fraction is at least 1 / 2^32 away from every integer, far more than a
+ * double's error at these magnitudes, so a double computation of it floors and ceils the same.
+ * An exact integer is different: b * (2048.0 / a) gives 1023.99.. for 6146 x 3073 (b1 = 1024),
+ * which truncates to 1023, and then a2 = 1537.5 takes a fourth tile (1536 exactly takes three).
+ * So when b1 is an integer k, and some double formulation lands below k (or above), k - 1 (or
+ * k + 1) is taken as well; likewise one more tile when a2 is exactly 1024 or 1536 and a
+ * formulation lands above it (from b1, or from the original sides: 768 * a / b). Emulating the
+ * doubles (rather than widening every exact value) keeps the common sizes exact: 4032 x 3024
+ * -> 4 tiles, 2048 x 4096 -> 6, where every formulation is exact. */
 int64_t tg_image_tiles(uint32_t w, uint32_t h)
 {
     if (w == 0 || h == 0)
         return TG_IMAGE_MAX_TILES;
     uint64_t a = w > h ? w : h, b = w > h ? h : w;
     uint64_t a1 = a, b1lo = b, b1hi = b;
+    int below, above;
     if (a > 2048) {
         a1 = 2048;
         b1lo = b * 2048 / a;
         b1hi = (b * 2048 + a - 1) / a;
+        if (b1lo == b1hi) {
+            float_sides(b, 2048, a, &below, &above);
+            b1lo -= (uint64_t)below;
+            b1hi += (uint64_t)above;
+        }
         if (b1lo == 0)
             b1lo = 1; /* no image is scaled to nothing */
     }
     uint64_t a2 = a1, b2 = b1hi < 768 ? b1hi : 768;
-    if (b1lo > 768)
-        a2 = (a1 * 768 + b1lo - 1) / b1lo; /* <= a1 since b1lo > 768 */
+    if (b1lo > 768) {
+        uint64_t n = a1 * 768;
+        a2 = (n + b1lo - 1) / b1lo; /* < a1 since b1lo > 768 */
+        if (a2 % 512 == 0 && n % b1lo == 0) {
+            float_sides(a1, 768, b1lo, &below, &above);
+            int up = above;
+            if (a > a1 && (a * 768) % b == 0 && a * 768 / b == a2) {
+                float_sides(a, 768, b, &below, &above);
+                up |= above;
+            }
+            a2 += (uint64_t)up; /* still <= a1 */
+        }
+    }
     return (int64_t)(((a2 + 511) / 512) * ((b2 + 511) / 512));
 }

@@ -53,8 +53,12 @@ int tg_image_size(const char *url, size_t len, uint32_t *w, uint32_t *h);
  * so each step takes the rounding that gives the most tiles: the shortest side after the first
  * step is taken as its ceiling when it is counted and as its floor when it divides the longest
  * side in the second step; the longest side after the second step is taken as its ceiling.
- * Exact (integer) intermediate sizes are used as they are, so the documented examples come out
- * exactly: 1024 x 1024 -> 4, 2048 x 4096 -> 6.
+ * An intermediate side that is an exact integer is used as it is, unless a double computation
+ * of it (x * (c / y), x / y * c, c / (y / x) or c * x / y, emulated bit for bit in integers)
+ * lands just beside it; then the neighbour that costs more is taken too (6146 x 3073: 8 tiles,
+ * not 6, since 3073 * (2048.0 / 6146) = 1023.99.. truncates to 1023). The result is the most
+ * tiles over all those roundings and formulations, and no more: the documented examples and the
+ * common photo sizes come out exactly (1024 x 1024 -> 4, 2048 x 4096 -> 6, 4032 x 3024 -> 4).
  *
  * Integer arithmetic only. Symmetric in w and h. Returns 1 .. TG_IMAGE_MAX_TILES; a zero side
  * (no such image) gives TG_IMAGE_MAX_TILES. */
