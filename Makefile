@@ -27,7 +27,8 @@ DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjso
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps test-deps run test unit integration e2e bench check clean asan fuzz test-asan
+.PHONY: all deps test-deps run test unit integration e2e bench check clean asan fuzz test-asan \
+        tsan test-tsan
 
 all: $(BUILD)/tollgate $(BUILD)/mock_upstream
 
@@ -135,10 +136,13 @@ test: deps test-deps all
 bench: deps all
 	bench/run.sh
 
-# Boundaries from STYLE.md: only store/ sees SQLite, http/ never sees api/.
+# Boundaries from STYLE.md: only store/ sees SQLite, http/ never sees api/, gate/ (admission
+# and settlement) never sees the HTTP call (docs/architecture.md).
 check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
+	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
+	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)
 	@echo "boundaries ok"
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS.
@@ -163,6 +167,19 @@ test-asan: deps asan tests/integration/node_modules
 	cd tests/integration && TOLLGATE_BIN=$(CURDIR)/build-asan/tollgate \
 	  MOCK_UPSTREAM_BIN=$(CURDIR)/build-asan/mock_upstream \
 	  node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
+
+# ThreadSanitizer: `make tsan` builds everything with it (build-tsan/), `make test-tsan` runs the
+# multithreaded unit tests against that build; a data race or lock-order inversion fails them.
+TSAN_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS  := test_ledger_race test_ratelimit
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_CFLAGS)" all
+
+test-tsan: deps
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_CFLAGS)" $(TSAN_TESTS:%=build-tsan/tests/%)
+	@fail=0; for t in $(TSAN_TESTS); do \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/$$t || fail=1; \
+	done; exit $$fail
 
 # The tokenizer (docs/internals/tokenizer.md). tokenizer-test: a seeded corpus of ~12,000 strings
 # through both encodings, compared id by id with js-tiktoken under node (the corpus and the
@@ -193,4 +210,4 @@ bench-tokenizer: $(BUILD)/tokenizer/bench $(BUILD)/tokenizer/corpus.bin
 	bench/tokenizer/run.sh $(BUILD)/tokenizer
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan
