@@ -348,7 +348,7 @@ int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *pr
     int64_t now = tg_now();
 
     memset(ch, 0, sizeof(*ch));
-    if (cost < 0)
+    if (cost < 0 || (r && !r->active)) /* a reservation settles (and charges) once */
         cost = 0;
     account_t *a = r && r->active ? r->acct : account(org_id);
     if (!a) /* out of memory: nothing is charged, nothing was held */

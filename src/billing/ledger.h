@@ -61,8 +61,8 @@ void tg_ledger_shutdown(void);
  * case does not fit). Nothing is held after a refusal. */
 tg_err_t tg_ledger_reserve(const tg_org_row_t *org, const char *project_id, int64_t amount,
                            int64_t tier_cap_nanos, tg_reservation_t *r, int64_t *left);
-/* Releases r (if active) and charges `cost`, capped at r's amount when r is active (r NULL:
- * an administrative charge, not capped). Fills `charges` (dispose with tg_charges_dispose
+/* Releases r and charges `cost`, capped at r's amount (r NULL: an administrative charge, not
+ * capped; r already settled: nothing is charged again). Fills `charges` (dispose with tg_charges_dispose
  * unless handed to tg_usage_submit). Returns what was charged. */
 int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *project_id,
                          int64_t cost, tg_charges_t *charges);

@@ -199,22 +199,32 @@ static void test_credit_reserve_and_settle(void **state)
     assert_int_equal(b.available, CENT - 50000);
     assert_int_equal(grant_used("org-c", g), 50000);
 
-    /* settling twice releases once */
+    /* settling twice releases and charges once */
     assert_int_equal(RESERVE(&o, "proj_a", 1000, &r[0]), TG_OK);
     tg_ledger_settle(&r[0], "org-c", "proj_a", 0, &ch);
     assert_int_equal(ch.n, 0);
-    tg_ledger_settle(&r[0], "org-c", "proj_a", 0, &ch);
+    assert_int_equal(tg_ledger_settle(&r[0], "org-c", "proj_a", 1000, &ch), 0);
+    assert_int_equal(ch.n, 0);
     assert_int_equal(balance("org-c").reserved, 0);
     assert_int_equal(balance("org-c").available, CENT - 50000);
 
-    /* exactly what is left fits; one nano more does not */
-    assert_int_equal(RESERVE(&o, "proj_a", CENT - 50000 + 1, &r[0]), TG_E_CREDIT_EXHAUSTED);
-    assert_int_equal(RESERVE(&o, "proj_a", CENT - 50000, &r[0]), TG_OK);
+    /* a charge never exceeds its reservation: what is reported above it is not charged */
+    assert_int_equal(RESERVE(&o, "proj_a", 1000, &r[0]), TG_OK);
+    assert_int_equal(tg_ledger_settle(&r[0], "org-c", "proj_a", 1000000, &ch), 1000);
+    assert_int_equal(charged(&ch), 1000);
+    assert_int_equal(balance("org-c").available, CENT - 51000);
+
+    /* exactly what is left fits; one nano more does not, and says what is left */
+    int64_t left = 0;
+    assert_int_equal(tg_ledger_reserve(&o, "proj_a", CENT - 51000 + 1, 0, &r[0], &left),
+                     TG_E_CREDIT_EXHAUSTED);
+    assert_int_equal(left, CENT - 51000);
+    assert_int_equal(RESERVE(&o, "proj_a", CENT - 51000, &r[0]), TG_OK);
     assert_int_equal(RESERVE(&o, "proj_a", 1, &r[1]), TG_E_CREDIT_EXHAUSTED);
     assert_int_equal(RESERVE(&o, "proj_a", 0, &r[1]), TG_OK); /* a free request */
     tg_ledger_settle(&r[1], "org-c", "proj_a", 0, &ch);
-    tg_ledger_settle(&r[0], "org-c", "proj_a", CENT - 50000, &ch);
-    assert_int_equal(charged(&ch), CENT - 50000);
+    tg_ledger_settle(&r[0], "org-c", "proj_a", CENT - 51000, &ch);
+    assert_int_equal(charged(&ch), CENT - 51000);
     b = balance("org-c");
     assert_int_equal(b.available, 0);
     assert_int_equal(b.used, CENT);
