@@ -171,7 +171,7 @@ test-asan: deps asan tests/integration/node_modules
 # ThreadSanitizer: `make tsan` builds everything with it (build-tsan/), `make test-tsan` runs the
 # multithreaded unit tests against that build; a data race or lock-order inversion fails them.
 TSAN_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS  := test_ledger_race test_ratelimit
+TSAN_TESTS  := test_ledger_race test_ratelimit test_money_props
 tsan:
 	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_CFLAGS)" all
 

@@ -123,10 +123,10 @@ static void id_in_stripe(char *out, size_t cap, const char *prefix, int *n, cons
 }
 
 /* Bytes currently allocated from the heap (the sanitizers' allocator when built with one). */
-#if defined(__SANITIZE_ADDRESS__)
-#define TG_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TG_ASAN 1 /* ASan or TSan: both replace malloc, so mallinfo2 sees nothing */
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define TG_ASAN 1
 #endif
 #endif
