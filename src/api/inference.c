@@ -646,20 +646,6 @@ static int bound_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
     return -1;
 }
 
-/* A dollar amount as "$0.0125" (exact, at most 9 decimals, trailing zeros dropped but at
- * least two decimals). */
-static void dollars(int64_t nanos, char *out, size_t cap)
-{
-    if (nanos < 0)
-        nanos = 0;
-    char frac[16];
-    snprintf(frac, sizeof(frac), "%09lld", (long long)(nanos % 1000000000));
-    size_t k = strlen(frac);
-    while (k > 2 && frac[k - 1] == '0')
-        frac[--k] = '\0';
-    snprintf(out, cap, "$%lld.%s", (long long)(nanos / 1000000000), frac);
-}
-
 /* 429 insufficient_quota. When the limit is not reached and only this request's worst case
  * does not fit, the message says so (and how to make it fit); type and code stay OpenAI's. */
 static void quota_refused(tg_call_t *c, const tg_refusal_t *why)
@@ -681,11 +667,11 @@ static void quota_refused(tg_call_t *c, const tg_refusal_t *why)
         tg_call_error(c, why->err, NULL, NULL);
         return;
     }
-    char worst[48], left[48];
-    dollars(why->worst, worst, sizeof(worst));
-    dollars(why->left, left, sizeof(left));
+    char worst[32], left[32];
+    tg_format_nanos(why->worst, worst);
+    tg_format_nanos(why->left, left);
     tg_call_error(c, why->err, NULL,
-                  "This request's maximum cost, %s, exceeds the %s left %s. Lower max_tokens "
+                  "This request's maximum cost, $%s, exceeds the $%s left %s. Lower max_tokens "
                   "(or max_completion_tokens), or shorten the input, so that its worst case "
                   "fits; a request is charged only for what it uses, but it may start only if "
                   "its maximum cost fits.", worst, left, what);
