@@ -12,7 +12,8 @@
  *   mock:prompt_scale=P    reports P % of its own prompt count (another tokenizer);
  *   mock:image_tokens=N    bills N prompt tokens per image_url part;
  *   mock:prompt_raw=TEXT   prints TEXT (e.g. 1e300, -5, 1.5, "7") as prompt_tokens;
- *   mock:completion_tokens=N  reports N completion tokens (whatever it sent).
+ *   mock:completion_tokens=N  reports N completion tokens (whatever it sent);
+ *   mock:no_usage          reports no usage at all (no usage key, no usage chunk).
  *
  * One libevent event_base + evhttp per thread; all threads accept on (dups of) one
  * listening socket.  Replies that wait (latency, chunk delays, hangs) are driven by event
@@ -105,6 +106,7 @@ typedef struct reply {
 typedef struct {
     long long cached, prompt_scale, image_tokens, completion_tokens;
     char prompt_raw[40];
+    int no_usage;
 } report_t;
 
 /* ---- configuration and shared state ---- */
@@ -722,7 +724,8 @@ static void handle_generate(worker_t *w, struct evhttp_request *req, kind_t kind
         r->ntokens = ntokens;
         r->delay_ms = delay;
         r->finish = finish;
-        r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+        r->include_usage = !rep->no_usage &&
+                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
         r->prompt_tokens = prompt_tokens;
         r->cached = cached;
         r->completion_tokens = rep->completion_tokens;
@@ -753,13 +756,16 @@ static void handle_generate(worker_t *w, struct evhttp_request *req, kind_t kind
         evbuffer_add(out, "tok ", 4);
     if (kind == KIND_CHAT)
         evbuffer_add_printf(out, "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
-                                 "\"finish_reason\":\"%s\"}],\"usage\":", finish);
+                                 "\"finish_reason\":\"%s\"}]", finish);
     else
-        evbuffer_add_printf(out, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"%s\"}],"
-                                 "\"usage\":", finish);
-    add_usage(out, kind, prompt_tokens,
-              rep->completion_tokens >= 0 ? rep->completion_tokens : ntokens, cached,
-              rep->prompt_raw);
+        evbuffer_add_printf(out, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"%s\"}]",
+                            finish);
+    if (!rep->no_usage) {
+        evbuffer_add(out, ",\"usage\":", 9);
+        add_usage(out, kind, prompt_tokens,
+                  rep->completion_tokens >= 0 ? rep->completion_tokens : ntokens, cached,
+                  rep->prompt_raw);
+    }
     if (kind == KIND_CHAT)
         evbuffer_add_printf(out, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
     else
@@ -980,6 +986,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
         rep.image_tokens = body_number_after(body, len, p);
     if ((p = body_find(body, len, "mock:completion_tokens=")))
         rep.completion_tokens = body_number_after(body, len, p);
+    rep.no_usage = body_find(body, len, "mock:no_usage") != NULL;
     if ((p = body_find(body, len, "mock:prompt_raw="))) {
         size_t k = 0;
         while (p + k < body + len && k < sizeof(rep.prompt_raw) - 1 && p[k] &&

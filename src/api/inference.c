@@ -260,6 +260,42 @@ static void relay_text(tg_call_t *c, const char *data, size_t len)
         evbuffer_add(c->relayed_text, q, (size_t)(e - q));
 }
 
+/* Output tokens of a complete non-streamed answer that came without usage: its choices'
+ * text and tool-call arguments, counted with the model's tokenizer (else their bytes). */
+static int64_t answer_tokens(tg_call_t *c)
+{
+    const tg_tok_t *tok = tg_api_tokenizer(c->model->tokenizer);
+    size_t n = evbuffer_get_length(c->body);
+    cJSON *j = cJSON_ParseWithLength((const char *)evbuffer_pullup(c->body, (ssize_t)n), n);
+    const cJSON *choice, *call;
+    int64_t t = 0;
+    cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
+    {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+        const cJSON *parts[8];
+        int np = 0;
+        parts[np++] = cJSON_GetObjectItemCaseSensitive(choice, "text");
+        parts[np++] = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        parts[np++] = cJSON_GetObjectItemCaseSensitive(msg, "refusal");
+        cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
+        {
+            if (np == 8)
+                break;
+            parts[np++] = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
+        }
+        for (int i = 0; i < np; i++) {
+            if (!cJSON_IsString(parts[i]))
+                continue;
+            size_t len = strlen(parts[i]->valuestring);
+            size_t k = tok ? tg_tok_count(tok, parts[i]->valuestring, len) : len;
+            t += k == TG_TOK_COUNT_ERR ? (int64_t)len : (int64_t)k;
+        }
+    }
+    cJSON_Delete(j);
+    return t;
+}
+
 /* Tokens of the relayed text (the chunk count when it cannot be counted). */
 static int64_t relayed_tokens(tg_call_t *c)
 {
@@ -446,13 +482,16 @@ static void record_and_finish(tg_call_t *c, int reached)
     u.streamed = c->stream;
     u.aborted = c->aborted;
     /* Tollgate's own count, for when the upstream reported nothing usable: the input (its
-     * exact text count, else the bound) and the relayed text's tokens */
+     * exact text count, else the bound) and the output relayed or answered */
+    int answered = !c->aborted && c->up_result == TG_UP_OK && c->status >= 200 &&
+                   c->status < 300;
     tg_counts_t own = {0};
-    if (c->aborted || c->relayed || c->usage.present) {
+    int usable = c->usage.present && c->usage.valid;
+    if (!usable && (c->aborted || c->relayed || c->usage.present || answered)) {
         own.input = c->bound.text_tokens >= 0 ? c->bound.text_tokens : c->bound.tokens;
-        own.output = relayed_tokens(c);
+        own.output = c->stream ? relayed_tokens(c) : answered ? answer_tokens(c) : 0;
     }
-    tg_settle(&c->ticket, c->model, &c->usage, &own, &u, c->w->base, on_durable, c);
+    tg_settle(&c->ticket, c->model, &c->usage, &own, answered, &u, c->w->base, on_durable, c);
 }
 
 /* The `usage` object of a non-streamed answer, without parsing the whole answer (which

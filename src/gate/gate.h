@@ -130,18 +130,20 @@ enum {
     TG_DISC_OVER,      /* the reported usage costs more than the reservation */
     TG_DISC_ABSURD,    /* counts beyond the context window plus the output cap */
     TG_DISC_MALFORMED, /* negative, fractional, non-numeric counts: Tollgate's own count used */
+    TG_DISC_MISSING,   /* a complete answer without usage: Tollgate's own count used */
     TG_DISC__N
 };
 
 /* Settles an admitted request that reached a provider. reported: the upstream's usage
  * (NULL or not present: none); own: Tollgate's own count (the input bound's text count and
- * the relayed output), used when the upstream reported nothing usable. Fills the money and
+ * the output relayed or answered), used when the upstream reported nothing usable, and never
+ * above the reservation. answered: the upstream answered in full (2xx), so it owed usage. Fills the money and
  * token fields of *u (tokens, cost_nanousd, unbilled_nanousd; the rest is the caller's),
  * settles the ledger and the rate limits, and queues the record (cb runs on base's thread
  * once it is durable). Returns the discrepancy kind (TG_DISC_*), already logged and
  * counted. */
 int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
-              const tg_counts_t *own, tg_usage_row_t *u, struct event_base *base,
+              const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
               tg_usage_done_cb cb, void *arg);
 
 /* Counters for /metrics. */

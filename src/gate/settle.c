@@ -16,7 +16,8 @@ static _Atomic unsigned long long unbilled_total;
 
 const char *tg_disc_name(int kind)
 {
-    static const char *names[TG_DISC__N] = {"none", "over_reservation", "absurd", "malformed"};
+    static const char *names[TG_DISC__N] = {"none", "over_reservation", "absurd", "malformed",
+                                            "missing"};
     return kind >= 0 && kind < TG_DISC__N ? names[kind] : "unknown";
 }
 
@@ -42,7 +43,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
-              const tg_counts_t *own, tg_usage_row_t *u, struct event_base *base,
+              const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
               tg_usage_done_cb cb, void *arg)
 {
     tg_counts_t c = {0};
@@ -53,6 +54,8 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
     } else {
         if (reported && reported->present)
             disc = TG_DISC_MALFORMED;
+        else if (answered)
+            disc = TG_DISC_MISSING;
         if (own) { /* an estimate of ours: within the reservation by construction */
             c = *own;
             c.input = c.input < t->input_tokens ? c.input : t->input_tokens;
@@ -90,12 +93,13 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
     if (disc != TG_DISC_NONE) {
         atomic_fetch_add(&disc_count[disc], 1);
         atomic_fetch_add(&unbilled_total, (unsigned long long)unbilled);
-        if (disc == TG_DISC_MALFORMED)
-            tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s sent usage that is "
-                    "not a count of tokens; charged %lld nano-dollars from Tollgate's own count "
-                    "(input %lld, output %lld)", tg_disc_name(disc), u->request_id,
-                    u->provider_id, u->model, (long long)charged, (long long)c.input,
-                    (long long)c.output);
+        if (disc == TG_DISC_MALFORMED || disc == TG_DISC_MISSING)
+            tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s %s; charged %lld "
+                    "nano-dollars from Tollgate's own count (input %lld, output %lld)",
+                    tg_disc_name(disc), u->request_id, u->provider_id, u->model,
+                    disc == TG_DISC_MISSING ? "answered without usage"
+                                            : "sent usage that is not a count of tokens",
+                    (long long)charged, (long long)c.input, (long long)c.output);
         else
             tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s reported input %lld "
                     "(cached %lld), output %lld; reserved %lld nano-dollars, charged %lld, "

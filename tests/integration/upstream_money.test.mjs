@@ -308,6 +308,32 @@ describe('absurd and malformed usage', () => {
   }
 });
 
+describe('an upstream that reports no usage', () => {
+  it('a complete answer without usage is charged Tollgate\'s own count and counted as missing', async () => {
+    const c = await Customer.create('No usage', { cents: 100 });
+    const before = await metric('tollgate_upstream_discrepancies_total{kind="missing"}');
+    const body = { model: 'gpt-4o', max_tokens: 50, messages: [{ role: 'user', content: 'hi mock:no_usage' }] };
+    const r = await c.client.chat.completions.create(body);
+    assert.equal(r.choices[0].message.content, 'tok '.repeat(5));
+    assert.equal(r.usage, undefined, 'the upstream sent no usage');
+    const s = await c.client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    for await (const ch of s) text += ch.choices?.[0]?.delta?.content ?? '';
+    assert.equal(text, 'tok '.repeat(5));
+    const rows = env.sql(`SELECT input_tokens, output_tokens, cost_nanousd, unbilled_nanousd FROM usage_records WHERE organization_id=${q(c.orgId)}`);
+    assert.equal(rows.length, 2);
+    for (const row of rows) {
+      // the prompt's exact o200k count, and the answer's 5 × "tok " at gpt-4o's $2.50 / $10
+      assert.ok(row.input_tokens > 5 && row.input_tokens < 20, JSON.stringify(row));
+      assert.ok(row.output_tokens >= 5 && row.output_tokens <= 10, JSON.stringify(row));
+      assert.equal(BigInt(row.cost_nanousd), BigInt(row.input_tokens) * 2500n + BigInt(row.output_tokens) * 10000n);
+      assert.equal(BigInt(row.unbilled_nanousd), 0n);
+    }
+    assert.equal(await metric('tollgate_upstream_discrepancies_total{kind="missing"}') - before, 2n);
+    assert.equal((await c.balance()).reserved, 0n);
+  });
+});
+
 describe('credit totals cannot overflow', () => {
   it('ten $1 billion operator grants: the tenth is refused with 400, the balance stays exact', async () => {
     const c = await Customer.create('Billionaire');

@@ -128,7 +128,7 @@ static void settle_one(flight_t *f, unsigned *rs)
     own.input = rand_r(rs) % (f->t.input_tokens + 100);
     own.output = rand_r(rs) % (f->t.output_tokens + 100);
     int64_t worst = f->t.worst;
-    tg_settle(&f->t, &model, &rep, &own, &u, NULL, NULL, NULL);
+    tg_settle(&f->t, &model, &rep, &own, rand_r(rs) % 2, &u, NULL, NULL, NULL);
     if (u.cost_nanousd > worst || u.cost_nanousd < 0 || u.unbilled_nanousd < 0)
         fail_msg("charged %lld of a %lld reservation (unbilled %lld; seed %u)",
                  (long long)u.cost_nanousd, (long long)worst, (long long)u.unbilled_nanousd, seed0);
