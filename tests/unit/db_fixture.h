@@ -3,10 +3,12 @@
 #ifndef TG_TEST_DB_FIXTURE_H
 #define TG_TEST_DB_FIXTURE_H
 
+#include "core/util.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 typedef struct {
@@ -75,6 +77,19 @@ static inline int tg_test_db_teardown(void **state)
     int rc = tg_test_db_close(d);
     free(d);
     return rc;
+}
+
+/* An organisation row (not stored): a customer at tier Free, or the operator's at Tier 5. */
+static inline tg_org_row_t tg_test_org_row(const char *id, int is_operator)
+{
+    tg_org_row_t o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.id, sizeof(o.id), "%s", id);
+    snprintf(o.name, sizeof(o.name), "%s", id);
+    snprintf(o.tier, sizeof(o.tier), "%s", is_operator ? "tier_5" : "free");
+    o.is_operator = is_operator;
+    o.created_at = tg_now();
+    return o;
 }
 
 #endif

@@ -60,17 +60,6 @@ static int fx_teardown(void **state)
     return rc;
 }
 
-static tg_org_row_t org_row(const char *id, int is_operator)
-{
-    tg_org_row_t o;
-    memset(&o, 0, sizeof(o));
-    snprintf(o.id, sizeof(o.id), "%s", id);
-    snprintf(o.name, sizeof(o.name), "%s", id);
-    snprintf(o.tier, sizeof(o.tier), "%s", is_operator ? "tier_5" : "free");
-    o.is_operator = is_operator;
-    o.created_at = tg_now();
-    return o;
-}
 
 /* Grants `amount` nanos; granted_at 0: now. Returns the id (static storage per call site is
  * not needed: the caller passes a buffer). */
@@ -161,7 +150,7 @@ static void test_month_start(void **state)
 static void test_credit_reserve_and_settle(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-c", 0);
+    tg_org_row_t o = tg_test_org_row("org-c", 0);
     char g[TG_ID_MAX];
     tg_reservation_t r[12];
     tg_charges_t ch;
@@ -234,7 +223,7 @@ static void test_credit_reserve_and_settle(void **state)
 static void test_operator_org_is_exempt(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t op = org_row("org-op", 1);
+    tg_org_row_t op = tg_test_org_row("org-op", 1);
     tg_reservation_t r;
     tg_charges_t ch;
     char g[TG_ID_MAX];
@@ -272,7 +261,7 @@ static void test_operator_org_is_exempt(void **state)
 static void test_org_limit(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-l", 0);
+    tg_org_row_t o = tg_test_org_row("org-l", 0);
     tg_reservation_t r[12];
     tg_charges_t ch;
 
@@ -313,7 +302,7 @@ static void test_org_limit(void **state)
 static void test_project_limit(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-p", 0);
+    tg_org_row_t o = tg_test_org_row("org-p", 0);
     tg_reservation_t r[64];
     tg_charges_t ch;
 
@@ -335,7 +324,7 @@ static void test_project_limit(void **state)
     assert_int_equal(tg_ledger_set_limit(f->st, "org-p", "org-p", 6), 0);
     assert_int_equal(RESERVE(&o, "proj_a", 1, &r[60]), TG_E_ORG_SPEND_LIMIT);
     /* and no credit comes first of all */
-    tg_org_row_t poor = org_row("org-poor", 0);
+    tg_org_row_t poor = tg_test_org_row("org-poor", 0);
     assert_int_equal(tg_ledger_set_limit(f->st, "org-poor", "org-poor", 1), 0);
     assert_int_equal(RESERVE(&poor, "proj_x", 2 * CENT, &r[60]), TG_E_CREDIT_EXHAUSTED);
     for (int i = 0; i < 60; i++)
@@ -348,7 +337,7 @@ static void test_project_limit(void **state)
 static void test_tier_cap(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-t", 0);
+    tg_org_row_t o = tg_test_org_row("org-t", 0);
     tg_reservation_t r, r2;
     tg_charges_t ch;
 
@@ -367,7 +356,7 @@ static void test_tier_cap(void **state)
 static void test_huge_limit(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-h", 0);
+    tg_org_row_t o = tg_test_org_row("org-h", 0);
     tg_reservation_t r;
     tg_charges_t ch;
 
@@ -386,7 +375,7 @@ static void test_huge_limit(void **state)
 static void test_grant_order(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-g", 0);
+    tg_org_row_t o = tg_test_org_row("org-g", 0);
     int64_t now = tg_now();
     char never[TG_ID_MAX], late[TG_ID_MAX], soon_op[TG_ID_MAX], soon_promo[TG_ID_MAX],
         soon_bought[TG_ID_MAX], soon_bought_old[TG_ID_MAX];
@@ -428,7 +417,7 @@ static void test_grant_order(void **state)
 static void test_expiry(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-e", 0);
+    tg_org_row_t o = tg_test_org_row("org-e", 0);
     int64_t t = tg_now();
     char a[TG_ID_MAX], b_[TG_ID_MAX], c[TG_ID_MAX];
     tg_reservation_t r, r2;
@@ -484,7 +473,7 @@ static void test_expiry(void **state)
 static void test_overdraft_is_paid_once(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-od", 0);
+    tg_org_row_t o = tg_test_org_row("org-od", 0);
     int64_t t = tg_now();
     tg_reservation_t r;
     tg_charges_t ch;
@@ -525,7 +514,7 @@ static void test_overdraft_is_paid_once(void **state)
 static void test_charge_over_many_grants(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-many", 0);
+    tg_org_row_t o = tg_test_org_row("org-many", 0);
     int64_t t = tg_now();
     const int n = TG_CHARGE_INLINE + 30; /* small promotional grants, expiring together */
     tg_reservation_t r;
@@ -565,7 +554,7 @@ static void test_charge_over_many_grants(void **state)
 static void test_month_boundary(void **state)
 {
     fx_t *f = *state;
-    tg_org_row_t o = org_row("org-m", 0);
+    tg_org_row_t o = tg_test_org_row("org-m", 0);
     tg_reservation_t r[12], held;
     tg_charges_t ch;
 
@@ -618,7 +607,7 @@ static void test_load_from_store(void **state)
 {
     fx_t *f = *state;
     tg_store_t *st = f->st;
-    tg_org_row_t o = org_row("org-r", 0);
+    tg_org_row_t o = tg_test_org_row("org-r", 0);
     int64_t now = tg_now();
     char g1[TG_ID_MAX], g2[TG_ID_MAX];
     tg_reservation_t r;
@@ -750,7 +739,7 @@ static void test_concurrent_reserve_settle(void **state)
     assert_int_equal(pthread_create(&checker, NULL, stress_checker, (void *)org), 0);
     for (int i = 0; i < THREADS; i++) {
         memset(&args[i], 0, sizeof(args[i]));
-        args[i].org = org_row(org, 0);
+        args[i].org = tg_test_org_row(org, 0);
         args[i].seed = 12345u + (unsigned)i;
         assert_int_equal(pthread_create(&th[i], NULL, stress_worker, &args[i]), 0);
     }

@@ -112,17 +112,6 @@ static int fx_teardown(void **state)
 
 /* ---- helpers ---- */
 
-static tg_org_row_t org_row(const char *id, int is_operator)
-{
-    tg_org_row_t o;
-    memset(&o, 0, sizeof(o));
-    snprintf(o.id, sizeof(o.id), "%s", id);
-    snprintf(o.name, sizeof(o.name), "%s", id);
-    snprintf(o.tier, sizeof(o.tier), "%s", is_operator ? "tier_5" : "free");
-    o.is_operator = is_operator;
-    o.created_at = tg_now();
-    return o;
-}
 
 static tg_grant_row_t grant_row(const char *org, const char *kind, int64_t amount,
                                 int64_t expires_at)
@@ -182,7 +171,7 @@ static void store_grants(tg_store_t *st, int64_t *sum, size_t *count)
  * clock `10` seconds later than it found it. */
 static void make_overdraft(tg_store_t *st, const char *org, int64_t base, int64_t owed)
 {
-    tg_org_row_t o = org_row(org, 0);
+    tg_org_row_t o = tg_test_org_row(org, 0);
     int64_t t = tg_now();
     tg_reservation_t r;
     tg_charges_t ch;
@@ -353,14 +342,14 @@ static void fresh_op(race_t *w, int i)
     int64_t c = 0;
     switch (rand_r(&w->seed) % 5) {
     case 0: { /* no credit: refused, nothing held */
-        tg_org_row_t o = org_row(id, 0);
+        tg_org_row_t o = tg_test_org_row(id, 0);
         if (reserve_settle(&o, "proj_0", 1 + rand_r(&w->seed) % 1000, 1, 0, &c, &w->fl) !=
             TG_E_CREDIT_EXHAUSTED)
             failf(&w->fl, "%s: reserve without credit was not refused", id);
         break;
     }
     case 1: { /* the operator's organisation: no credit needed, spend counted */
-        tg_org_row_t o = org_row(id, 1);
+        tg_org_row_t o = tg_test_org_row(id, 1);
         int64_t amount = 1 + rand_r(&w->seed) % 100000;
         if (reserve_settle(&o, "proj_0", amount, amount / 2, 0, &c, &w->fl) != TG_OK)
             failf(&w->fl, "%s: operator reserve refused", id);
@@ -370,7 +359,7 @@ static void fresh_op(race_t *w, int i)
         break;
     }
     case 2: { /* a hard limit on a new organisation holds at once */
-        tg_org_row_t o = org_row(id, 1);
+        tg_org_row_t o = tg_test_org_row(id, 1);
         if (tg_ledger_set_limit(w->st, id, id, 1) != 0)
             failf(&w->fl, "%s: set_limit failed", id);
         if (tg_ledger_limit(id, id) != 1)
@@ -422,7 +411,7 @@ static void *race_user(void *p)
                 tg_charges_dispose(&ch);
                 w->charged[held[slot].n] += c;
             } else {
-                tg_org_row_t o = org_row(org, 0);
+                tg_org_row_t o = tg_test_org_row(org, 0);
                 snprintf(held[slot].proj, sizeof(held[slot].proj), "proj_%d",
                          (int)(rand_r(&w->seed) % 3));
                 held[slot].n = n;
@@ -436,7 +425,7 @@ static void *race_user(void *p)
                     failf(&w->fl, "%s: reserve returned %d", org, (int)e);
             }
         } else if (op < 50) { /* reserve and settle at once */
-            tg_org_row_t o = org_row(org, 0);
+            tg_org_row_t o = tg_test_org_row(org, 0);
             int64_t amount = 1 + rand_r(&w->seed) % 200000;
             int64_t cost = rand_r(&w->seed) % (amount + amount / 4 + 1);
             tg_err_t e = reserve_settle(&o, "proj_0", amount, cost, op % 2, &w->charged[n], &w->fl);
@@ -615,7 +604,7 @@ static void *od_granter(void *p)
 static void *od_reserver(void *p)
 {
     od_t *w = p;
-    tg_org_row_t o = org_row(w->org, 0);
+    tg_org_row_t o = tg_test_org_row(w->org, 0);
     pthread_barrier_wait(w->start);
     for (int i = 0; i < OD_OPS || atomic_load(w->granting) > 0; i++) {
         int64_t amount = 1 + rand_r(&w->seed) % 50;
@@ -806,7 +795,7 @@ static void *rb_reserver(void *p)
         int n = (int)(rand_r(&w->seed) % (RB_ORGS + 1));
         char org[TG_ID_MAX];
         rb_org(org, n);
-        tg_org_row_t o = org_row(org, 0);
+        tg_org_row_t o = tg_test_org_row(org, 0);
         int64_t amount = 1 + rand_r(&w->seed) % 3000;
         tg_err_t e = reserve_settle(&o, "proj_0", amount, rand_r(&w->seed) % (amount + 1),
                                     i % 3 == 0, &w->charged[n], &w->fl);

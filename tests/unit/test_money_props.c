@@ -206,11 +206,10 @@ static void test_random_concurrent_money(void **state)
 
     for (int i = 0; i < NORGS; i++) {
         org_t *o = &orgs[i];
+        char id[32];
+        snprintf(id, sizeof(id), "org-prop-%d", i);
         memset(o, 0, sizeof(*o));
-        snprintf(o->row.id, sizeof(o->row.id), "org-prop-%d", i);
-        snprintf(o->row.name, sizeof(o->row.name), "prop %d", i);
-        snprintf(o->row.tier, sizeof(o->row.tier), "tier_1");
-        o->row.created_at = tg_now();
+        o->row = tg_test_org_row(id, 0);
         assert_int_equal(st->ops->org_insert(st, &o->row), 0);
         int ngrants = 1 + rand_r(&rs) % 40; /* many small grants: charges span several */
         for (int g = 0; g < ngrants; g++) {
@@ -299,23 +298,14 @@ static void test_random_concurrent_money(void **state)
 
 static int setup(void **state)
 {
-    tg_test_db_t *d = calloc(1, sizeof(*d));
-    if (!d || tg_test_db_open(d, "props") != 0) {
-        free(d);
-        return -1;
-    }
-    tg_ledger_shutdown();
-    *state = d;
-    return 0;
+    tg_ledger_shutdown(); /* an empty ledger */
+    return tg_test_db_setup(state, "props");
 }
 
 static int teardown(void **state)
 {
-    tg_test_db_t *d = *state;
     tg_ledger_shutdown();
-    int rc = tg_test_db_close(d);
-    free(d);
-    return rc;
+    return tg_test_db_teardown(state);
 }
 
 int main(void)
