@@ -169,7 +169,7 @@ static void create_key(tg_call_t *c, int kind, const char *project_id)
     tg_key_hash(secret, strlen(secret), row.hash);
     tg_key_redact(secret, row.redacted);
     row.created_at = now;
-    if (c->w->store->ops->key_insert(c->w->store, &row) < 0 || tg_call_reload(c) < 0) {
+    if (c->w->store->tenancy->key_insert(c->w->store, &row) < 0 || tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
     }
@@ -187,7 +187,7 @@ static int load_keys(tg_call_t *c, int kind, const char *project_id, tg_key_row_
 {
     tg_key_row_t *all;
     size_t cnt, k = 0;
-    if (c->w->store->ops->key_list(c->w->store, c->org_id, &all, &cnt) < 0)
+    if (c->w->store->tenancy->key_list(c->w->store, c->org_id, &all, &cnt) < 0)
         return -1;
     for (size_t i = 0; i < cnt; i++)
         if (all[i].kind == kind && (!project_id || strcmp(all[i].project_id, project_id) == 0))
@@ -243,7 +243,7 @@ static void keys_route(tg_call_t *c, int kind, const char *project_id, const seg
                       "This is the organization's last admin key; create another one before "
                       "deleting it.");
     } else if (tg_call_is(c, "DELETE")) {
-        if (c->w->store->ops->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
+        if (c->w->store->tenancy->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -283,7 +283,7 @@ static cJSON *project_object(const tg_project_row_t *p)
 
 static void save_project(tg_call_t *c, tg_project_row_t *p)
 {
-    if (c->w->store->ops->project_upsert(c->w->store, p) < 0 || tg_call_reload(c) < 0)
+    if (c->w->store->tenancy->project_upsert(c->w->store, p) < 0 || tg_call_reload(c) < 0)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     else
         tg_call_json(c, 200, project_object(p));
@@ -371,7 +371,7 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
         row.v[k] = (int64_t)v->valuedouble;
     }
     cJSON_Delete(j);
-    if (c->w->store->ops->rate_limit_set(c->w->store, &row) < 0 || tg_call_reload(c) < 0 ||
+    if (c->w->store->tenancy->rate_limit_set(c->w->store, &row) < 0 || tg_call_reload(c) < 0 ||
         !(m = tg_catalog_model(c->cat, row.model, strlen(row.model)))) { /* the new snapshot */
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -389,7 +389,7 @@ static void projects_route(tg_call_t *c, const segs_t *s)
             int archived = ia && strcmp(ia, "true") == 0;
             tg_project_row_t *rows;
             size_t n;
-            if (c->w->store->ops->project_list(c->w->store, c->org_id, &rows, &n) < 0) {
+            if (c->w->store->tenancy->project_list(c->w->store, c->org_id, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
             }
@@ -601,7 +601,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
         tg_call_unknown_url(c);
         return;
     }
-    if (st->ops->provider_list(st, &rows, &n) < 0) {
+    if (st->tenancy->provider_list(st, &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -635,7 +635,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
             p.created_at = tg_now();
         }
         if (provider_fields(c, j, &p, !cur) == 0) {
-            if (st->ops->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
+            if (st->tenancy->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             else
                 tg_call_json(c, 200, provider_object(&p));
@@ -645,7 +645,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
     } else if (cur && tg_call_is(c, "GET")) {
         tg_call_json(c, 200, provider_object(cur));
     } else if (cur && tg_call_is(c, "DELETE")) {
-        if (st->ops->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
+        if (st->tenancy->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();

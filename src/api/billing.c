@@ -189,7 +189,7 @@ void tg_api_usage_tier(tg_call_t *c)
         tg_call_bad_method(c);
         return;
     }
-    if (c->w->store->ops->org_payments(c->w->store, org->id, &paid, &first) < 0) {
+    if (c->w->store->payments->org_payments(c->w->store, org->id, &paid, &first) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -371,7 +371,7 @@ void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
         if (tg_call_is(c, "GET")) {
             tg_org_row_t *rows;
             size_t n;
-            if (c->w->store->ops->org_list(c->w->store, &rows, &n) < 0) {
+            if (c->w->store->tenancy->org_list(c->w->store, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
             }

@@ -68,7 +68,7 @@ static int session_lookup(tg_call_t *c, char token[TG_TOKEN_MAX])
     if (tg_http_header(c->req, "authorization") || cookie_get(c, COOKIE, token, TG_TOKEN_MAX) < 0)
         return 1;
     tg_token_hash(token, strlen(token), c->session_hash);
-    int rc = c->w->store->ops->session_get(c->w->store, c->session_hash, tg_now(), &c->user);
+    int rc = c->w->store->accounts->session_get(c->w->store, c->session_hash, tg_now(), &c->user);
     if (rc == TG_STORE_NOTFOUND)
         return 1;
     return rc < 0 ? -1 : 0;
@@ -158,7 +158,7 @@ static void open_session(tg_call_t *c, int status, const tg_user_row_t *u)
     snprintf(s.user_id, sizeof(s.user_id), "%s", u->id);
     s.created_at = tg_now();
     s.expires_at = s.created_at + TG_SESSION_TTL;
-    if (c->w->store->ops->session_insert(c->w->store, &s) != 0) {
+    if (c->w->store->accounts->session_insert(c->w->store, &s) != 0) {
         sodium_memzero(token, sizeof(token));
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -203,9 +203,9 @@ static void signup_hashed(void *arg, int result, const char *hash)
         p->user.created_at = tg_now();
         rc = st->ops->begin(st);
         if (rc == 0)
-            rc = st->ops->invite_accept(st, p->invite.id, p->user.created_at);
+            rc = st->accounts->invite_accept(st, p->invite.id, p->user.created_at);
         if (rc == 0)
-            rc = st->ops->user_insert(st, &p->user);
+            rc = st->accounts->user_insert(st, &p->user);
         if (rc == 0)
             rc = st->ops->commit(st);
         if (rc != 0)
@@ -243,7 +243,7 @@ static int live_invite(tg_call_t *c, const char *token, tg_invite_row_t *inv)
     if (strlen(token) >= TG_TOKEN_MAX)
         return TG_STORE_NOTFOUND;
     tg_token_hash(token, strlen(token), hash);
-    int rc = c->w->store->ops->invite_by_token(c->w->store, hash, inv);
+    int rc = c->w->store->accounts->invite_by_token(c->w->store, hash, inv);
     if (rc == 0 && (inv->accepted_at || inv->expires_at <= tg_now()))
         rc = TG_STORE_NOTFOUND;
     return rc;
@@ -308,7 +308,7 @@ static void signup(tg_call_t *c)
         snprintf(p->org_name, sizeof(p->org_name), "%s", org ? org : "Personal");
     }
     tg_user_row_t existing;
-    int rc = c->w->store->ops->user_by_email(c->w->store, p->user.email, &existing);
+    int rc = c->w->store->accounts->user_by_email(c->w->store, p->user.email, &existing);
     if (rc == 0) {
         tg_call_error(c, TG_E_CONFLICT, "email", "An account with this email already exists.");
         goto out;
@@ -384,7 +384,7 @@ static void login(tg_call_t *c)
         goto out;
     }
     p->c = c;
-    int rc = c->w->store->ops->user_by_email(c->w->store, norm, &p->user);
+    int rc = c->w->store->accounts->user_by_email(c->w->store, norm, &p->user);
     if (rc != 0 && rc != TG_STORE_NOTFOUND) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
@@ -421,7 +421,7 @@ static void logout(tg_call_t *c)
 {
     if (require_session(c) < 0)
         return;
-    if (c->w->store->ops->session_delete(c->w->store, c->session_hash) == -1) {
+    if (c->w->store->accounts->session_delete(c->w->store, c->session_hash) == -1) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -450,7 +450,7 @@ static void pw_change_hashed(void *arg, int result, const char *hash)
     tg_store_t *st = c->w->store;
     int rc = result == 0 ? st->ops->begin(st) : -1;
     if (rc == 0)
-        rc = st->ops->user_set_password(st, c->user.id, hash, c->session_hash); /* this one stays */
+        rc = st->accounts->user_set_password(st, c->user.id, hash, c->session_hash); /* this one stays */
     if (rc == 0)
         rc = st->ops->commit(st);
     else if (result == 0)

@@ -65,7 +65,7 @@ static void invite_create(tg_call_t *c)
     }
     if (!(role = body_role(c, j)))
         goto out;
-    int rc = st->ops->user_by_email(st, r.email, &existing);
+    int rc = st->accounts->user_by_email(st, r.email, &existing);
     if (rc == 0) {
         tg_call_error(c, TG_E_CONFLICT, "email",
                       "A user with this email already has an account.");
@@ -77,7 +77,7 @@ static void invite_create(tg_call_t *c)
     tg_token_new(token, r.token_hash);
     r.invited_at = tg_now();
     r.expires_at = r.invited_at + TG_INVITE_TTL;
-    if (rc != TG_STORE_NOTFOUND || st->ops->invite_insert(st, &r) != 0) {
+    if (rc != TG_STORE_NOTFOUND || st->accounts->invite_insert(st, &r) != 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
     }
@@ -100,7 +100,7 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         } else if (tg_call_is(c, "GET")) {
             tg_invite_row_t *rows = NULL;
             size_t n = 0;
-            if (st->ops->invite_list(st, c->org_id, &rows, &n) != 0) {
+            if (st->accounts->invite_list(st, c->org_id, &rows, &n) != 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
             }
@@ -117,7 +117,7 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     char key[TG_ID_MAX];
     tg_invite_row_t r;
     snprintf(key, sizeof(key), "%.*s", (int)idlen, id);
-    int rc = idlen < sizeof(key) ? st->ops->invite_get(st, key, &r) : TG_STORE_NOTFOUND;
+    int rc = idlen < sizeof(key) ? st->accounts->invite_get(st, key, &r) : TG_STORE_NOTFOUND;
     if (rc == 0 && strcmp(r.org_id, c->org_id) != 0)
         rc = TG_STORE_NOTFOUND;
     if (rc != 0) {
@@ -130,7 +130,7 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, invite_object(&r));
     } else if (tg_call_is(c, "DELETE")) {
-        if (st->ops->invite_delete(st, r.id) != 0) {
+        if (st->accounts->invite_delete(st, r.id) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
@@ -168,7 +168,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         tg_call_bad_method(c);
         return;
     }
-    if (st->ops->user_list(st, c->org_id, &rows, &n) != 0) {
+    if (st->accounts->user_list(st, c->org_id, &rows, &n) != 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -193,7 +193,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         if (role && strcmp(u->role, "owner") == 0 && strcmp(role, "owner") != 0 && owners == 1) {
             tg_call_error(c, TG_E_INVALID_VALUE, "role",
                           "An organization needs at least one owner.");
-        } else if (role && st->ops->user_set_role(st, u->id, role) != 0) {
+        } else if (role && st->accounts->user_set_role(st, u->id, role) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else if (role) {
             snprintf(u->role, sizeof(u->role), "%s", role);
@@ -204,7 +204,7 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         if (strcmp(u->role, "owner") == 0 && owners == 1) {
             tg_call_error(c, TG_E_INVALID_VALUE, NULL,
                           "An organization needs at least one owner.");
-        } else if (st->ops->user_delete(st, u->id) != 0) {
+        } else if (st->accounts->user_delete(st, u->id) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -238,7 +238,7 @@ static void settings(tg_call_t *c)
                           TG_NAME_MAX - 1);
             return;
         }
-        int rc = c->w->store->ops->org_rename(c->w->store, org_id, name->valuestring);
+        int rc = c->w->store->tenancy->org_rename(c->w->store, org_id, name->valuestring);
         cJSON_Delete(j);
         if (rc != 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);

@@ -186,7 +186,7 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
         snprintf(row.type, sizeof(row.type), "%s", v->valuestring);
     cJSON_Delete(j);
     tg_store_t *st = c->w->store;
-    if (st->ops->model_upsert(st, &row, 0) < 0 || tg_catalog_reload(st) < 0) {
+    if (st->tenancy->model_upsert(st, &row, 0) < 0 || tg_catalog_reload(st) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -446,7 +446,7 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
         if (tg_call_is(c, "POST")) {
             create_method(c);
         } else if (tg_call_is(c, "GET")) {
-            if (st->ops->pay_method_list(st, c->org_id, &rows, &n) < 0) {
+            if (st->payments->pay_method_list(st, c->org_id, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
             }
@@ -466,7 +466,7 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
     }
     snprintf(mid, sizeof(mid), "%.*s", (int)idlen, id);
     if (tg_call_is(c, "DELETE")) {
-        int rc = st->ops->pay_method_delete(st, c->org_id, mid, tg_now());
+        int rc = st->payments->pay_method_delete(st, c->org_id, mid, tg_now());
         if (rc == TG_STORE_NOTFOUND) {
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No payment method found with id '%s'.", mid);
         } else if (rc != 0) {
@@ -497,13 +497,13 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
                           "payment method.");
             return;
         }
-        int rc = st->ops->pay_method_set_default(st, c->org_id, mid);
+        int rc = st->payments->pay_method_set_default(st, c->org_id, mid);
         if (rc != 0 && rc != TG_STORE_NOTFOUND) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
     }
-    if (st->ops->pay_method_list(st, c->org_id, &rows, &n) < 0) {
+    if (st->payments->pay_method_list(st, c->org_id, &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -552,7 +552,7 @@ static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     } else if (nsegs == 2 && tg_call_is(c, "GET")) {
         tg_payment_row_t *rows = NULL;
         size_t n = 0;
-        if (st->ops->payment_list(st, c->org_id, &rows, &n) < 0) {
+        if (st->payments->payment_list(st, c->org_id, &rows, &n) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
@@ -567,7 +567,7 @@ static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         int rc = TG_STORE_NOTFOUND;
         if (idlen < sizeof(pid)) {
             snprintf(pid, sizeof(pid), "%.*s", (int)idlen, id);
-            rc = st->ops->payment_get(st, pid, &p);
+            rc = st->payments->payment_get(st, pid, &p);
         }
         if (rc == 0 && strcmp(p.org_id, c->org_id) == 0)
             tg_call_json(c, 200, payment_object(&p));
@@ -587,7 +587,7 @@ static void auto_recharge_answer(tg_call_t *c, const tg_auto_recharge_row_t *r)
 {
     int64_t sum = 0, pending = 0;
     tg_store_t *st = c->w->store;
-    if (st->ops->payment_sum(st, c->org_id, "auto_recharge", tg_month_start(tg_now()), &sum,
+    if (st->payments->payment_sum(st, c->org_id, "auto_recharge", tg_month_start(tg_now()), &sum,
                              &pending) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -684,7 +684,7 @@ static void auto_recharge(tg_call_t *c, int nsegs)
         tg_pay_method_row_t *rows = NULL;
         size_t n = 0;
         int has_default = 0;
-        if (c->w->store->ops->pay_method_list(c->w->store, c->org_id, &rows, &n) < 0) {
+        if (c->w->store->payments->pay_method_list(c->w->store, c->org_id, &rows, &n) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
@@ -866,7 +866,7 @@ static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
                       "Invalid 'format': expected 'json' or (for one invoice) 'html'.");
         return;
     }
-    if (st->ops->invoice_list(st, c->org_id, &rows, &n) < 0) {
+    if (st->payments->invoice_list(st, c->org_id, &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -501,7 +501,7 @@ static void serve(tg_call_t *c, int kind)
             q.models = p.models.v;
             q.n_models = p.models.n;
         }
-        if (c->w->store->ops->usage_query(c->w->store, &q, &rows, &nrows) < 0) {
+        if (c->w->store->usage->usage_query(c->w->store, &q, &rows, &nrows) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             goto out;
         }

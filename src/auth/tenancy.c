@@ -46,13 +46,13 @@ no_key:
     int rc = st->ops->begin(st);
     if (rc != 0)
         goto fail;
-    rc = st->ops->org_insert(st, org);
+    rc = st->tenancy->org_insert(st, org);
     if (rc == 0)
-        rc = st->ops->project_upsert(st, project);
+        rc = st->tenancy->project_upsert(st, project);
     if (rc == 0 && key_name)
-        rc = st->ops->key_insert(st, key);
+        rc = st->tenancy->key_insert(st, key);
     if (rc == 0 && owner)
-        rc = st->ops->user_insert(st, owner);
+        rc = st->accounts->user_insert(st, owner);
     if (rc == 0)
         rc = st->ops->commit(st);
     if (rc == 0)

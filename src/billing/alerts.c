@@ -294,7 +294,7 @@ static void *sender_main(void *unused)
             qtail = NULL;
         pthread_mutex_unlock(&qmu);
         /* record first: a restart must not send the same month's alert twice */
-        int first = store->ops->alert_fired(store, j->alert.id, j->month, tg_now(), j->spend);
+        int first = store->money->alert_fired(store, j->alert.id, j->month, tg_now(), j->spend);
         if (first == 1)
             deliver(j);
         free(j);
@@ -370,7 +370,7 @@ int tg_alerts_start(tg_store_t *st, const tg_alerts_config_t *c)
     int64_t month = tg_month_start(tg_now());
 
     cfg = *c;
-    if (st->ops->alert_list(st, &rows, &n) < 0 || st->ops->alert_firings(st, month, &fired, &nf) < 0) {
+    if (st->money->alert_list(st, &rows, &n) < 0 || st->money->alert_firings(st, month, &fired, &nf) < 0) {
         free(rows);
         return -1;
     }
@@ -417,7 +417,7 @@ void tg_alerts_stop(void)
 
 int tg_alerts_add(tg_store_t *st, const tg_alert_row_t *row)
 {
-    if (st->ops->alert_insert(st, row) < 0)
+    if (st->money->alert_insert(st, row) < 0)
         return -1;
     pthread_mutex_lock(&mu);
     int rc = add_mem(row, 0);
@@ -431,7 +431,7 @@ int tg_alerts_remove(tg_store_t *st, const char *org_id, const char *id)
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nalerts; i++) {
         if (!strcmp(alerts[i].row.id, id) && !strcmp(alerts[i].row.org_id, org_id)) {
-            rc = st->ops->alert_delete(st, id);
+            rc = st->money->alert_delete(st, id);
             if (rc == 0 || rc == TG_STORE_NOTFOUND) {
                 alerts[i] = alerts[--nalerts];
                 rc = 0;

@@ -224,7 +224,7 @@ int tg_ledger_load(tg_store_t *st)
     int64_t now = tg_now(), month = tg_month_start(now);
     int rc = -1;
 
-    if (st->ops->grant_list(st, NULL, &grants, &n) < 0)
+    if (st->money->grant_list(st, NULL, &grants, &n) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         account_t *a = account(grants[i].org_id);
@@ -234,7 +234,7 @@ int tg_ledger_load(tg_store_t *st)
     }
     free(grants);
     grants = NULL;
-    if (st->ops->org_overdrafts(st, &rows, &n) < 0)
+    if (st->money->org_overdrafts(st, &rows, &n) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         account_t *a = account(rows[i].org_id);
@@ -244,7 +244,7 @@ int tg_ledger_load(tg_store_t *st)
     }
     free(rows);
     rows = NULL;
-    if (st->ops->spend_limit_list(st, &rows, &n) < 0)
+    if (st->money->spend_limit_list(st, &rows, &n) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         account_t *a = account(rows[i].org_id);
@@ -264,7 +264,7 @@ int tg_ledger_load(tg_store_t *st)
     }
     free(rows);
     rows = NULL;
-    if (st->ops->month_spend(st, month, &rows, &n) < 0)
+    if (st->usage->month_spend(st, month, &rows, &n) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         account_t *a = account(rows[i].org_id);
@@ -431,9 +431,9 @@ int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
     a->granted += g->amount;
     pthread_mutex_unlock(&a->mu);
     g->consumed = pay;
-    int rc = st->ops->grant_insert(st, g);
+    int rc = st->money->grant_insert(st, g);
     if (rc == 0 && pay)
-        rc = st->ops->org_overdraft_add(st, g->org_id, -pay);
+        rc = st->money->org_overdraft_add(st, g->org_id, -pay);
     if (rc != 0) {
         tg_ledger_grant_done(g, 0);
         return -1;
@@ -499,7 +499,7 @@ int tg_ledger_balance(const char *org_id, tg_balance_t *out, tg_grant_row_t **ro
 
 int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id, int64_t cents)
 {
-    if (st->ops->spend_limit_set(st, scope_id, org_id, cents, tg_now()) < 0)
+    if (st->money->spend_limit_set(st, scope_id, org_id, cents, tg_now()) < 0)
         return -1;
     account_t *a = account(org_id);
     if (!a)

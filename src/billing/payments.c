@@ -197,7 +197,7 @@ static void ar_pause(tg_store_t *st, const char *org_id, const char *reason)
         have = 1;
     }
     pthread_mutex_unlock(&armu);
-    if (have && st->ops->auto_recharge_set(st, &row) < 0)
+    if (have && st->payments->auto_recharge_set(st, &row) < 0)
         tg_error("payments: cannot record that auto-recharge of %s is paused", org_id);
 }
 
@@ -232,7 +232,7 @@ int tg_pay_auto_recharge_save(tg_store_t *st, const tg_auto_recharge_row_t *in)
     row.paused_at = 0; /* saving the settings resumes a paused auto-recharge */
     row.paused_reason[0] = '\0';
     row.updated_at = tg_now();
-    if (st->ops->auto_recharge_set(st, &row) < 0)
+    if (st->payments->auto_recharge_set(st, &row) < 0)
         return -1;
     pthread_mutex_lock(&armu);
     ar_t *a = ar_upsert(&row);
@@ -284,7 +284,7 @@ static int succeed(tg_store_t *st, const char *payment_id, const char *provider_
     *changed = 0;
     if (st->ops->begin(st) < 0)
         return -1;
-    if (st->ops->payment_get(st, payment_id, &cur) != 0)
+    if (st->payments->payment_get(st, payment_id, &cur) != 0)
         goto fail;
     if (!strcmp(cur.status, "succeeded")) { /* already: by the answer or an earlier webhook */
         st->ops->rollback(st);
@@ -303,10 +303,10 @@ static int succeed(tg_store_t *st, const char *payment_id, const char *provider_
     snprintf(cur.grant_id, sizeof(cur.grant_id), "%s", g.id);
     snprintf(cur.invoice_id, sizeof(cur.invoice_id), "%s", inv.id);
     cur.updated_at = now;
-    if (st->ops->payment_update(st, &cur, from) != 0)
+    if (st->payments->payment_update(st, &cur, from) != 0)
         goto fail;
     snprintf(inv.org_id, sizeof(inv.org_id), "%s", cur.org_id);
-    if (st->ops->invoice_next_seq(st, cur.org_id, &inv.seq) < 0)
+    if (st->payments->invoice_next_seq(st, cur.org_id, &inv.seq) < 0)
         goto fail;
     tg_pay_invoice_number(cur.org_id, inv.seq, inv.number, sizeof(inv.number));
     snprintf(inv.payment_id, sizeof(inv.payment_id), "%s", cur.id);
@@ -318,7 +318,7 @@ static int succeed(tg_store_t *st, const char *payment_id, const char *provider_
     snprintf(inv.brand, sizeof(inv.brand), "%s", cur.brand);
     snprintf(inv.last4, sizeof(inv.last4), "%s", cur.last4);
     inv.created_at = now;
-    if (st->ops->invoice_insert(st, &inv) != 0)
+    if (st->payments->invoice_insert(st, &inv) != 0)
         goto fail;
     snprintf(g.org_id, sizeof(g.org_id), "%s", cur.org_id);
     snprintf(g.kind, sizeof(g.kind), "purchased");
@@ -365,9 +365,9 @@ static int update_pending(tg_store_t *st, tg_payment_row_t *p, const char *statu
     snprintf(p->failure_code, sizeof(p->failure_code), "%s", ch->failure_code);
     snprintf(p->failure_message, sizeof(p->failure_message), "%s", ch->failure_message);
     p->updated_at = tg_now();
-    int rc = st->ops->payment_update(st, p, "pending");
+    int rc = st->payments->payment_update(st, p, "pending");
     if (rc == TG_STORE_NOTFOUND) /* settled meanwhile (a webhook): report what is stored */
-        return st->ops->payment_get(st, p->id, p) == 0 ? 1 : -1;
+        return st->payments->payment_get(st, p->id, p) == 0 ? 1 : -1;
     return rc;
 }
 
@@ -381,7 +381,7 @@ static void charge_flow(tg_store_t *st, const char *org_id, const char *method_i
     tg_payment_row_t p;
     tg_pay_charge_t ch;
 
-    if (st->ops->pay_method_list(st, org_id, &ms, &n) < 0) {
+    if (st->payments->pay_method_list(st, org_id, &ms, &n) < 0) {
         res->err = TG_E_INTERNAL;
         return;
     }
@@ -416,7 +416,7 @@ static void charge_flow(tg_store_t *st, const char *org_id, const char *method_i
     snprintf(p.last4, sizeof(p.last4), "%s", m.last4);
     snprintf(p.payer, sizeof(p.payer), "%s", m.payer);
     p.created_at = p.updated_at = tg_now();
-    if (st->ops->payment_insert(st, &p) != 0) { /* recorded before anything is charged */
+    if (st->payments->payment_insert(st, &p) != 0) { /* recorded before anything is charged */
         res->err = TG_E_INTERNAL;
         return;
     }
@@ -479,16 +479,16 @@ static void run_method(tg_store_t *st, job_t *j)
     res.err = TG_E_INTERNAL;
     if (st->ops->begin(st) < 0)
         goto out;
-    int rc = st->ops->pay_method_list(st, m.org_id, &ms, &n);
+    int rc = st->payments->pay_method_list(st, m.org_id, &ms, &n);
     int has_default = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
         has_default |= ms[i].is_default;
     free(ms);
     m.is_default = j->in.make_default || !has_default;
     if (rc == 0)
-        rc = st->ops->pay_method_insert(st, &m);
+        rc = st->payments->pay_method_insert(st, &m);
     if (rc == 0 && m.is_default)
-        rc = st->ops->pay_method_set_default(st, m.org_id, m.id);
+        rc = st->payments->pay_method_set_default(st, m.org_id, m.id);
     if (rc == 0)
         rc = st->ops->commit(st);
     if (rc != 0) {
@@ -548,7 +548,7 @@ static void run_recharge(tg_store_t *st, job_t *j)
         cents = TG_PAY_MIN_CENTS;
     if (cents > TG_PAY_MAX_CENTS)
         cents = TG_PAY_MAX_CENTS;
-    if (st->ops->payment_sum(st, j->org_id, "auto_recharge", month, &sum, &pending) < 0)
+    if (st->payments->payment_sum(st, j->org_id, "auto_recharge", month, &sum, &pending) < 0)
         goto done;
     if (pending) /* one is still waiting for the provider */
         goto done;
@@ -599,7 +599,7 @@ static void run_webhook(tg_store_t *st, job_t *j)
                                      tg_now(), &ev);
     if (res.err != TG_OK || ev.kind == TG_PAY_EV_OTHER)
         goto out;
-    if (!ev.payment_id[0] || st->ops->payment_get(st, ev.payment_id, &p) != 0) {
+    if (!ev.payment_id[0] || st->payments->payment_get(st, ev.payment_id, &p) != 0) {
         tg_info("payments: webhook %s for a payment Tollgate does not know; ignored", ev.type);
         goto out;
     }
@@ -752,7 +752,7 @@ static int load(tg_store_t *st)
     tg_auto_recharge_row_t *rows = NULL;
     tg_org_row_t *orgs = NULL;
     size_t n = 0;
-    if (st->ops->auto_recharge_list(st, &rows, &n) < 0)
+    if (st->payments->auto_recharge_list(st, &rows, &n) < 0)
         return -1;
     pthread_mutex_lock(&armu);
     for (size_t i = 0; i < n; i++)
@@ -763,7 +763,7 @@ static int load(tg_store_t *st)
         }
     pthread_mutex_unlock(&armu);
     free(rows);
-    if (st->ops->org_list(st, &orgs, &n) < 0)
+    if (st->tenancy->org_list(st, &orgs, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
         if (orgs[i].is_operator)

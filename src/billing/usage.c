@@ -122,7 +122,7 @@ static int apply_touches(batch_t *b)
                 b->touches[i + 1].at = b->touches[i].at;
             continue;
         }
-        if (b->touches[i].id[0] && store->ops->key_touch(store, b->touches[i].id,
+        if (b->touches[i].id[0] && store->tenancy->key_touch(store, b->touches[i].id,
                                                          b->touches[i].at) < 0)
             return -1;
     }
@@ -174,10 +174,10 @@ int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_
 {
     for (int k = 0; k < ch->n; k++) {
         const tg_charge_t *c = tg_charges_at(ch, k);
-        if (st->ops->grant_consume(st, c->grant_id, c->amount) < 0)
+        if (st->money->grant_consume(st, c->grant_id, c->amount) < 0)
             return -1;
     }
-    if (ch->overdraft && st->ops->org_overdraft_add(st, org_id, ch->overdraft) < 0)
+    if (ch->overdraft && st->money->org_overdraft_add(st, org_id, ch->overdraft) < 0)
         return -1;
     return 0;
 }
@@ -205,11 +205,11 @@ static int commit_batch(batch_t *b)
     /* Only rows that are new count: a request id seen before was aggregated and charged
      * with its first record (idempotent by request id). */
     if (rc == 0)
-        rc = store->ops->usage_insert(store, rows, b->n, fresh);
+        rc = store->usage->usage_insert(store, rows, b->n, fresh);
     if (rc == 0)
         rc = aggregate(b, fresh, &agg, &nagg);
     if (rc == 0)
-        rc = store->ops->usage_agg_add(store, agg, nagg);
+        rc = store->usage->usage_agg_add(store, agg, nagg);
     if (rc == 0)
         rc = apply_charges(b, fresh);
     if (rc == 0)

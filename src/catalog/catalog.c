@@ -156,12 +156,12 @@ int tg_catalog_reload(tg_store_t *st)
     if (!c)
         return -1;
     atomic_init(&c->refs, 1);
-    if (st->ops->org_list(st, &c->orgs, &c->norgs) < 0 ||
-        st->ops->project_list(st, NULL, &c->projects, &c->nprojects) < 0 ||
-        st->ops->key_list(st, NULL, &keys, &nkeys) < 0 ||
-        st->ops->provider_list(st, &provs, &nprovs) < 0 ||
-        st->ops->model_list(st, &c->models, &c->nmodels) < 0 ||
-        st->ops->rate_limit_list(st, &c->rl, &c->nrl) < 0)
+    if (st->tenancy->org_list(st, &c->orgs, &c->norgs) < 0 ||
+        st->tenancy->project_list(st, NULL, &c->projects, &c->nprojects) < 0 ||
+        st->tenancy->key_list(st, NULL, &keys, &nkeys) < 0 ||
+        st->tenancy->provider_list(st, &provs, &nprovs) < 0 ||
+        st->tenancy->model_list(st, &c->models, &c->nmodels) < 0 ||
+        st->tenancy->rate_limit_list(st, &c->rl, &c->nrl) < 0)
         goto fail;
     qsort(c->models, c->nmodels, sizeof(*c->models), cmp_model);
 

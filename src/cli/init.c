@@ -57,7 +57,7 @@ static int seed_models(tg_store_t *st)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = st->ops->model_upsert(st, &rows[i], 1);
+        rc = st->tenancy->model_upsert(st, &rows[i], 1);
     free(rows);
     return rc;
 }
@@ -114,7 +114,7 @@ int tg_cli_init(int argc, char **argv)
 
     tg_org_row_t *orgs;
     size_t norgs;
-    if (st->ops->org_list(st, &orgs, &norgs) < 0)
+    if (st->tenancy->org_list(st, &orgs, &norgs) < 0)
         goto out;
     for (size_t i = 0; i < norgs; i++) {
         if (orgs[i].is_operator) {

@@ -286,7 +286,7 @@ int tg_cli_serve(int argc, char **argv)
     /* promotions that were only waiting for days to pass */
     tg_org_row_t *orgs = NULL;
     size_t norgs = 0;
-    if (st->ops->org_list(st, &orgs, &norgs) == 0)
+    if (st->tenancy->org_list(st, &orgs, &norgs) == 0)
         for (size_t i = 0; i < norgs; i++)
             tg_tiers_promote(st, &orgs[i]);
     free(orgs);

@@ -150,7 +150,7 @@ int tg_tiers_promote(tg_store_t *st, const tg_org_row_t *org)
     int64_t paid = 0, first = 0;
     if (org->is_operator)
         return 0;
-    if (st->ops->org_payments(st, org->id, &paid, &first) < 0)
+    if (st->payments->org_payments(st, org->id, &paid, &first) < 0)
         return -1;
     int64_t days = first ? (tg_now() - first) / 86400 : 0;
     const char *q = tg_tiers_qualify(paid, days);
@@ -159,7 +159,7 @@ int tg_tiers_promote(tg_store_t *st, const tg_org_row_t *org)
     char id[TG_ID_MAX], tier[16];
     snprintf(id, sizeof(id), "%s", org->id); /* org may live in the snapshot we replace */
     snprintf(tier, sizeof(tier), "%s", q);
-    if (st->ops->org_set_tier(st, id, tier) < 0 || tg_catalog_reload(st) < 0)
+    if (st->tenancy->org_set_tier(st, id, tier) < 0 || tg_catalog_reload(st) < 0)
         return -1;
     tg_info("organization %s: promoted to %s", id, tg_tiers_name(tier));
     return 1;

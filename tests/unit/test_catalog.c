@@ -55,7 +55,7 @@ static void add_key(tg_store_t *st, const char *id, int kind, const char *proj, 
     snprintf(k.permissions, sizeof(k.permissions), "%s", perms);
     snprintf(k.allowed_models, sizeof(k.allowed_models), "%s", allowed);
     k.created_at = at;
-    assert_int_equal(st->ops->key_insert(st, &k), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &k), 0);
 }
 
 static void add_model(tg_store_t *st, const char *id)
@@ -71,7 +71,7 @@ static void add_model(tg_store_t *st, const char *id)
     m.output_price = 600000000;
     m.context_window = 128000;
     m.max_output_tokens = 16384;
-    assert_int_equal(st->ops->model_upsert(st, &m, 0), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &m, 0), 0);
 }
 
 static void add_provider(tg_store_t *st, const char *id, int priority, const char *api_key,
@@ -91,7 +91,7 @@ static void add_provider(tg_store_t *st, const char *id, int priority, const cha
     p.weight = 1;
     p.priority = priority;
     p.created_at = at;
-    assert_int_equal(st->ops->provider_upsert(st, &p), 0);
+    assert_int_equal(st->tenancy->provider_upsert(st, &p), 0);
 }
 
 /* Creates the temp dir and an empty, migrated store. Nothing here asserts, so that a failure
@@ -121,14 +121,14 @@ static fx_t *seeded(void **state)
     snprintf(o.name, sizeof(o.name), "Alpha");
     snprintf(o.tier, sizeof(o.tier), "tier-1");
     o.created_at = 1;
-    assert_int_equal(st->ops->org_insert(st, &o), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o), 0);
     tg_project_row_t p;
     memset(&p, 0, sizeof(p));
     snprintf(p.id, sizeof(p.id), "proj_1");
     snprintf(p.org_id, sizeof(p.org_id), "org_a");
     snprintf(p.name, sizeof(p.name), "Default");
     p.created_at = 2;
-    assert_int_equal(st->ops->project_upsert(st, &p), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p), 0);
 
     add_key(st, "key_all", TG_KEY_PROJECT, "proj_1", "\"all\"", "[\"gpt-4o-mini\"]", f->k_all, 10);
     add_key(st, "key_read", TG_KEY_PROJECT, "proj_1", "{\"restricted\":{\"models\":\"read\"}}", "",
@@ -334,7 +334,7 @@ static void test_reload_and_snapshot_lifetime(void **state)
     const tg_cat_key_t *held = lookup(old, f->k_all);
     assert_non_null(held);
 
-    assert_int_equal(f->db.st->ops->key_revoke(f->db.st, "key_all", 1000), 0);
+    assert_int_equal(f->db.st->tenancy->key_revoke(f->db.st, "key_all", 1000), 0);
     assert_int_equal(tg_catalog_reload(f->db.st), 0);
 
     tg_catalog_t *c2 = tg_catalog_current(&f->slot);
@@ -381,7 +381,7 @@ static void test_provider_changes(void **state)
 {
     fx_t *f = seeded(state);
     /* deleting the main provider moves gpt-4o-mini to the backup */
-    assert_int_equal(f->db.st->ops->provider_delete(f->db.st, "prov_main"), 0);
+    assert_int_equal(f->db.st->tenancy->provider_delete(f->db.st, "prov_main"), 0);
     assert_int_equal(tg_catalog_reload(f->db.st), 0);
     tg_catalog_t *c = tg_catalog_current(&f->slot);
     const tg_model_row_t *mini = tg_catalog_model(c, "gpt-4o-mini", 11);

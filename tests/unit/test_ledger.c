@@ -479,7 +479,7 @@ static void test_overdraft_is_paid_once(void **state)
     tg_charges_t ch;
     char g2[TG_ID_MAX];
 
-    assert_int_equal(f->st->ops->org_insert(f->st, &o), 0);
+    assert_int_equal(f->st->tenancy->org_insert(f->st, &o), 0);
     grant(f->st, "org-od", "operator", 1000, 0, 0, NULL);
     grant(f->st, "org-od", "operator", 500, t + 10, 0, NULL);
     assert_int_equal(RESERVE(&o, "proj_a", 1500, &r), TG_OK);
@@ -535,7 +535,7 @@ static void test_charge_over_many_grants(void **state)
     assert_int_equal(balance("org-many").available, 5500);
     /* the store applies exactly those charges: the ledger rebuilt from it agrees */
     tg_org_row_t row = o;
-    assert_int_equal(f->st->ops->org_insert(f->st, &row), 0);
+    assert_int_equal(f->st->tenancy->org_insert(f->st, &row), 0);
     commit_charges(f->st, "org-many", &ch);
     tg_charges_dispose(&ch);
     tg_ledger_shutdown();
@@ -613,15 +613,15 @@ static void test_load_from_store(void **state)
     tg_reservation_t r;
     tg_charges_t ch;
 
-    assert_int_equal(st->ops->org_insert(st, &o), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o), 0);
     grant(st, "org-r", "operator", 3 * CENT, now + DAY, now - 10, g1);
     grant(st, "org-r", "promotional", 2 * CENT, 0, now - 5, g2);
     assert_int_equal(tg_ledger_set_limit(st, "org-r", "org-r", 10), 0);
     assert_int_equal(tg_ledger_set_limit(st, "org-r", "proj_a", 4), 0);
     /* what the usage writer commits: charges and per-minute aggregates, this month and the
      * last one */
-    assert_int_equal(st->ops->grant_consume(st, g1, 12345), 0);
-    assert_int_equal(st->ops->org_overdraft_add(st, "org-r", 55), 0);
+    assert_int_equal(st->money->grant_consume(st, g1, 12345), 0);
+    assert_int_equal(st->money->org_overdraft_add(st, "org-r", 55), 0);
     tg_usage_agg_t agg[2];
     memset(agg, 0, sizeof(agg));
     for (int i = 0; i < 2; i++) {
@@ -636,7 +636,7 @@ static void test_load_from_store(void **state)
     agg[0].cost_nanousd = 12400;
     agg[1].minute = tg_month_start(now) - 60; /* last month */
     agg[1].cost_nanousd = 999999;
-    assert_int_equal(st->ops->usage_agg_add(st, agg, 2), 0);
+    assert_int_equal(st->usage->usage_agg_add(st, agg, 2), 0);
 
     tg_ledger_shutdown();
     assert_int_equal(tg_ledger_load(st), 0);

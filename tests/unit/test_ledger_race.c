@@ -157,7 +157,7 @@ static void store_grants(tg_store_t *st, int64_t *sum, size_t *count)
 {
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->grant_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->money->grant_list(st, NULL, &rows, &n), 0);
     *sum = 0;
     for (size_t i = 0; i < n; i++)
         *sum += rows[i].amount;

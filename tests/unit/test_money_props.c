@@ -210,7 +210,7 @@ static void test_random_concurrent_money(void **state)
         snprintf(id, sizeof(id), "org-prop-%d", i);
         memset(o, 0, sizeof(*o));
         o->row = tg_test_org_row(id, 0);
-        assert_int_equal(st->ops->org_insert(st, &o->row), 0);
+        assert_int_equal(st->tenancy->org_insert(st, &o->row), 0);
         int ngrants = 1 + rand_r(&rs) % 40; /* many small grants: charges span several */
         for (int g = 0; g < ngrants; g++) {
             tg_grant_row_t gr;

@@ -363,26 +363,26 @@ static void test_invoice_sequence(void **state)
     int64_t seq = 0;
     tg_invoice_row_t v;
 
-    assert_int_equal(st->ops->invoice_next_seq(st, "org-A", &seq), 0);
+    assert_int_equal(st->payments->invoice_next_seq(st, "org-A", &seq), 0);
     assert_int_equal(seq, 1);
     v = invoice("org-A", seq, "pay_1");
-    assert_int_equal(st->ops->invoice_insert(st, &v), 0);
-    assert_int_equal(st->ops->invoice_next_seq(st, "org-A", &seq), 0);
+    assert_int_equal(st->payments->invoice_insert(st, &v), 0);
+    assert_int_equal(st->payments->invoice_next_seq(st, "org-A", &seq), 0);
     assert_int_equal(seq, 2);
     v = invoice("org-A", seq, "pay_2");
-    assert_int_equal(st->ops->invoice_insert(st, &v), 0);
-    assert_int_equal(st->ops->invoice_next_seq(st, "org-B", &seq), 0);
+    assert_int_equal(st->payments->invoice_insert(st, &v), 0);
+    assert_int_equal(st->payments->invoice_next_seq(st, "org-B", &seq), 0);
     assert_int_equal(seq, 1); /* per organisation */
     v = invoice("org-B", seq, "pay_3");
-    assert_int_equal(st->ops->invoice_insert(st, &v), 0);
+    assert_int_equal(st->payments->invoice_insert(st, &v), 0);
     /* a number is never given twice, nor a payment invoiced twice */
     v = invoice("org-A", 2, "pay_4");
-    assert_int_equal(QUIET(st->ops->invoice_insert(st, &v)), TG_STORE_CONFLICT);
+    assert_int_equal(QUIET(st->payments->invoice_insert(st, &v)), TG_STORE_CONFLICT);
     v = invoice("org-A", 3, "pay_1");
-    assert_int_equal(QUIET(st->ops->invoice_insert(st, &v)), TG_STORE_CONFLICT);
+    assert_int_equal(QUIET(st->payments->invoice_insert(st, &v)), TG_STORE_CONFLICT);
     tg_invoice_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->invoice_list(st, "org-A", &rows, &n), 0);
+    assert_int_equal(st->payments->invoice_list(st, "org-A", &rows, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(rows[0].number, "TG-A-0002"); /* newest first */
     assert_string_equal(rows[1].number, "TG-A-0001");
@@ -407,19 +407,19 @@ static void test_payment_methods_store(void **state)
         snprintf(m.payer, sizeof(m.payer), "{}");
         m.is_default = i == 0;
         m.created_at = 100 + i;
-        assert_int_equal(st->ops->pay_method_insert(st, &m), 0);
+        assert_int_equal(st->payments->pay_method_insert(st, &m), 0);
     }
-    assert_int_equal(st->ops->pay_method_set_default(st, "org-A", "pm_1"), 0);
-    assert_int_equal(st->ops->pay_method_set_default(st, "org-B", "pm_1"), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->pay_method_list(st, "org-A", &rows, &n), 0);
+    assert_int_equal(st->payments->pay_method_set_default(st, "org-A", "pm_1"), 0);
+    assert_int_equal(st->payments->pay_method_set_default(st, "org-B", "pm_1"), TG_STORE_NOTFOUND);
+    assert_int_equal(st->payments->pay_method_list(st, "org-A", &rows, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].is_default + rows[1].is_default * 2 + rows[2].is_default * 4, 2);
     free(rows);
     /* deleting the default hands it to the newest live method */
-    assert_int_equal(st->ops->pay_method_delete(st, "org-A", "pm_1", 200), 0);
-    assert_int_equal(st->ops->pay_method_delete(st, "org-A", "pm_1", 200), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->pay_method_delete(st, "org-B", "pm_0", 200), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->pay_method_list(st, "org-A", &rows, &n), 0);
+    assert_int_equal(st->payments->pay_method_delete(st, "org-A", "pm_1", 200), 0);
+    assert_int_equal(st->payments->pay_method_delete(st, "org-A", "pm_1", 200), TG_STORE_NOTFOUND);
+    assert_int_equal(st->payments->pay_method_delete(st, "org-B", "pm_0", 200), TG_STORE_NOTFOUND);
+    assert_int_equal(st->payments->pay_method_list(st, "org-A", &rows, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(rows[1].id, "pm_2");
     assert_int_equal(rows[1].is_default, 1);
@@ -488,7 +488,7 @@ static int count_payments(tg_store_t *st, const char *org, const char *kind, con
     tg_payment_row_t *rows = NULL;
     size_t n = 0;
     int k = 0;
-    assert_int_equal(st->ops->payment_list(st, org, &rows, &n), 0);
+    assert_int_equal(st->payments->payment_list(st, org, &rows, &n), 0);
     for (size_t i = 0; i < n; i++)
         k += !strcmp(rows[i].kind, kind) && (!status || !strcmp(rows[i].status, status));
     free(rows);
@@ -533,7 +533,7 @@ static void test_module(void **state)
     snprintf(o.id, sizeof(o.id), "%s", org);
     snprintf(o.name, sizeof(o.name), "Customer");
     snprintf(o.tier, sizeof(o.tier), "free");
-    assert_int_equal(st->ops->org_insert(st, &o), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o), 0);
     assert_int_equal(tg_ledger_load(st), 0);
     assert_int_equal(tg_pay_start(f->url, &cfg), 0);
 
@@ -559,7 +559,7 @@ static void test_module(void **state)
     }
     tg_invoice_row_t *inv = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->invoice_list(st, org, &inv, &n), 0);
+    assert_int_equal(st->payments->invoice_list(st, org, &inv, &n), 0);
     assert_int_equal(n, 3);
     assert_string_equal(inv[0].number, "TG-C-0003");
     assert_string_equal(inv[2].number, "TG-C-0001");
@@ -589,7 +589,7 @@ static void test_module(void **state)
 
     /* auto-recharge: 60 charges of 10 cents from 3 threads at once cross the threshold;
      * the good card is the default again */
-    assert_int_equal(st->ops->pay_method_set_default(st, org, good), 0);
+    assert_int_equal(st->payments->pay_method_set_default(st, org, good), 0);
     tg_auto_recharge_row_t ar = {.enabled = 1};
     snprintf(ar.org_id, sizeof(ar.org_id), "%s", org);
     ar.threshold = before / TG_NANOS_PER_CENT - 100; /* $1 below the balance */
@@ -631,9 +631,9 @@ static void test_module(void **state)
 
     /* the monthly limit: this month already has one recharge (succeeded); a limit leaving
      * less than $5 stops the next one */
-    assert_int_equal(st->ops->pay_method_set_default(st, org, good), 0);
+    assert_int_equal(st->payments->pay_method_set_default(st, org, good), 0);
     int64_t sum = 0, pending = 0;
-    assert_int_equal(st->ops->payment_sum(st, org, "auto_recharge", tg_month_start(tg_now()),
+    assert_int_equal(st->payments->payment_sum(st, org, "auto_recharge", tg_month_start(tg_now()),
                                           &sum, &pending), 0);
     ar.monthly_limit = sum + 499;
     assert_int_equal(tg_pay_auto_recharge_save(st, &ar), 0); /* also resumes it */
@@ -648,7 +648,7 @@ static void test_module(void **state)
     settle_thread(NULL);
     wait_recharges(st, org, 3, 5000);
     assert_int_equal(count_payments(st, org, "auto_recharge", "succeeded"), 2);
-    assert_int_equal(st->ops->payment_sum(st, org, "auto_recharge", tg_month_start(tg_now()),
+    assert_int_equal(st->payments->payment_sum(st, org, "auto_recharge", tg_month_start(tg_now()),
                                           &sum, &pending), 0);
     assert_int_equal(sum, ar.monthly_limit);
 

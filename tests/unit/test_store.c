@@ -103,7 +103,7 @@ static void test_migrate_idempotent(void **state)
     fx_t *f = *state;
     tg_store_t *st = f->st;
     tg_org_row_t o = org("org_a", "A", 100);
-    assert_int_equal(st->ops->org_insert(st, &o), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o), 0);
     assert_int_equal(st->ops->migrate(st), 0);
     assert_int_equal(st->ops->migrate(st), 0);
 
@@ -113,7 +113,7 @@ static void test_migrate_idempotent(void **state)
     assert_int_equal(st2->ops->migrate(st2), 0);
     tg_org_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st2->ops->org_list(st2, &rows, &n), 0);
+    assert_int_equal(st2->tenancy->org_list(st2, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].id, "org_a");
     free(rows);
@@ -141,13 +141,13 @@ static void test_orgs_and_projects(void **state)
     tg_store_t *st = f->st;
     tg_org_row_t a = org("org_b", "Beta", 200), b = org("org_a", "Alpha", 100);
     a.is_operator = 1;
-    assert_int_equal(st->ops->org_insert(st, &a), 0);
-    assert_int_equal(st->ops->org_insert(st, &b), 0);
-    assert_int_equal(QUIET(st->ops->org_insert(st, &b)), TG_STORE_CONFLICT);
+    assert_int_equal(st->tenancy->org_insert(st, &a), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &b), 0);
+    assert_int_equal(QUIET(st->tenancy->org_insert(st, &b)), TG_STORE_CONFLICT);
 
     tg_org_row_t *orgs = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->org_list(st, &orgs, &n), 0);
+    assert_int_equal(st->tenancy->org_list(st, &orgs, &n), 0);
     assert_int_equal(n, 2);
     /* oldest first */
     assert_string_equal(orgs[0].id, "org_a");
@@ -163,15 +163,15 @@ static void test_orgs_and_projects(void **state)
     tg_project_row_t p1 = project("proj_1", "org_a", "Default", 110);
     tg_project_row_t p2 = project("proj_2", "org_b", "Other", 210);
     tg_project_row_t p3 = project("proj_3", "org_a", "Second", 120);
-    assert_int_equal(st->ops->project_upsert(st, &p1), 0);
-    assert_int_equal(st->ops->project_upsert(st, &p2), 0);
-    assert_int_equal(st->ops->project_upsert(st, &p3), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p1), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p2), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p3), 0);
     /* a project of an organisation that does not exist is refused */
     tg_project_row_t bad = project("proj_x", "org_nope", "X", 1);
-    assert_int_not_equal(QUIET(st->ops->project_upsert(st, &bad)), 0);
+    assert_int_not_equal(QUIET(st->tenancy->project_upsert(st, &bad)), 0);
 
     tg_project_row_t *ps = NULL;
-    assert_int_equal(st->ops->project_list(st, "org_a", &ps, &n), 0);
+    assert_int_equal(st->tenancy->project_list(st, "org_a", &ps, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(ps[0].id, "proj_1");
     assert_string_equal(ps[0].org_id, "org_a");
@@ -180,10 +180,10 @@ static void test_orgs_and_projects(void **state)
     assert_true(ps[0].archived_at == 0);
     assert_string_equal(ps[1].id, "proj_3");
     free(ps);
-    assert_int_equal(st->ops->project_list(st, NULL, &ps, &n), 0);
+    assert_int_equal(st->tenancy->project_list(st, NULL, &ps, &n), 0);
     assert_int_equal(n, 3);
     free(ps);
-    assert_int_equal(st->ops->project_list(st, "org_none", &ps, &n), 0);
+    assert_int_equal(st->tenancy->project_list(st, "org_none", &ps, &n), 0);
     assert_int_equal(n, 0);
     free(ps);
 
@@ -191,8 +191,8 @@ static void test_orgs_and_projects(void **state)
     p1.archived_at = 500;
     snprintf(p1.name, sizeof(p1.name), "Renamed");
     p1.created_at = 999;
-    assert_int_equal(st->ops->project_upsert(st, &p1), 0);
-    assert_int_equal(st->ops->project_list(st, "org_a", &ps, &n), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p1), 0);
+    assert_int_equal(st->tenancy->project_list(st, "org_a", &ps, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(ps[0].id, "proj_1");
     assert_string_equal(ps[0].name, "Renamed");
@@ -206,10 +206,10 @@ static void test_orgs_and_projects(void **state)
 static void seed_tenancy(tg_store_t *st)
 {
     tg_org_row_t o = org("org_a", "Alpha", 100), o2 = org("org_b", "Beta", 101);
-    assert_int_equal(st->ops->org_insert(st, &o), 0);
-    assert_int_equal(st->ops->org_insert(st, &o2), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &o2), 0);
     tg_project_row_t p = project("proj_1", "org_a", "Default", 110);
-    assert_int_equal(st->ops->project_upsert(st, &p), 0);
+    assert_int_equal(st->tenancy->project_upsert(st, &p), 0);
 }
 
 static void test_keys_round_trip(void **state)
@@ -226,13 +226,13 @@ static void test_keys_round_trip(void **state)
     prj.expires_at = 99999;
     prj.last_used_at = 2500;
     tg_key_row_t other = key("key_other", TG_KEY_ADMIN, "org_b", "", 0x33, 1500);
-    assert_int_equal(st->ops->key_insert(st, &prj), 0);
-    assert_int_equal(st->ops->key_insert(st, &adm), 0);
-    assert_int_equal(st->ops->key_insert(st, &other), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &prj), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &adm), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &other), 0);
 
     tg_key_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->key_list(st, "org_a", &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, "org_a", &rows, &n), 0);
     assert_int_equal(n, 2);
     /* oldest first, every field back as written; NULL-able fields come back as 0 / "" */
     key_eq(&rows[0], &adm);
@@ -242,13 +242,13 @@ static void test_keys_round_trip(void **state)
     assert_true(rows[0].expires_at == 0 && rows[0].last_used_at == 0 && rows[0].revoked_at == 0);
     free(rows);
 
-    assert_int_equal(st->ops->key_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, NULL, &rows, &n), 0);
     assert_int_equal(n, 3);
     assert_non_null(find_key(rows, n, "key_other"));
     key_eq(find_key(rows, n, "key_other"), &other);
     free(rows);
 
-    assert_int_equal(st->ops->key_list(st, "org_b", &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, "org_b", &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].id, "key_other");
     free(rows);
@@ -260,17 +260,17 @@ static void test_key_conflicts(void **state)
     tg_store_t *st = f->st;
     seed_tenancy(st);
     tg_key_row_t a = key("key_1", TG_KEY_PROJECT, "org_a", "proj_1", 0x40, 10);
-    assert_int_equal(st->ops->key_insert(st, &a), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &a), 0);
     /* same hash under another id: the secret would authenticate twice */
     tg_key_row_t b = key("key_2", TG_KEY_PROJECT, "org_a", "proj_1", 0x40, 11);
-    assert_int_equal(QUIET(st->ops->key_insert(st, &b)), TG_STORE_CONFLICT);
+    assert_int_equal(QUIET(st->tenancy->key_insert(st, &b)), TG_STORE_CONFLICT);
     /* same id, other hash */
     tg_key_row_t c = key("key_1", TG_KEY_PROJECT, "org_a", "proj_1", 0x41, 12);
-    assert_int_equal(QUIET(st->ops->key_insert(st, &c)), TG_STORE_CONFLICT);
+    assert_int_equal(QUIET(st->tenancy->key_insert(st, &c)), TG_STORE_CONFLICT);
 
     tg_key_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->key_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, NULL, &rows, &n), 0);
     assert_int_equal(n, 1);
     key_eq(&rows[0], &a);
     free(rows);
@@ -283,37 +283,37 @@ static void test_key_revoke(void **state)
     seed_tenancy(st);
     tg_key_row_t a = key("key_1", TG_KEY_PROJECT, "org_a", "proj_1", 0x50, 10);
     tg_key_row_t b = key("key_2", TG_KEY_PROJECT, "org_a", "proj_1", 0x60, 20);
-    assert_int_equal(st->ops->key_insert(st, &a), 0);
-    assert_int_equal(st->ops->key_insert(st, &b), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &a), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &b), 0);
 
-    assert_int_equal(st->ops->key_revoke(st, "key_1", 500), 0);
+    assert_int_equal(st->tenancy->key_revoke(st, "key_1", 500), 0);
     tg_key_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->key_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, NULL, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].id, "key_2");
     free(rows);
-    assert_int_equal(st->ops->key_list(st, "org_a", &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, "org_a", &rows, &n), 0);
     assert_int_equal(n, 1);
     free(rows);
 
-    assert_int_equal(st->ops->key_revoke(st, "key_1", 600), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->key_revoke(st, "key_nope", 600), TG_STORE_NOTFOUND);
+    assert_int_equal(st->tenancy->key_revoke(st, "key_1", 600), TG_STORE_NOTFOUND);
+    assert_int_equal(st->tenancy->key_revoke(st, "key_nope", 600), TG_STORE_NOTFOUND);
     /* revoking one key leaves the other usable */
-    assert_int_equal(st->ops->key_revoke(st, "key_2", 700), 0);
-    assert_int_equal(st->ops->key_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_revoke(st, "key_2", 700), 0);
+    assert_int_equal(st->tenancy->key_list(st, NULL, &rows, &n), 0);
     assert_int_equal(n, 0);
     free(rows);
     /* a revoked key's hash stays taken */
     tg_key_row_t again = key("key_3", TG_KEY_PROJECT, "org_a", "proj_1", 0x50, 30);
-    assert_int_equal(QUIET(st->ops->key_insert(st, &again)), TG_STORE_CONFLICT);
+    assert_int_equal(QUIET(st->tenancy->key_insert(st, &again)), TG_STORE_CONFLICT);
 }
 
 static int64_t last_used(tg_store_t *st, const char *id)
 {
     tg_key_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->key_list(st, NULL, &rows, &n), 0);
+    assert_int_equal(st->tenancy->key_list(st, NULL, &rows, &n), 0);
     const tg_key_row_t *k = find_key(rows, n, id);
     assert_non_null(k);
     int64_t v = k->last_used_at;
@@ -328,17 +328,17 @@ static void test_key_touch(void **state)
     seed_tenancy(st);
     tg_key_row_t a = key("key_1", TG_KEY_PROJECT, "org_a", "proj_1", 0x70, 10);
     tg_key_row_t b = key("key_2", TG_KEY_PROJECT, "org_a", "proj_1", 0x71, 10);
-    assert_int_equal(st->ops->key_insert(st, &a), 0);
-    assert_int_equal(st->ops->key_insert(st, &b), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &a), 0);
+    assert_int_equal(st->tenancy->key_insert(st, &b), 0);
     assert_true(last_used(st, "key_1") == 0);
 
-    assert_int_equal(st->ops->key_touch(st, "key_1", 100), 0);
+    assert_int_equal(st->tenancy->key_touch(st, "key_1", 100), 0);
     assert_true(last_used(st, "key_1") == 100);
-    assert_int_equal(st->ops->key_touch(st, "key_1", 50), 0); /* late, out-of-order flush */
+    assert_int_equal(st->tenancy->key_touch(st, "key_1", 50), 0); /* late, out-of-order flush */
     assert_true(last_used(st, "key_1") == 100);
-    assert_int_equal(st->ops->key_touch(st, "key_1", 100), 0);
+    assert_int_equal(st->tenancy->key_touch(st, "key_1", 100), 0);
     assert_true(last_used(st, "key_1") == 100);
-    assert_int_equal(st->ops->key_touch(st, "key_1", 200), 0);
+    assert_int_equal(st->tenancy->key_touch(st, "key_1", 200), 0);
     assert_true(last_used(st, "key_1") == 200);
     /* only that key moved */
     assert_true(last_used(st, "key_2") == 0);
@@ -389,12 +389,12 @@ static void test_providers(void **state)
     seed_tenancy(st);
     tg_provider_row_t p1 = provider("prov_1", 2, 10), p2 = provider("prov_2", 1, 20);
     p2.secret_len = 0; /* no upstream key */
-    assert_int_equal(st->ops->provider_upsert(st, &p1), 0);
-    assert_int_equal(st->ops->provider_upsert(st, &p2), 0);
+    assert_int_equal(st->tenancy->provider_upsert(st, &p1), 0);
+    assert_int_equal(st->tenancy->provider_upsert(st, &p2), 0);
 
     tg_provider_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->provider_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->provider_list(st, &rows, &n), 0);
     assert_int_equal(n, 2);
     /* by priority */
     provider_eq(&rows[0], &p2);
@@ -408,19 +408,19 @@ static void test_providers(void **state)
     snprintf(p1.base_url, sizeof(p1.base_url), "https://other.example.com/v1");
     p1.secret_len = 40;
     memset(p1.secret, 0xAB, 40);
-    assert_int_equal(st->ops->provider_upsert(st, &p1), 0);
-    assert_int_equal(st->ops->provider_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->provider_upsert(st, &p1), 0);
+    assert_int_equal(st->tenancy->provider_list(st, &rows, &n), 0);
     assert_int_equal(n, 2);
     provider_eq(&rows[0], &p1);
     free(rows);
 
-    assert_int_equal(st->ops->provider_delete(st, "prov_1"), 0);
-    assert_int_equal(st->ops->provider_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->provider_delete(st, "prov_1"), 0);
+    assert_int_equal(st->tenancy->provider_list(st, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].id, "prov_2");
     free(rows);
-    assert_int_equal(st->ops->provider_delete(st, "prov_1"), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->provider_delete(st, "prov_nope"), TG_STORE_NOTFOUND);
+    assert_int_equal(st->tenancy->provider_delete(st, "prov_1"), TG_STORE_NOTFOUND);
+    assert_int_equal(st->tenancy->provider_delete(st, "prov_nope"), TG_STORE_NOTFOUND);
 }
 
 /* ---- models ---- */
@@ -463,13 +463,13 @@ static void test_models(void **state)
     tg_model_row_t mini = mrow("gpt-4o-mini", 150000000, 75000000, 600000000);
     tg_model_row_t t35 = mrow("gpt-3.5-turbo", 500000000, -1, 1500000000);
     tg_model_row_t freebie = mrow("free-cache", 100, 0, 100);
-    assert_int_equal(st->ops->model_upsert(st, &mini, 1), 0);
-    assert_int_equal(st->ops->model_upsert(st, &t35, 1), 0);
-    assert_int_equal(st->ops->model_upsert(st, &freebie, 1), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &mini, 1), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &t35, 1), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &freebie, 1), 0);
 
     tg_model_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->model_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->model_list(st, &rows, &n), 0);
     assert_int_equal(n, 3);
     /* by id */
     model_eq(&rows[0], &freebie);
@@ -483,16 +483,16 @@ static void test_models(void **state)
     tg_model_row_t edited = mini;
     edited.input_price = 1;
     edited.cached_input_price = -1;
-    assert_int_equal(st->ops->model_upsert(st, &edited, 0), 0);
-    assert_int_equal(st->ops->model_upsert(st, &mini, 1), 0);
-    assert_int_equal(st->ops->model_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &edited, 0), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &mini, 1), 0);
+    assert_int_equal(st->tenancy->model_list(st, &rows, &n), 0);
     assert_int_equal(n, 3);
     model_eq(&rows[2], &edited);
     free(rows);
 
     /* only_new=0 overwrites */
-    assert_int_equal(st->ops->model_upsert(st, &mini, 0), 0);
-    assert_int_equal(st->ops->model_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->model_upsert(st, &mini, 0), 0);
+    assert_int_equal(st->tenancy->model_list(st, &rows, &n), 0);
     assert_int_equal(n, 3);
     model_eq(&rows[2], &mini);
     free(rows);
@@ -523,7 +523,7 @@ static tg_usage_row_t urow(const char *rid, int64_t cost)
 static int64_t count(tg_store_t *st)
 {
     int64_t n = -1;
-    assert_int_equal(st->ops->usage_count(st, &n), 0);
+    assert_int_equal(st->usage->usage_count(st, &n), 0);
     return n;
 }
 
@@ -533,24 +533,24 @@ static void test_usage_idempotent(void **state)
     tg_store_t *st = f->st;
     assert_true(count(st) == 0);
     tg_usage_row_t batch[3] = {urow("req_1", 3450), urow("req_2", 1), urow("req_3", 0)};
-    assert_int_equal(st->ops->usage_insert(st, batch, 3, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, batch, 3, NULL), 0);
     assert_true(count(st) == 3);
     /* the same batch again (a retried flush) adds nothing */
-    assert_int_equal(st->ops->usage_insert(st, batch, 3, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, batch, 3, NULL), 0);
     assert_true(count(st) == 3);
     /* a single repeat */
-    assert_int_equal(st->ops->usage_insert(st, &batch[1], 1, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, &batch[1], 1, NULL), 0);
     assert_true(count(st) == 3);
     /* a mixed batch: only the new one counts, and the rows after a duplicate still go in */
     tg_usage_row_t mixed[3] = {urow("req_2", 1), urow("req_4", 7), urow("req_5", 8)};
-    assert_int_equal(st->ops->usage_insert(st, mixed, 3, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, mixed, 3, NULL), 0);
     assert_true(count(st) == 5);
     /* duplicates inside one batch */
     tg_usage_row_t dup[2] = {urow("req_6", 1), urow("req_6", 1)};
-    assert_int_equal(st->ops->usage_insert(st, dup, 2, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, dup, 2, NULL), 0);
     assert_true(count(st) == 6);
     /* an empty batch */
-    assert_int_equal(st->ops->usage_insert(st, NULL, 0, NULL), 0);
+    assert_int_equal(st->usage->usage_insert(st, NULL, 0, NULL), 0);
     assert_true(count(st) == 6);
 }
 
@@ -562,18 +562,18 @@ static void test_transactions(void **state)
     tg_store_t *st = f->st;
     tg_org_row_t a = org("org_a", "A", 1), b = org("org_b", "B", 2);
     assert_int_equal(st->ops->begin(st), 0);
-    assert_int_equal(st->ops->org_insert(st, &a), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &a), 0);
     assert_int_equal(st->ops->rollback(st), 0);
     tg_org_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->org_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->org_list(st, &rows, &n), 0);
     assert_int_equal(n, 0);
     free(rows);
 
     assert_int_equal(st->ops->begin(st), 0);
-    assert_int_equal(st->ops->org_insert(st, &b), 0);
+    assert_int_equal(st->tenancy->org_insert(st, &b), 0);
     assert_int_equal(st->ops->commit(st), 0);
-    assert_int_equal(st->ops->org_list(st, &rows, &n), 0);
+    assert_int_equal(st->tenancy->org_list(st, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].id, "org_b");
     free(rows);
@@ -591,9 +591,9 @@ static void test_users(void **state)
     snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$...");
     snprintf(u.role, sizeof(u.role), "owner");
     u.created_at = 5;
-    assert_int_equal(st->ops->user_insert(st, &u), 0);
+    assert_int_equal(st->accounts->user_insert(st, &u), 0);
     snprintf(u.id, sizeof(u.id), "user_2");
-    assert_int_equal(QUIET(st->ops->user_insert(st, &u)), TG_STORE_CONFLICT); /* same email */
+    assert_int_equal(QUIET(st->accounts->user_insert(st, &u)), TG_STORE_CONFLICT); /* same email */
 }
 
 static void test_sessions_and_invites(void **state)
@@ -606,34 +606,34 @@ static void test_sessions_and_invites(void **state)
     snprintf(u.email, sizeof(u.email), "a@example.com");
     snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$...");
     snprintf(u.role, sizeof(u.role), "owner");
-    assert_int_equal(st->ops->user_insert(st, &u), 0);
-    assert_int_equal(st->ops->user_by_email(st, "a@example.com", &got), 0);
+    assert_int_equal(st->accounts->user_insert(st, &u), 0);
+    assert_int_equal(st->accounts->user_by_email(st, "a@example.com", &got), 0);
     assert_string_equal(got.id, "user_1");
-    assert_int_equal(st->ops->user_by_email(st, "b@example.com", &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->user_by_email(st, "b@example.com", &got), TG_STORE_NOTFOUND);
 
     tg_session_row_t s = {.created_at = 100, .expires_at = 200};
     snprintf(s.token_hash, sizeof(s.token_hash), "h1");
     snprintf(s.user_id, sizeof(s.user_id), "user_1");
-    assert_int_equal(st->ops->session_insert(st, &s), 0);
-    assert_int_equal(st->ops->session_get(st, "h1", 199, &got), 0);
+    assert_int_equal(st->accounts->session_insert(st, &s), 0);
+    assert_int_equal(st->accounts->session_get(st, "h1", 199, &got), 0);
     assert_string_equal(got.email, "a@example.com");
-    assert_int_equal(st->ops->session_get(st, "h1", 200, &got), TG_STORE_NOTFOUND); /* expired */
-    assert_int_equal(st->ops->session_get(st, "h2", 150, &got), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->user_set_role(st, "user_1", "reader"), 0);
-    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), 0);
+    assert_int_equal(st->accounts->session_get(st, "h1", 200, &got), TG_STORE_NOTFOUND); /* expired */
+    assert_int_equal(st->accounts->session_get(st, "h2", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->user_set_role(st, "user_1", "reader"), 0);
+    assert_int_equal(st->accounts->session_get(st, "h1", 150, &got), 0);
     assert_string_equal(got.role, "reader"); /* a role change applies to live sessions */
     /* a new password ends the user's other sessions, not the one it keeps */
     snprintf(s.token_hash, sizeof(s.token_hash), "h3");
-    assert_int_equal(st->ops->session_insert(st, &s), 0);
-    assert_int_equal(st->ops->user_set_password(st, "user_1", "$argon2id$new", "h1"), 0);
-    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), 0);
+    assert_int_equal(st->accounts->session_insert(st, &s), 0);
+    assert_int_equal(st->accounts->user_set_password(st, "user_1", "$argon2id$new", "h1"), 0);
+    assert_int_equal(st->accounts->session_get(st, "h1", 150, &got), 0);
     assert_string_equal(got.password_hash, "$argon2id$new");
-    assert_int_equal(st->ops->session_get(st, "h3", 150, &got), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->user_set_password(st, "nobody", "x", NULL), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->session_get(st, "h3", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->user_set_password(st, "nobody", "x", NULL), TG_STORE_NOTFOUND);
     /* deleting a user ends its sessions */
-    assert_int_equal(st->ops->user_delete(st, "user_1"), 0);
-    assert_int_equal(st->ops->session_get(st, "h1", 150, &got), TG_STORE_NOTFOUND);
-    assert_int_equal(st->ops->user_delete(st, "user_1"), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->user_delete(st, "user_1"), 0);
+    assert_int_equal(st->accounts->session_get(st, "h1", 150, &got), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->user_delete(st, "user_1"), TG_STORE_NOTFOUND);
 
     tg_invite_row_t inv = {.invited_at = 10, .expires_at = 20}, gi;
     snprintf(inv.id, sizeof(inv.id), "invite-1");
@@ -641,16 +641,16 @@ static void test_sessions_and_invites(void **state)
     snprintf(inv.email, sizeof(inv.email), "b@example.com");
     snprintf(inv.role, sizeof(inv.role), "reader");
     snprintf(inv.token_hash, sizeof(inv.token_hash), "t1");
-    assert_int_equal(st->ops->invite_insert(st, &inv), 0);
-    assert_int_equal(st->ops->invite_by_token(st, "t1", &gi), 0);
+    assert_int_equal(st->accounts->invite_insert(st, &inv), 0);
+    assert_int_equal(st->accounts->invite_by_token(st, "t1", &gi), 0);
     assert_string_equal(gi.id, "invite-1");
     assert_int_equal(gi.accepted_at, 0);
-    assert_int_equal(st->ops->invite_accept(st, "invite-1", 15), 0);
-    assert_int_equal(st->ops->invite_accept(st, "invite-1", 16), TG_STORE_NOTFOUND); /* once */
-    assert_int_equal(st->ops->invite_get(st, "invite-1", &gi), 0);
+    assert_int_equal(st->accounts->invite_accept(st, "invite-1", 15), 0);
+    assert_int_equal(st->accounts->invite_accept(st, "invite-1", 16), TG_STORE_NOTFOUND); /* once */
+    assert_int_equal(st->accounts->invite_get(st, "invite-1", &gi), 0);
     assert_int_equal(gi.accepted_at, 15);
-    assert_int_equal(st->ops->invite_delete(st, "invite-1"), 0);
-    assert_int_equal(st->ops->invite_get(st, "invite-1", &gi), TG_STORE_NOTFOUND);
+    assert_int_equal(st->accounts->invite_delete(st, "invite-1"), 0);
+    assert_int_equal(st->accounts->invite_get(st, "invite-1", &gi), TG_STORE_NOTFOUND);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)

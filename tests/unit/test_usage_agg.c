@@ -43,7 +43,7 @@ static void add(tg_store_t *st, const char *org, int64_t minute, const char *pro
     a.cached_input_tokens = cached;
     a.output_tokens = out;
     a.cost_nanousd = cost;
-    assert_int_equal(st->ops->usage_agg_add(st, &a, 1), 0);
+    assert_int_equal(st->usage->usage_agg_add(st, &a, 1), 0);
 }
 
 /* A small data set over two days:
@@ -85,7 +85,7 @@ static void run(tg_store_t *st, const tg_usage_query_t *q, tg_usage_bucket_row_t
 {
     *rows = NULL;
     *n = 99;
-    assert_int_equal(st->ops->usage_query(st, q, rows, n), 0);
+    assert_int_equal(st->usage->usage_query(st, q, rows, n), 0);
 }
 
 static void sums_eq(const tg_usage_bucket_row_t *r, int64_t bucket, int64_t req, int64_t in,
@@ -332,10 +332,10 @@ static void test_bad_queries(void **state)
     tg_usage_query_t q = query(T0, T0 + DAY, 0);
     int saved = tg_log_level;
     tg_log_level = TG_LOG_ERROR + 1;
-    assert_int_equal(f->st->ops->usage_query(f->st, &q, &r, &n), -1);
+    assert_int_equal(f->st->usage->usage_query(f->st, &q, &r, &n), -1);
     q = query(T0, T0 + DAY, DAY);
     q.org_id = NULL;
-    assert_int_equal(f->st->ops->usage_query(f->st, &q, &r, &n), -1);
+    assert_int_equal(f->st->usage->usage_query(f->st, &q, &r, &n), -1);
     tg_log_level = saved;
     assert_null(r);
     assert_int_equal(n, 0);
