@@ -2,7 +2,7 @@
 # Dependencies come from Debian packages found with pkg-config (see `make deps`).
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3
+PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3 libpq
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
@@ -22,13 +22,13 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
-            libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3
+            libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3 libpq-dev
 
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
 
 .PHONY: all deps test-deps run test unit integration e2e bench check clean asan fuzz test-asan \
-        tsan test-tsan
+        tsan test-tsan test-pg
 
 all: $(BUILD)/tollgate $(BUILD)/mock_upstream
 
@@ -140,6 +140,7 @@ bench: deps all
 # and settlement) never sees the HTTP call (docs/architecture.md).
 check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
+	@! grep -rln 'libpq-fe\.h' src | grep -v '^src/store/' || (echo "libpq-fe.h outside src/store" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
 	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
 	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)
@@ -167,6 +168,14 @@ test-asan: deps asan tests/integration/node_modules
 	cd tests/integration && TOLLGATE_BIN=$(CURDIR)/build-asan/tollgate \
 	  MOCK_UPSTREAM_BIN=$(CURDIR)/build-asan/mock_upstream \
 	  node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
+
+# The store's tests again, against PostgreSQL: a private server (tools/pg_test_server.sh) and a
+# fresh database per test (tests/unit/db_fixture.h), so both backends keep one behaviour.
+PG_TESTS := test_store test_ledger test_usage_agg test_catalog test_payments
+test-pg: all $(PG_TESTS:%=$(BUILD)/tests/%)
+	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
+	fail=0; for t in $(PG_TESTS); do TG_TEST_PG_URL=$$url $(BUILD)/tests/$$t || fail=1; done; \
+	tools/pg_test_server.sh stop $$dir; exit $$fail
 
 # ThreadSanitizer: `make tsan` builds everything with it (build-tsan/), `make test-tsan` runs the
 # multithreaded unit tests against that build; a data race or lock-order inversion fails them.

@@ -17,15 +17,18 @@ const char *tg_store_sqlite_path(const char *url, char *buf, size_t len)
     return buf;
 }
 
+int tg_store_is_pg(const char *url)
+{
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
 int tg_store_open(const char *url, tg_store_t **out)
 {
     char path[4096];
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        tg_error("PostgreSQL is not supported by this build yet; use sqlite:PATH");
-        return -1;
-    }
+    if (tg_store_is_pg(url))
+        return tg_store_pg_open(url, out);
     if (!tg_store_sqlite_path(url, path, sizeof(path)) || !*path) {
-        tg_error("unsupported database URL (use sqlite:PATH)");
+        tg_error("unsupported database URL (use sqlite:PATH or postgres://…)");
         return -1;
     }
     return tg_store_sqlite_open(path, out);

@@ -55,7 +55,7 @@ struct tg_store {
     const struct tg_store_payments *payments;
 };
 
-/* Opens a connection for `url` ("sqlite:PATH", or a bare path). */
+/* Opens a connection for `url` ("sqlite:PATH", a bare path, or "postgres://…"). */
 int tg_store_open(const char *url, tg_store_t **out);
 /* NULL-tolerant. */
 void tg_store_close(tg_store_t *st);
@@ -63,5 +63,9 @@ void tg_store_close(tg_store_t *st);
 const char *tg_store_sqlite_path(const char *url, char *buf, size_t len);
 
 int tg_store_sqlite_open(const char *path, tg_store_t **out);
+/* A PostgreSQL connection (url: postgres://USER[:PASS]@HOST:PORT/DB, libpq's URI). */
+int tg_store_pg_open(const char *url, tg_store_t **out);
+/* 1 if url names a PostgreSQL database (postgres:// or postgresql://). */
+int tg_store_is_pg(const char *url);
 
 #endif
