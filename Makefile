@@ -28,7 +28,7 @@ DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
 
 .PHONY: all deps test-deps run test unit integration e2e bench check clean asan fuzz test-asan \
-        tsan test-tsan test-pg
+        tsan test-tsan test-pg integration-pg
 
 all: $(BUILD)/tollgate $(BUILD)/mock_upstream
 
@@ -176,6 +176,13 @@ test-pg: all $(PG_TESTS:%=$(BUILD)/tests/%)
 	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
 	fail=0; for t in $(PG_TESTS); do TG_TEST_PG_URL=$$url $(BUILD)/tests/$$t || fail=1; done; \
 	tools/pg_test_server.sh stop $$dir; exit $$fail
+
+# The integration suite against PostgreSQL (one private server; a database per test).
+integration-pg: all tests/integration/node_modules
+	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
+	cd tests/integration && TG_IT_PG_URL=$$url node --test --test-concurrency=1 \
+	  --test-timeout=120000 $(or $(IT_FILES),*.test.mjs); rc=$$?; \
+	cd $(CURDIR) && tools/pg_test_server.sh stop $$dir; exit $$rc
 
 # ThreadSanitizer: `make tsan` builds everything with it (build-tsan/), `make test-tsan` runs the
 # multithreaded unit tests against that build; a data race or lock-order inversion fails them.

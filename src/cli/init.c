@@ -99,16 +99,25 @@ int tg_cli_init(int argc, char **argv)
         return tg_cli_fail("init: --email is not an email address");
     if (strlen(org) == 0 || strlen(org) >= TG_NAME_MAX)
         return tg_cli_fail("init: --org must be 1 to %d bytes", TG_NAME_MAX - 1);
-    if (!tg_store_sqlite_path(db, path, sizeof(path)))
-        return tg_cli_fail("init: unsupported --db %s (this build supports sqlite:PATH)", db);
+    int pg = tg_store_is_pg(db);
+    char shown[4096]; /* db without its password, for messages */
+    tg_store_redact_url(db, shown, sizeof(shown));
+    if (!pg && !tg_store_sqlite_path(db, path, sizeof(path)))
+        return tg_cli_fail("init: unsupported --db %s (use sqlite:PATH or postgres://…)", shown);
+    /* with PostgreSQL there is no file beside the database: every instance is given the key */
+    if (pg && !getenv("TOLLGATE_SECRET_KEY"))
+        return tg_cli_fail("init: with PostgreSQL, set TOLLGATE_SECRET_KEY (64 hex characters, "
+                           "the same on every instance: it seals the upstream API keys)");
+    if (pg)
+        path[0] = '\0';
     char data[4096];
     if (tg_data_path("models.json", data, sizeof(data)) < 0)
         return tg_cli_fail("init: the shipped model table data/models.json was not found beside "
                            "the binary (or in $TOLLGATE_DATA_DIR)");
     if (tg_store_open(db, &st) < 0)
-        return tg_cli_fail("init: cannot open the database %s", db);
+        return tg_cli_fail("init: cannot open the database %s", shown);
     if (st->ops->migrate(st) < 0 || seed_models(st) < 0) {
-        tg_cli_fail("init: cannot prepare the database %s", db);
+        tg_cli_fail("init: cannot prepare the database %s", shown);
         goto out;
     }
 
@@ -119,7 +128,7 @@ int tg_cli_init(int argc, char **argv)
     for (size_t i = 0; i < norgs; i++) {
         if (orgs[i].is_operator) {
             fprintf(stderr, "tollgate: %s is already initialised (organization %s); applied "
-                            "migrations, created no new admin key\n", db, orgs[i].id);
+                            "migrations, created no new admin key\n", shown, orgs[i].id);
             /* never replace a lost secret key here: it would orphan the sealed upstream keys */
             if (!getenv("TOLLGATE_SECRET_KEY") && tg_secret_load_master(path, 0) < 0)
                 fprintf(stderr, "tollgate: warning: the secret key file %s.secret is missing; "

@@ -220,7 +220,8 @@ int tg_cli_serve(int argc, char **argv)
                       .shutdown_timeout = 30000};
     char host[256], path[4096];
     int port, rc;
-    tg_store_t *st = NULL;
+    tg_store_t *st = NULL, *claim = NULL;
+    char shown[4096]; /* the database URL without its password, for messages */
     tg_http_server_t *srv = NULL;
 
     /* The config file first, then the command line, which overrides it. */
@@ -252,9 +253,15 @@ int tg_cli_serve(int argc, char **argv)
     snprintf(host, sizeof(host), "%.*s", (int)(colon - o.listen), o.listen);
     if (!strcmp(host, "localhost"))
         snprintf(host, sizeof(host), "127.0.0.1");
-    if (!tg_store_sqlite_path(o.db, path, sizeof(path)))
-        return tg_cli_fail("serve: unsupported --db %s (this build supports sqlite:PATH)", o.db);
-    if (access(path, F_OK) != 0)
+    int pg = tg_store_is_pg(o.db);
+    if (!pg && !tg_store_sqlite_path(o.db, path, sizeof(path)))
+        return tg_cli_fail("serve: unsupported --db %s (use sqlite:PATH or postgres://…)", o.db);
+    if (pg && !getenv("TOLLGATE_SECRET_KEY"))
+        return tg_cli_fail("serve: with PostgreSQL, set TOLLGATE_SECRET_KEY (the key given to "
+                           "`tollgate init`; the same on every instance)");
+    if (pg)
+        path[0] = '\0';
+    else if (access(path, F_OK) != 0)
         return tg_cli_fail("serve: %s does not exist; run `tollgate init --db %s` first", path,
                            o.db);
     if (o.workers == 0) {
@@ -262,17 +269,28 @@ int tg_cli_serve(int argc, char **argv)
         o.workers = cores > 0 ? cores : 1;
     }
 
+    tg_store_redact_url(o.db, shown, sizeof(shown));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
     if (tg_store_open(o.db, &st) < 0 || st->ops->migrate(st) < 0)
-        return tg_cli_fail("serve: cannot open the database %s", o.db);
+        return tg_cli_fail("serve: cannot open the database %s", shown);
+    /* one instance per database until limits are shared (--redis): kept for the process's
+     * life, released by the kernel or the server when it ends, however it ends */
+    if (tg_store_open(o.db, &claim) < 0 || (rc = claim->ops->claim(claim)) != 0) {
+        tg_store_close(st);
+        tg_store_close(claim);
+        return tg_cli_fail(rc == TG_STORE_CONFLICT
+                               ? "serve: another `tollgate serve` is running on %s; several "
+                                 "instances need shared limits (--redis), not in this build yet"
+                               : "serve: cannot claim the database %s", shown);
+    }
     if (tg_secret_load_master(path, 0) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the secret key that protects upstream keys");
     }
     if (tg_catalog_reload(st) < 0) {
         tg_store_close(st);
-        return tg_cli_fail("serve: cannot load the catalog from %s", o.db);
+        return tg_cli_fail("serve: cannot load the catalog from %s", shown);
     }
     if (tg_api_load_tokenizers() < 0) {
         tg_store_close(st);
@@ -292,7 +310,7 @@ int tg_cli_serve(int argc, char **argv)
     free(orgs);
     if (tg_ledger_load(st) < 0) {
         tg_store_close(st);
-        return tg_cli_fail("serve: cannot load the ledger from %s", o.db);
+        return tg_cli_fail("serve: cannot load the ledger from %s", shown);
     }
     tg_pay_config_t pay = {.provider = o.payments ? o.payments : "test",
                            .stripe_url = o.stripe_url,
@@ -360,7 +378,7 @@ int tg_cli_serve(int argc, char **argv)
         return tg_cli_fail("serve: cannot listen on %s", o.listen);
     }
     tg_info("listening on http://%s:%d (%ld workers, db %s)", host, tg_http_server_port(srv),
-            o.workers, o.db);
+            o.workers, shown);
 
     int sig = 0;
     sigwait(&set, &sig);
@@ -377,6 +395,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_tiers_free();
     tg_api_free_tokenizers();
     curl_global_cleanup();
+    tg_store_close(claim);
     tg_info("stopped");
     return 0;
 }

@@ -12,6 +12,8 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *usage_ins, *key_touch; /* hot statements, prepared once */
     sqlite3_stmt *agg_add, *grant_consume;
+    char path[4096]; /* the database file */
+    int claim_fd;    /* <path>.lock, flock'ed by claim (-1: none) */
 } sq_t;
 
 /* Runs SQL without results; -1 (logged) on error. */

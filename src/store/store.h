@@ -42,8 +42,12 @@ typedef struct {
     int (*begin)(tg_store_t *st);
     int (*commit)(tg_store_t *st);
     int (*rollback)(tg_store_t *st);
+    /* Claims the database for this process for as long as this connection stays open: 0, or
+     * TG_STORE_CONFLICT when another process holds it. `serve` keeps one claim: the ledger
+     * and the rate limits live in one process's memory, so a second instance on the same
+     * database (until shared counters exist) would enforce every limit on its own. */
+    int (*claim)(tg_store_t *st);
 } tg_store_ops_t;
-
 
 /* A connection and its operations, one table per domain: st->money->grant_insert(st, …). */
 struct tg_store {
@@ -65,6 +69,8 @@ const char *tg_store_sqlite_path(const char *url, char *buf, size_t len);
 int tg_store_sqlite_open(const char *path, tg_store_t **out);
 /* A PostgreSQL connection (url: postgres://USER[:PASS]@HOST:PORT/DB, libpq's URI). */
 int tg_store_pg_open(const char *url, tg_store_t **out);
+/* url for messages and logs: a password in it (postgres://USER:PASS@…) becomes "***". */
+void tg_store_redact_url(const char *url, char *out, size_t cap);
 /* 1 if url names a PostgreSQL database (postgres:// or postgresql://). */
 int tg_store_is_pg(const char *url);
 

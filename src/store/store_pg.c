@@ -367,6 +367,19 @@ out:
     return rc;
 }
 
+/* A session-level advisory lock, released when the connection closes (or the server sees
+ * it die). */
+#define CLAIM_LOCK "7671447447434278"
+static int pg_claim(tg_store_t *b)
+{
+    PGresult *r = tg_pg__query((pg_t *)b, "SELECT pg_try_advisory_lock(" CLAIM_LOCK ")", NULL);
+    if (!r)
+        return -1;
+    int got = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return got ? 0 : TG_STORE_CONFLICT;
+}
+
 static const tg_store_ops_t pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -374,6 +387,7 @@ static const tg_store_ops_t pg_ops = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .claim = pg_claim,
 };
 
 int tg_store_pg_open(const char *url, tg_store_t **out)

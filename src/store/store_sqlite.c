@@ -6,10 +6,13 @@
 
 #include "core/log.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* Each migration runs once, in order, inside a transaction; its version is recorded in
  * schema_migrations. Never edit a shipped migration: add a new one. */
@@ -239,6 +242,8 @@ static void sq_close(tg_store_t *base)
     sqlite3_finalize(s->grant_consume);
     sqlite3_finalize(s->key_touch);
     sqlite3_close(s->db);
+    if (s->claim_fd >= 0)
+        close(s->claim_fd);
     free(s);
 }
 
@@ -316,6 +321,28 @@ int tg_sq__get_one(sq_t *s, const char *sql, const char *arg, int64_t arg2, size
     return n ? 0 : TG_STORE_NOTFOUND;
 }
 
+/* An exclusive flock on <path>.lock, released when the connection closes or the process
+ * dies (kill -9 included). */
+static int sq_claim(tg_store_t *b)
+{
+    sq_t *s = (sq_t *)b;
+    char lock[4200];
+    snprintf(lock, sizeof(lock), "%s.lock", s->path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        tg_error("cannot open %s", lock);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return TG_STORE_CONFLICT;
+    }
+    if (s->claim_fd >= 0)
+        close(s->claim_fd);
+    s->claim_fd = fd;
+    return 0;
+}
+
 static const tg_store_ops_t sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -323,6 +350,7 @@ static const tg_store_ops_t sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .claim = sq_claim,
 };
 
 int tg_store_sqlite_open(const char *path, tg_store_t **out)
@@ -331,6 +359,8 @@ int tg_store_sqlite_open(const char *path, tg_store_t **out)
     if (!s)
         return -1;
     s->base.ops = &sqlite_ops;
+    s->claim_fd = -1;
+    snprintf(s->path, sizeof(s->path), "%s", path);
     s->base.tenancy = &tg_sq__tenancy;
     s->base.accounts = &tg_sq__accounts;
     s->base.money = &tg_sq__money;

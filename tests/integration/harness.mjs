@@ -225,10 +225,59 @@ export class Mock {
 // ---------------------------------------------------------------------------------------
 // Tollgate
 
+// ---------------------------------------------------------------------------------------
+// The database: SQLite in the test's temp dir, or, with TG_IT_PG_URL (a PostgreSQL server's
+// URL, as `make integration-pg` gives), a database of its own on that server, named after the
+// temp path, so the whole suite runs against either backend unchanged.
+
+export const PG_URL = process.env.TG_IT_PG_URL || '';
+/** The master key the PostgreSQL runs share (no key file sits beside a PostgreSQL database). */
+const PG_SECRET_KEY = 'a1'.repeat(32);
+const pgMade = new Set();
+
+function pgName(dbPath) {
+  return `tg_${path.basename(path.dirname(dbPath))}_${path.basename(dbPath)}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+}
+
+function pgUrl(db) {
+  const u = new URL(PG_URL);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+function psql(url, sql) {
+  return execFileSync('psql', [url, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000,
+  });
+}
+
+/** The --db value for a test database path (created on the PostgreSQL server if needed). */
+export function dbUrl(dbPath) {
+  if (!PG_URL) return `sqlite:${dbPath}`;
+  const db = pgName(dbPath);
+  if (!pgMade.has(db)) {
+    psql(PG_URL, `CREATE DATABASE ${db}`);
+    pgMade.add(db);
+  }
+  return pgUrl(db);
+}
+
+/** Drops a test database on the PostgreSQL server (nothing with SQLite: the temp dir goes). */
+export function dropDb(dbPath) {
+  if (!PG_URL) return;
+  const db = pgName(dbPath);
+  if (pgMade.delete(db)) psql(PG_URL, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+}
+
+/** The environment tollgate runs with (the shared master key with PostgreSQL). */
+export function tollgateEnv(extra = {}) {
+  return PG_URL ? { ...process.env, TOLLGATE_SECRET_KEY: PG_SECRET_KEY, ...extra } : { ...process.env, ...extra };
+}
+
 /** `tollgate init --db sqlite:DB --json` → {organization_id, admin_key, stdout, stderr}. */
 export async function tollgateInit(dbPath, extra = []) {
   const { stdout, stderr } = await new Promise((resolve, reject) => {
-    execFile(TOLLGATE_BIN, ['init', '--db', `sqlite:${dbPath}`, '--json', ...extra], { timeout: 60000 }, (err, so, se) => {
+    execFile(TOLLGATE_BIN, ['init', '--db', dbUrl(dbPath), '--json', ...extra], { timeout: 60000, env: tollgateEnv() }, (err, so, se) => {
       if (err) reject(new Error(`tollgate init failed: ${err.message}\nstdout: ${so}\nstderr: ${se}`));
       else resolve({ stdout: so, stderr: se });
     });
@@ -246,8 +295,8 @@ export async function tollgateInit(dbPath, extra = []) {
 export async function tollgateServe(dbPath, extra = []) {
   const { child, match, logs, output } = await spawnAndWait(
     TOLLGATE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--db', `sqlite:${dbPath}`, ...extra],
-    { stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate' },
+    ['serve', '--listen', '127.0.0.1:0', '--db', dbUrl(dbPath), ...extra],
+    { stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate', env: tollgateEnv() },
   );
   const port = Number(match[1]);
   return { proc: child, port, origin: `http://127.0.0.1:${port}`, logs, output };
@@ -495,6 +544,11 @@ export async function expectAPIError(promise, status, { type, code, param } = {}
 // SQLite (through the sqlite3 CLI)
 
 export function sqliteJson(dbPath, sql) {
+  if (PG_URL) { /* the same query on PostgreSQL: rows as JSON objects */
+    const q = /^\s*select\b/i.test(sql) ? `SELECT COALESCE(json_agg(t), '[]') FROM (${sql}) t` : sql;
+    const t = psql(dbUrl(dbPath), q).trim();
+    return /^\s*select\b/i.test(sql) ? JSON.parse(t || '[]') : [];
+  }
   const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 10000', dbPath, sql], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -651,6 +705,7 @@ export class Env {
       try {
         if (this.mock) await this.mock.stop();
       } finally {
+        try { dropDb(this.dbPath); } catch { /* the server is going away too */ }
         removeTempDir(this.dir);
       }
     }
