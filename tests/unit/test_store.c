@@ -129,8 +129,32 @@ static void test_store_urls(void **state)
     assert_string_equal(tg_store_sqlite_path("/abs/x.db", buf, sizeof(buf)), "/abs/x.db");
     assert_null(tg_store_sqlite_path("postgres://u@h/db", buf, sizeof(buf)));
     tg_store_t *st = NULL;
-    assert_int_equal(QUIET(tg_store_open("postgres://u@h/db", &st)), -1);
+    /* a PostgreSQL URL opens the PostgreSQL backend: nothing listens on port 1 */
+    assert_int_equal(QUIET(tg_store_open("postgres://u@127.0.0.1:1/db", &st)), -1);
     assert_int_equal(QUIET(tg_store_open("sqlite:", &st)), -1);
+    assert_true(tg_store_is_pg("postgresql://u@h/db"));
+    assert_false(tg_store_is_pg("sqlite:postgres://"));
+    /* a password never reaches a message */
+    tg_store_redact_url("postgres://tg:s3cr3t@db:5432/tollgate", buf, sizeof(buf));
+    assert_string_equal(buf, "postgres://tg:***@db:5432/tollgate");
+    tg_store_redact_url("postgres://tg@db/tollgate", buf, sizeof(buf));
+    assert_string_equal(buf, "postgres://tg@db/tollgate");
+    tg_store_redact_url("sqlite:./a:b@c.db", buf, sizeof(buf));
+    assert_string_equal(buf, "sqlite:./a:b@c.db");
+}
+
+/* One process claims a database; a second connection cannot until the first closes. */
+static void test_claim(void **state)
+{
+    fx_t *f = *state;
+    tg_store_t *a = NULL, *b = NULL;
+    assert_int_equal(tg_store_open(f->url, &a), 0);
+    assert_int_equal(tg_store_open(f->url, &b), 0);
+    assert_int_equal(a->ops->claim(a), 0);
+    assert_int_equal(b->ops->claim(b), TG_STORE_CONFLICT);
+    tg_store_close(a);
+    assert_int_equal(b->ops->claim(b), 0);
+    tg_store_close(b);
 }
 
 /* ---- organisations and projects ---- */
@@ -660,6 +684,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_migrate_idempotent),
         cmocka_unit_test(test_store_urls),
+        T(test_claim),
         T(test_orgs_and_projects),
         T(test_keys_round_trip),
         T(test_key_conflicts),
