@@ -16,7 +16,9 @@
 
 /* Each migration runs once, in order, inside a transaction, under an advisory lock (several
  * instances may start at once); its version is recorded in schema_migrations. Never edit a
- * shipped migration: add a new one. Migration 1 is the schema of SQLite's migrations 1-7. */
+ * shipped migration: add a new one. Migration 1 is the schema of SQLite's migrations 1-7.
+ * Lists that sort by text say COLLATE "C" (bytes, as SQLite sorts), whatever the database's
+ * locale. */
 static const char *migrations[] = {
     /* 1: everything up to sound reservations (SQLite 1-7) */
     "CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL, tier TEXT NOT NULL,"
@@ -189,7 +191,7 @@ static void args_free(tg_pg_args_t *a)
 static PGresult *execute(pg_t *p, const char *sql, tg_pg_args_t *a)
 {
     if (a && a->overflow) {
-        tg_error("postgres: a statement with too many parameters: %.80s", sql);
+        tg_error("postgres: too many parameters, or out of memory for them: %.80s", sql);
         args_free(a);
         return NULL;
     }
@@ -325,7 +327,28 @@ static void pg_close(tg_store_t *b)
 }
 
 static int pg_begin(tg_store_t *b) { return tg_pg__cmd((pg_t *)b, "BEGIN", NULL, NULL); }
-static int pg_commit(tg_store_t *b) { return tg_pg__cmd((pg_t *)b, "COMMIT", NULL, NULL); }
+/* COMMIT succeeds on PostgreSQL even when it rolled back (a transaction aborted by an
+ * error) or when there was no transaction: only a real commit returns 0 here. */
+static int pg_commit(tg_store_t *b)
+{
+    pg_t *p = (pg_t *)b;
+    PGTransactionStatusType ts = PQtransactionStatus(p->conn);
+    if (ts == PQTRANS_INERROR) {
+        tg_pg__cmd(p, "ROLLBACK", NULL, NULL);
+        tg_error("postgres: COMMIT of a failed transaction: rolled back");
+        return -1;
+    }
+    if (ts != PQTRANS_INTRANS) {
+        tg_error("postgres: COMMIT without a transaction");
+        return -1;
+    }
+    PGresult *r = PQexec(p->conn, "COMMIT");
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(r), "COMMIT");
+    if (!ok)
+        tg_error("postgres: COMMIT failed: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
 static int pg_rollback(tg_store_t *b) { return tg_pg__cmd((pg_t *)b, "ROLLBACK", NULL, NULL); }
 
 /* An arbitrary, fixed advisory lock key: "tollgate" in ASCII. */
