@@ -181,7 +181,7 @@ test-pg: all $(PG_TESTS:%=$(BUILD)/tests/%)
 integration-pg: all tests/integration/node_modules
 	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
 	cd tests/integration && TG_IT_PG_URL=$$url node --test --test-concurrency=1 \
-	  --test-timeout=120000 $(or $(IT_FILES),*.test.mjs); rc=$$?; \
+	  --test-timeout=600000 $(or $(IT_FILES),*.test.mjs); rc=$$?; \
 	cd $(CURDIR) && tools/pg_test_server.sh stop $$dir; exit $$rc
 
 # ThreadSanitizer: `make tsan` builds everything with it (build-tsan/), `make test-tsan` runs the

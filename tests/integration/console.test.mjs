@@ -7,8 +7,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { Env, assertErrorResponse, assertErrorEnvelope } from './harness.mjs';
+import { Env, assertErrorResponse, assertErrorEnvelope, databaseBytes } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let seq = 0;
@@ -148,12 +147,7 @@ function assertSignupRefused(r, ctx) {
 }
 
 function dbBytes(env) {
-  const parts = [];
-  for (const suffix of ['', '-wal', '-journal']) {
-    const p = env.dbPath + suffix;
-    if (fs.existsSync(p)) parts.push(fs.readFileSync(p));
-  }
-  return Buffer.concat(parts);
+  return Buffer.concat(databaseBytes(env.dbPath));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ describe('kill -9 under load', () => {
   /** The database alone (server dead): every charge belongs to a record and vice versa. */
   function checkDb(ctx) {
     const b = books();
-    const dup = env.sql('SELECT request_id, COUNT(*) AS n FROM usage_records GROUP BY request_id HAVING n > 1');
+    const dup = env.sql('SELECT request_id, COUNT(*) AS n FROM usage_records GROUP BY request_id HAVING COUNT(*) > 1');
     assert.deepEqual(dup, [], `${ctx}: no request id recorded twice`);
     assert.equal(b.overdraft, 0n, `${ctx}: no overdraft`);
     assert.equal(b.consumed, b.cost, `${ctx}: Σ credit_grants.consumed (${b.consumed}) == Σ usage_records.cost_nanousd (${b.cost})`);

@@ -262,6 +262,15 @@ export function dbUrl(dbPath) {
   return pgUrl(db);
 }
 
+/** Everything the database holds, as bytes: the SQLite files (database, WAL, …), or a dump of
+ * the PostgreSQL database. For tests that look for what must never be stored. */
+export function databaseBytes(dbPath) {
+  if (PG_URL) return [execFileSync('pg_dump', ['--no-owner', dbUrl(dbPath)], { maxBuffer: 1 << 28 })];
+  const dir = path.dirname(dbPath);
+  return fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(dbPath)))
+    .map((f) => fs.readFileSync(path.join(dir, f)));
+}
+
 /** Drops a test database on the PostgreSQL server (nothing with SQLite: the temp dir goes). */
 export function dropDb(dbPath) {
   if (!PG_URL) return;
@@ -670,6 +679,14 @@ export class Env {
 
   sql(query) {
     return sqliteJson(this.dbPath, query);
+  }
+
+  /** The column names of a table. */
+  columns(table) {
+    const sql = PG_URL
+      ? `SELECT column_name AS name FROM information_schema.columns WHERE table_name=${sqlStr(table)}`
+      : `SELECT name FROM pragma_table_info(${sqlStr(table)})`;
+    return this.sql(sql).map((x) => x.name);
   }
 
   usageRows(where = '1=1') {
