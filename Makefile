@@ -89,10 +89,10 @@ deps:
 	  ln -sf ../node-linux-$$arch/bin/node "$(NODE_DIR)/node_modules/.bin/node"; \
 	  hash -r; node --version; }
 
-# What only the tests need: Chromium for the console's end-to-end tests (tests/e2e), and a
-# Chinese font so that its screenshots in Chinese can be read.
+# What only the tests need: Chromium for the console's end-to-end tests (tests/e2e), a Chinese
+# font so that its screenshots in Chinese can be read, and a PostgreSQL server (make test-pg).
 test-deps:
-	@missing=""; for p in chromium fonts-wqy-microhei; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in chromium fonts-wqy-microhei postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
@@ -172,13 +172,13 @@ test-asan: deps asan tests/integration/node_modules
 # The store's tests again, against PostgreSQL: a private server (tools/pg_test_server.sh) and a
 # fresh database per test (tests/unit/db_fixture.h), so both backends keep one behaviour.
 PG_TESTS := test_store test_ledger test_usage_agg test_catalog test_payments
-test-pg: all $(PG_TESTS:%=$(BUILD)/tests/%)
+test-pg: test-deps all $(PG_TESTS:%=$(BUILD)/tests/%)
 	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
 	fail=0; for t in $(PG_TESTS); do TG_TEST_PG_URL=$$url $(BUILD)/tests/$$t || fail=1; done; \
 	tools/pg_test_server.sh stop $$dir; exit $$fail
 
 # The integration suite against PostgreSQL (one private server; a database per test).
-integration-pg: all tests/integration/node_modules
+integration-pg: test-deps all tests/integration/node_modules
 	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
 	cd tests/integration && TG_IT_PG_URL=$$url node --test --test-concurrency=1 \
 	  --test-timeout=600000 $(or $(IT_FILES),*.test.mjs); rc=$$?; \
