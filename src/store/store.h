@@ -69,6 +69,12 @@ const char *tg_store_sqlite_path(const char *url, char *buf, size_t len);
 int tg_store_sqlite_open(const char *path, tg_store_t **out);
 /* A PostgreSQL connection (url: postgres://USER[:PASS]@HOST:PORT/DB, libpq's URI). */
 int tg_store_pg_open(const char *url, tg_store_t **out);
+/* Copies every row of a SQLite installation into a PostgreSQL database (migrating both
+ * first); idempotent: rows already there are kept. cb (may be NULL) reports progress every
+ * 10,000 rows and at the end of each table. */
+typedef void (*tg_store_copy_cb)(const char *table, int64_t done, int64_t total, void *arg);
+int tg_store_copy_sqlite_to_pg(const char *sqlite_path, const char *pg_url, tg_store_copy_cb cb,
+                               void *arg);
 /* url for messages and logs: a password in it (postgres://USER:PASS@…) becomes "***". */
 void tg_store_redact_url(const char *url, char *out, size_t cap);
 /* 1 if url names a PostgreSQL database (postgres:// or postgresql://). */
