@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { pgQuery } from './pgsync.mjs';
 import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // (import.meta.dirname needs node 20.11)
 
@@ -246,9 +247,7 @@ function pgUrl(db) {
 }
 
 function psql(url, sql) {
-  return execFileSync('psql', [url, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000,
-  });
+  return pgQuery(url, sql);
 }
 
 /** The --db value for a test database path (created on the PostgreSQL server if needed). */
@@ -553,10 +552,12 @@ export async function expectAPIError(promise, status, { type, code, param } = {}
 // SQLite (through the sqlite3 CLI)
 
 export function sqliteJson(dbPath, sql) {
-  if (PG_URL) { /* the same query on PostgreSQL: rows as JSON objects */
-    const q = /^\s*select\b/i.test(sql) ? `SELECT COALESCE(json_agg(t), '[]') FROM (${sql}) t` : sql;
-    const t = psql(dbUrl(dbPath), q).trim();
-    return /^\s*select\b/i.test(sql) ? JSON.parse(t || '[]') : [];
+  if (PG_URL) { /* the same query on PostgreSQL; rows as JSON objects, as sqlite3 -json gives */
+    if (!/^\s*select\b/i.test(sql)) {
+      psql(dbUrl(dbPath), sql);
+      return [];
+    }
+    return psql(dbUrl(dbPath), `SELECT COALESCE(json_agg(t), '[]'::json) AS j FROM (${sql}) t`)[0].j;
   }
   const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 10000', dbPath, sql], {
     encoding: 'utf8',
