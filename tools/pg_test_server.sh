@@ -4,6 +4,8 @@
 #
 #   tools/pg_test_server.sh start      prints "URL DIR" (URL: postgres://postgres@127.0.0.1:P/tollgate)
 #   tools/pg_test_server.sh stop DIR   stops it and removes DIR
+#   tools/pg_test_server.sh kill DIR   stops it at once, keeping DIR (a lost database)
+#   tools/pg_test_server.sh resume DIR starts it again on the same port
 #
 # As root, the server runs as the `postgres` user (initdb refuses root).
 set -euo pipefail
@@ -24,11 +26,20 @@ start)
   [ -n "$port" ] || { echo "pg_test_server: no free port" >&2; exit 1; }
   as_pg "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+  echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >"$dir/options"
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tollgate
   echo "postgres://postgres@127.0.0.1:$port/tollgate $dir"
+  ;;
+kill)
+  dir=${2:?usage: pg_test_server.sh kill DIR}
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+  ;;
+resume)
+  dir=${2:?usage: pg_test_server.sh resume DIR}
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   ;;
 stop)
   dir=${2:?usage: pg_test_server.sh stop DIR}
@@ -36,5 +47,5 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+  echo "usage: $0 start | stop DIR | kill DIR | resume DIR" >&2; exit 2 ;;
 esac

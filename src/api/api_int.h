@@ -157,6 +157,7 @@ void tg_api_members(tg_call_t *c, const char *what, size_t len, const char *id, 
 
 /* ops.c */
 void tg_api_health(tg_call_t *c);
+void tg_api_ready(tg_call_t *c);
 void tg_api_metrics(tg_call_t *c);
 
 #endif

@@ -772,6 +772,13 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
                       ? "an embedding" : "a completion", path);
         return;
     }
+    if (!tg_usage_ok()) { /* never served unmetered: its usage could not be recorded */
+        cJSON_Delete(j);
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL,
+                      "The database is unavailable, so this request's usage could not be "
+                      "recorded; it was not started. Please retry shortly.");
+        return;
+    }
     if (bound_input(c, m, j) < 0) {
         cJSON_Delete(j);
         return;

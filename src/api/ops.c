@@ -14,6 +14,19 @@ void tg_api_health(tg_call_t *c)
     tg_call_json(c, c->cat ? 200 : 503, o);
 }
 
+/* Ready: the catalog is loaded and the database answers (usage can be recorded); otherwise
+ * 503 naming what is missing. */
+void tg_api_ready(tg_call_t *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    int db = tg_usage_ok(), ok = c->cat && db;
+    cJSON_AddStringToObject(o, "status", ok ? "ok" : c->cat ? "unavailable" : "starting");
+    if (!db)
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "unavailable"),
+                             cJSON_CreateString("database"));
+    tg_call_json(c, ok ? 200 : 503, o);
+}
+
 void tg_api_metrics(tg_call_t *c)
 {
     tg_usage_stats_t u;

@@ -26,8 +26,10 @@ static void handle(tg_http_req_t *req, void *data)
         tg_http_respond(req, 503, "application/json", "", 0);
         return;
     }
-    if (tg_span_is(path, len, "/healthz") || tg_span_is(path, len, "/readyz")) {
+    if (tg_span_is(path, len, "/healthz")) {
         get ? tg_api_health(c) : tg_call_bad_method(c);
+    } else if (tg_span_is(path, len, "/readyz")) {
+        get ? tg_api_ready(c) : tg_call_bad_method(c);
     } else if (tg_span_is(path, len, "/metrics")) {
         get ? tg_api_metrics(c) : tg_call_bad_method(c);
     } else if (tg_span_is(path, len, "/v1/chat/completions")) {

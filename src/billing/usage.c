@@ -3,7 +3,10 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,45 @@ static int stopping, running;
 static pthread_t thread;
 static tg_store_t *store;
 static tg_usage_stats_t stats;
+/* The store's health, as the writer sees it: when the current streak of failed commits (or
+ * pings) began, in tg_mono_ns; 0 while commits succeed. */
+static _Atomic uint64_t failing_since;
+
+#define PING_EVERY_MS 1000 /* an idle writer checks the store this often */
+#define LOG_EVERY_NS (30ull * 1000000000ull) /* a failure streak is logged this often */
+#define GRACE_NS (1000000000ull) /* a failure this recent does not count yet */
+
+/* Records the outcome of one commit or ping: logs the start and end of a failure streak,
+ * and the streak every LOG_EVERY_NS, not every attempt. */
+static void health(int ok, size_t pending_records)
+{
+    static uint64_t last_log;
+    uint64_t now = tg_mono_ns(), since = atomic_load(&failing_since);
+    if (ok) {
+        if (since) {
+            tg_info("usage: the database answers again after %llu ms",
+                    (unsigned long long)((now - since) / 1000000));
+            atomic_store(&failing_since, 0);
+        }
+        return;
+    }
+    if (!since) {
+        atomic_store(&failing_since, now);
+        last_log = now;
+        tg_error("usage: the database is unavailable (%zu records waiting); new inference "
+                 "requests are refused with 503 until it answers again", pending_records);
+    } else if (now - last_log >= LOG_EVERY_NS) {
+        last_log = now;
+        tg_error("usage: the database is still unavailable after %llu s (%zu records waiting)",
+                 (unsigned long long)((now - since) / 1000000000ull), pending_records);
+    }
+}
+
+int tg_usage_ok(void)
+{
+    uint64_t since = atomic_load(&failing_since);
+    return since == 0 || tg_mono_ns() - since < GRACE_NS;
+}
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
@@ -229,8 +271,17 @@ static void *writer_main(void *unused)
     batch_t work = {0};
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (!pending.n && !pending.nt && !stopping)
-            pthread_cond_wait(&cv, &mu);
+        while (!pending.n && !pending.nt && !stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += PING_EVERY_MS / 1000;
+            if (pthread_cond_timedwait(&cv, &mu, &until) == ETIMEDOUT && !pending.n &&
+                !pending.nt && !stopping) {
+                pthread_mutex_unlock(&mu); /* idle: is the store still there? */
+                health(store->ops->ping(store) == 0, 0);
+                pthread_mutex_lock(&mu);
+            }
+        }
         if (!pending.n && !pending.nt && stopping)
             break;
         batch_t tmp = work; /* swap buffers: submitters keep appending while we commit */
@@ -240,14 +291,18 @@ static void *writer_main(void *unused)
         pthread_mutex_unlock(&mu);
 
         unsigned delay_ms = 10;
-        while (commit_batch(&work) < 0) {
+        int rc;
+        while ((rc = commit_batch(&work)) < 0) {
+            pthread_mutex_lock(&mu);
             stats.failures++;
-            tg_error("usage: commit of %zu records failed; retrying in %u ms", work.n, delay_ms);
+            pthread_mutex_unlock(&mu);
+            health(0, work.n);
             struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
             nanosleep(&ts, NULL);
             if (delay_ms < 2000)
                 delay_ms *= 2;
         }
+        health(1, 0);
         for (size_t i = 0; i < work.n; i++) {
             item_t *it = &work.items[i];
             tg_charges_dispose(&it->charges);

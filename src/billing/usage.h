@@ -49,6 +49,9 @@ void tg_usage_submit(const tg_usage_row_t *row, tg_charges_t *charges,
 int tg_usage_apply_charges(tg_store_t *st, const char *org_id, const tg_charges_t *ch);
 /* Marks a key as used now (every authenticated request does). */
 void tg_usage_touch_key(const char *key_id);
+/* 0 while the store has been failing for more than a second (commits or, when idle, a ping
+ * every second): usage cannot be recorded, so no new metered request may start. */
+int tg_usage_ok(void);
 /* Commits what is queued, then stops the thread. */
 void tg_usage_stop(void);
 

@@ -47,6 +47,8 @@ typedef struct {
      * and the rate limits live in one process's memory, so a second instance on the same
      * database (until shared counters exist) would enforce every limit on its own. */
     int (*claim)(tg_store_t *st);
+    /* Checks that the database answers (reconnecting if the connection was lost): 0 or -1. */
+    int (*ping)(tg_store_t *st);
 } tg_store_ops_t;
 
 /* A connection and its operations, one table per domain: st->money->grant_insert(st, …). */

@@ -9,6 +9,9 @@
 #include "store/pg_int.h"
 
 #include "core/log.h"
+#include "core/util.h"
+
+#include <stdatomic.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,8 +191,14 @@ static void args_free(tg_pg_args_t *a)
 
 /* ---- statements ---- */
 
+#define LOST_LOG_NS (30ull * 1000000000ull)
+
 static PGresult *execute(pg_t *p, const char *sql, tg_pg_args_t *a)
 {
+    /* a lost connection (the server restarted, a network cut) is opened again here, so a
+     * thread's store recovers by itself once the server is back */
+    if (PQstatus(p->conn) == CONNECTION_BAD)
+        PQreset(p->conn);
     if (a && a->overflow) {
         tg_error("postgres: too many parameters, or out of memory for them: %.80s", sql);
         args_free(a);
@@ -208,6 +217,14 @@ static int failed(pg_t *p, PGresult *r, const char *sql)
     /* 23505 unique_violation, 23503 foreign_key_violation: the SQLite backend's constraint */
     if (state && (!strcmp(state, "23505") || !strcmp(state, "23503")))
         return TG_STORE_CONFLICT;
+    /* a lost server fails every call of every thread: say so once per LOST_LOG_NS */
+    if (PQstatus(p->conn) == CONNECTION_BAD) {
+        static _Atomic uint64_t last;
+        uint64_t now = tg_mono_ns(), was = atomic_load(&last);
+        if (was && now - was < LOST_LOG_NS)
+            return -1;
+        atomic_store(&last, now);
+    }
     tg_error("postgres: %s (%.80s)", r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn),
              sql);
     return -1;
@@ -403,6 +420,11 @@ static int pg_claim(tg_store_t *b)
     return got ? 0 : TG_STORE_CONFLICT;
 }
 
+static int pg_ping(tg_store_t *b)
+{
+    return tg_pg__cmd((pg_t *)b, "SELECT 1", NULL, NULL);
+}
+
 static const tg_store_ops_t pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -411,6 +433,7 @@ static const tg_store_ops_t pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .claim = pg_claim,
+    .ping = pg_ping,
 };
 
 int tg_store_pg_open(const char *url, tg_store_t **out)
@@ -424,7 +447,10 @@ int tg_store_pg_open(const char *url, tg_store_t **out)
     p->base.money = &tg_pg__money;
     p->base.usage = &tg_pg__usage;
     p->base.payments = &tg_pg__payments;
-    p->conn = PQconnectdb(url);
+    /* the URL's own settings, and a connect timeout unless it names one */
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {url, strstr(url, "connect_timeout") ? NULL : "5", NULL};
+    p->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(p->conn) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password */
         tg_error("cannot connect to PostgreSQL: %s", PQerrorMessage(p->conn));

@@ -343,6 +343,11 @@ static int sq_claim(tg_store_t *b)
     return 0;
 }
 
+static int sq_ping(tg_store_t *b)
+{
+    return tg_sq__exec((sq_t *)b, "SELECT 1");
+}
+
 static const tg_store_ops_t sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -351,6 +356,7 @@ static const tg_store_ops_t sqlite_ops = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .claim = sq_claim,
+    .ping = sq_ping,
 };
 
 int tg_store_sqlite_open(const char *path, tg_store_t **out)
