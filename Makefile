@@ -131,6 +131,8 @@ test: deps test-deps all
 	$(MAKE) unit
 	$(MAKE) tokenizer-test
 	$(MAKE) integration
+	$(MAKE) test-pg
+	$(MAKE) integration-pg
 	$(MAKE) e2e
 
 bench: deps all
