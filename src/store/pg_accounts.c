@@ -9,14 +9,6 @@
 #define USER_COLS "u.id,u.organization_id,u.email,u.password_hash,u.role,u.created_at"
 #define INVITE_COLS "id,organization_id,email,role,token_hash,invited_at,expires_at,accepted_at"
 
-/* UPDATE or DELETE; TG_STORE_NOTFOUND when it changed no row. */
-static int change(tg_store_t *b, const char *sql, tg_pg_args_t *a)
-{
-    int64_t changed = 0;
-    int rc = tg_pg__cmd((pg_t *)b, sql, a, &changed);
-    return rc == 0 && changed == 0 ? TG_STORE_NOTFOUND : rc;
-}
-
 /* ---- users ---- */
 
 static int pg_user_insert(tg_store_t *b, const tg_user_row_t *r)
@@ -79,7 +71,7 @@ static int pg_user_set_role(tg_store_t *b, const char *id, const char *role)
     tg_pg_args_t a = {0};
     tg_pg__text(&a, role);
     tg_pg__text(&a, id);
-    return change(b, "UPDATE users SET role=$1 WHERE id=$2", &a);
+    return tg_pg__change((pg_t *)b, "UPDATE users SET role=$1 WHERE id=$2", &a);
 }
 
 static int pg_user_set_password(tg_store_t *b, const char *id, const char *hash,
@@ -88,7 +80,7 @@ static int pg_user_set_password(tg_store_t *b, const char *id, const char *hash,
     tg_pg_args_t a = {0};
     tg_pg__text(&a, hash);
     tg_pg__text(&a, id);
-    int rc = change(b, "UPDATE users SET password_hash=$1 WHERE id=$2", &a);
+    int rc = tg_pg__change((pg_t *)b, "UPDATE users SET password_hash=$1 WHERE id=$2", &a);
     if (rc == TG_STORE_NOTFOUND)
         return rc;
     if (rc != 0)
@@ -105,11 +97,11 @@ static int pg_user_delete(tg_store_t *b, const char *id)
 {
     tg_pg_args_t a = {0};
     tg_pg__text(&a, id);
-    if (change(b, "DELETE FROM sessions WHERE user_id=$1", &a) == -1)
+    if (tg_pg__change((pg_t *)b, "DELETE FROM sessions WHERE user_id=$1", &a) == -1)
         return -1;
     tg_pg_args_t d = {0};
     tg_pg__text(&d, id);
-    return change(b, "DELETE FROM users WHERE id=$1", &d);
+    return tg_pg__change((pg_t *)b, "DELETE FROM users WHERE id=$1", &d);
 }
 
 /* ---- sessions ---- */
@@ -142,7 +134,7 @@ static int pg_session_delete(tg_store_t *b, const char *token_hash)
 {
     tg_pg_args_t a = {0};
     tg_pg__text(&a, token_hash);
-    return change(b, "DELETE FROM sessions WHERE token_hash=$1", &a);
+    return tg_pg__change((pg_t *)b, "DELETE FROM sessions WHERE token_hash=$1", &a);
 }
 
 /* ---- invitations ---- */
@@ -209,14 +201,14 @@ static int pg_invite_accept(tg_store_t *b, const char *id, int64_t at)
     tg_pg_args_t a = {0};
     tg_pg__int(&a, at);
     tg_pg__text(&a, id);
-    return change(b, "UPDATE invites SET accepted_at=$1 WHERE id=$2 AND accepted_at IS NULL", &a);
+    return tg_pg__change((pg_t *)b, "UPDATE invites SET accepted_at=$1 WHERE id=$2 AND accepted_at IS NULL", &a);
 }
 
 static int pg_invite_delete(tg_store_t *b, const char *id)
 {
     tg_pg_args_t a = {0};
     tg_pg__text(&a, id);
-    return change(b, "DELETE FROM invites WHERE id=$1", &a);
+    return tg_pg__change((pg_t *)b, "DELETE FROM invites WHERE id=$1", &a);
 }
 
 const struct tg_store_accounts tg_pg__accounts = {

@@ -39,6 +39,8 @@ int tg_pg__blob(tg_pg_args_t *a, const unsigned char *b, size_t n);
  * NULL) the number of rows it changed, TG_STORE_CONFLICT on a unique or foreign-key
  * violation, or -1 (logged). */
 int tg_pg__cmd(pg_t *p, const char *sql, tg_pg_args_t *a, int64_t *affected);
+/* An UPDATE or DELETE: tg_pg__cmd, and TG_STORE_NOTFOUND when it changed no row. */
+int tg_pg__change(pg_t *p, const char *sql, tg_pg_args_t *a);
 /* Runs a SELECT (or a statement with RETURNING): the result, to PQclear, or NULL (logged). */
 PGresult *tg_pg__query(pg_t *p, const char *sql, tg_pg_args_t *a);
 /* Collects every row of a SELECT into a malloc'd array with `fill`. */

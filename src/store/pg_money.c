@@ -34,12 +34,8 @@ static int pg_alert_insert(tg_store_t *b, const tg_alert_row_t *r)
 static int pg_alert_delete(tg_store_t *b, const char *id)
 {
     tg_pg_args_t a = {0};
-    int64_t changed = 0;
     tg_pg__text(&a, id);
-    int rc = tg_pg__cmd((pg_t *)b, "DELETE FROM spend_alerts WHERE id=$1", &a, &changed);
-    if (rc == 0 && changed == 0)
-        return TG_STORE_NOTFOUND;
-    return rc;
+    return tg_pg__change((pg_t *)b, "DELETE FROM spend_alerts WHERE id=$1", &a);
 }
 
 static void fill_alert(const PGresult *res, int row, void *p)

@@ -276,7 +276,6 @@ static int pg_payment_get(tg_store_t *b, const char *id, tg_payment_row_t *out)
 static int pg_payment_update(tg_store_t *b, const tg_payment_row_t *r, const char *from_status)
 {
     tg_pg_args_t a = {0};
-    int64_t changed = 0;
     tg_pg__text(&a, r->status);
     tg_pg__opt_text(&a, r->provider_ref);
     tg_pg__opt_text(&a, r->failure_code);
@@ -286,14 +285,11 @@ static int pg_payment_update(tg_store_t *b, const tg_payment_row_t *r, const cha
     tg_pg__int(&a, r->updated_at);
     tg_pg__text(&a, r->id);
     tg_pg__text(&a, from_status);
-    int rc = tg_pg__cmd((pg_t *)b,
-                        "UPDATE payments SET status=$1, provider_ref=$2, failure_code=$3,"
-                        " failure_message=$4, grant_id=$5, invoice_id=$6, updated_at=$7"
-                        " WHERE id=$8 AND status=$9",
-                        &a, &changed);
-    if (rc == 0 && changed == 0)
-        return TG_STORE_NOTFOUND;
-    return rc;
+    return tg_pg__change((pg_t *)b,
+                         "UPDATE payments SET status=$1, provider_ref=$2, failure_code=$3,"
+                         " failure_message=$4, grant_id=$5, invoice_id=$6, updated_at=$7"
+                         " WHERE id=$8 AND status=$9",
+                         &a);
 }
 
 static int pg_payment_list(tg_store_t *b, const char *org_id, tg_payment_row_t **rows, size_t *n)

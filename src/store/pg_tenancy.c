@@ -9,14 +9,6 @@
 
 #include <string.h>
 
-/* UPDATE or DELETE; TG_STORE_NOTFOUND when it changed no row. */
-static int change(tg_store_t *b, const char *sql, tg_pg_args_t *a)
-{
-    int64_t changed = 0;
-    int rc = tg_pg__cmd((pg_t *)b, sql, a, &changed);
-    return rc == 0 && changed == 0 ? TG_STORE_NOTFOUND : rc;
-}
-
 /* ---- organisations ---- */
 
 static int pg_org_insert(tg_store_t *b, const tg_org_row_t *r)
@@ -56,7 +48,7 @@ static int pg_org_rename(tg_store_t *b, const char *id, const char *name)
     tg_pg_args_t a = {0};
     tg_pg__text(&a, name);
     tg_pg__text(&a, id);
-    return change(b, "UPDATE organizations SET name=$1 WHERE id=$2", &a);
+    return tg_pg__change((pg_t *)b, "UPDATE organizations SET name=$1 WHERE id=$2", &a);
 }
 
 /* An unknown organisation is no error (as with SQLite). */
@@ -136,7 +128,7 @@ static int pg_key_revoke(tg_store_t *b, const char *id, int64_t at)
     tg_pg_args_t a = {0};
     tg_pg__int(&a, at);
     tg_pg__text(&a, id);
-    return change(b, "UPDATE api_keys SET revoked_at=$1 WHERE id=$2 AND revoked_at IS NULL", &a);
+    return tg_pg__change((pg_t *)b, "UPDATE api_keys SET revoked_at=$1 WHERE id=$2 AND revoked_at IS NULL", &a);
 }
 
 static void fill_key(const PGresult *res, int i, void *out)
@@ -218,7 +210,7 @@ static int pg_provider_delete(tg_store_t *b, const char *id)
 {
     tg_pg_args_t a = {0};
     tg_pg__text(&a, id);
-    return change(b, "DELETE FROM providers WHERE id=$1", &a);
+    return tg_pg__change((pg_t *)b, "DELETE FROM providers WHERE id=$1", &a);
 }
 
 static void fill_provider(const PGresult *res, int i, void *out)

@@ -244,6 +244,13 @@ int tg_pg__cmd(pg_t *p, const char *sql, tg_pg_args_t *a, int64_t *affected)
     return rc;
 }
 
+int tg_pg__change(pg_t *p, const char *sql, tg_pg_args_t *a)
+{
+    int64_t changed = 0;
+    int rc = tg_pg__cmd(p, sql, a, &changed);
+    return rc == 0 && changed == 0 ? TG_STORE_NOTFOUND : rc;
+}
+
 PGresult *tg_pg__query(pg_t *p, const char *sql, tg_pg_args_t *a)
 {
     PGresult *r = execute(p, sql, a);
