@@ -18,6 +18,8 @@
 #   BENCH_NGINX_WORKERS=auto   nginx worker_processes
 #   BENCH_MOCK_THREADS=1       mock_upstream --threads
 #   BENCH_TOLLGATE_ARGS=       extra arguments for `tollgate serve`
+#   BENCH_DB=sqlite            Tollgate's database: sqlite (a temp file), or postgres (a private
+#                              server started by tools/pg_test_server.sh; durable: fsync stays off)
 #   BENCH_TOLLGATE_SETUP=      a script run after Tollgate is configured, with TG_URL,
 #                              TG_ADMIN_KEY, TG_PROJECT_ID, TG_API_KEY in its environment
 #   BENCH_SKIP_TOLLGATE=0      "1": measure direct and nginx only (exit status still 0)
@@ -79,6 +81,7 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    if [ -n "${PG_DIR:-}" ]; then "$ROOT/tools/pg_test_server.sh" stop "$PG_DIR" || true; fi
     if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -215,7 +218,16 @@ setup_tollgate() {
         fail "Tollgate: $TOLLGATE_BIN not built (run \`make all\`)"
         return 1
     fi
-    "$TOLLGATE_BIN" init --db "sqlite:$TMP/bench.db" --json >"$TMP/init.json" 2>"$TMP/init.err" ||
+    DB_URL="sqlite:$TMP/bench.db"
+    if [ "${BENCH_DB:-sqlite}" = postgres ]; then
+        local out
+        out=$("$ROOT/tools/pg_test_server.sh" start) || { fail "PostgreSQL did not start"; return 1; }
+        DB_URL=${out% *}
+        PG_DIR=${out#* }
+        TOLLGATE_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        export TOLLGATE_SECRET_KEY
+    fi
+    "$TOLLGATE_BIN" init --db "$DB_URL" --json >"$TMP/init.json" 2>"$TMP/init.err" ||
         { fail "Tollgate: init failed"; show_log "$TMP/init.err"; return 1; }
     TG_ADMIN_KEY=$(json_get "$TMP/init.json" '.admin_key') ||
         { fail "Tollgate: init --json printed no admin_key"; show_log "$TMP/init.json"; return 1; }
@@ -223,9 +235,9 @@ setup_tollgate() {
     local port
     port=$(free_port) || { fail "no free port"; return 1; }
     # shellcheck disable=SC2086 # BENCH_TOLLGATE_ARGS is split on purpose
-    TG_SERVE_CMD="tollgate serve --listen 127.0.0.1:$port --db sqlite:\$TMP/bench.db${TOLLGATE_ARGS:+ $TOLLGATE_ARGS}"
+    TG_SERVE_CMD="tollgate serve --listen 127.0.0.1:$port --db ${BENCH_DB:-sqlite}${TOLLGATE_ARGS:+ $TOLLGATE_ARGS}"
     # shellcheck disable=SC2086
-    start_bg tollgate "$TOLLGATE_BIN" serve --listen "127.0.0.1:$port" --db "sqlite:$TMP/bench.db" \
+    start_bg tollgate "$TOLLGATE_BIN" serve --listen "127.0.0.1:$port" --db "$DB_URL" \
         $TOLLGATE_ARGS
     local pid=$LAST_PID
     TG_PID=$pid
