@@ -1,6 +1,6 @@
 /* PostgreSQL backend, usage: usage records and their per-minute aggregates (store/usage.h).
- * The same statements as sqlite_usage.c: one per row in the usage writer's batches (its
- * transaction wraps them), text sorted byte by byte (COLLATE "C", SQLite's BINARY), sums
+ * The usage writer's batches travel as one statement each (arrays unnested), where SQLite
+ * runs a prepared statement per row; text sorted byte by byte (COLLATE "C", SQLite's BINARY), sums
  * read back as BIGINT (an overflowing sum is an error, as in SQLite). */
 #include "store/pg_int.h"
 
@@ -12,43 +12,151 @@
 
 /* ---- usage ---- */
 
+/* A PostgreSQL array literal being built ({"a","b"} or {1,2}), one per column of a batch:
+ * a whole batch then travels as one statement (INSERT … SELECT * FROM unnest(…)), one round
+ * trip and one plan however many rows it has. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} arr_t;
+
+static void arr_put(arr_t *a, const char *t, size_t n)
+{
+    if (a->oom)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = (a->cap ? a->cap * 2 : 256) + n;
+        char *ns = realloc(a->s, cap);
+        if (!ns) {
+            a->oom = 1;
+            return;
+        }
+        a->s = ns;
+        a->cap = cap;
+    }
+    memcpy(a->s + a->len, t, n);
+    a->len += n;
+    a->s[a->len] = '\0';
+}
+
+static void arr_sep(arr_t *a)
+{
+    arr_put(a, a->len ? "," : "{", 1);
+}
+
+static void arr_text(arr_t *a, const char *v)
+{
+    arr_sep(a);
+    arr_put(a, "\"", 1);
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            arr_put(a, "\\", 1);
+        arr_put(a, c, 1);
+    }
+    arr_put(a, "\"", 1);
+}
+
+static void arr_int(arr_t *a, int64_t v)
+{
+    char t[24];
+    arr_sep(a);
+    arr_put(a, t, (size_t)snprintf(t, sizeof(t), "%lld", (long long)v));
+}
+
+/* Closes the literals and adds them as the statement's parameters; -1 when out of memory. */
+static int arr_args(arr_t *cols, int n, tg_pg_args_t *a)
+{
+    for (int i = 0; i < n; i++) {
+        arr_put(&cols[i], cols[i].len ? "}" : "{}", cols[i].len ? 1 : 2);
+        if (cols[i].oom)
+            return -1;
+        tg_pg__text(a, cols[i].s);
+    }
+    return 0;
+}
+
+static void arr_free(arr_t *cols, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(cols[i].s);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static int pg_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
                            unsigned char *inserted)
 {
-    pg_t *p = (pg_t *)b;
+    enum { NCOL = 17 };
+    arr_t c[NCOL] = {{0}};
+    tg_pg_args_t a = {0};
+    PGresult *res = NULL;
+    const char **ids = NULL;
+    int rc = -1;
+
+    if (n == 0)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         const tg_usage_row_t *r = &rows[i];
-        tg_pg_args_t a = {0};
-        int64_t changed = 0;
-        tg_pg__text(&a, r->request_id);
-        tg_pg__int(&a, r->created_at);
-        tg_pg__text(&a, r->org_id);
-        tg_pg__text(&a, r->project_id);
-        tg_pg__text(&a, r->api_key_id);
-        tg_pg__text(&a, r->model);
-        tg_pg__text(&a, r->provider_id);
-        tg_pg__text(&a, r->endpoint);
-        tg_pg__int(&a, r->input_tokens);
-        tg_pg__int(&a, r->cached_input_tokens);
-        tg_pg__int(&a, r->output_tokens);
-        tg_pg__int(&a, r->status);
-        tg_pg__int(&a, r->latency_ms);
-        tg_pg__int(&a, r->streamed);
-        tg_pg__int(&a, r->aborted);
-        tg_pg__int(&a, r->cost_nanousd);
-        tg_pg__int(&a, r->unbilled_nanousd);
-        if (tg_pg__cmd(p,
+        arr_text(&c[0], r->request_id);
+        arr_int(&c[1], r->created_at);
+        arr_text(&c[2], r->org_id);
+        arr_text(&c[3], r->project_id);
+        arr_text(&c[4], r->api_key_id);
+        arr_text(&c[5], r->model);
+        arr_text(&c[6], r->provider_id);
+        arr_text(&c[7], r->endpoint);
+        arr_int(&c[8], r->input_tokens);
+        arr_int(&c[9], r->cached_input_tokens);
+        arr_int(&c[10], r->output_tokens);
+        arr_int(&c[11], r->status);
+        arr_int(&c[12], r->latency_ms);
+        arr_int(&c[13], r->streamed);
+        arr_int(&c[14], r->aborted);
+        arr_int(&c[15], r->cost_nanousd);
+        arr_int(&c[16], r->unbilled_nanousd);
+    }
+    if (arr_args(c, NCOL, &a) < 0)
+        goto out;
+    /* a request id already stored, or twice in the batch, is skipped (idempotent) */
+    res = tg_pg__query((pg_t *)b,
                        "INSERT INTO usage_records (request_id, created_at, organization_id,"
                        " project_id, api_key_id, model, provider_id, endpoint, input_tokens,"
                        " cached_input_tokens, output_tokens, status, latency_ms, streamed,"
-                       " aborted, cost_nanousd, unbilled_nanousd) VALUES ($1,$2,$3,$4,$5,$6,"
-                       "$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT DO NOTHING",
-                       &a, &changed) < 0)
-            return -1;
-        if (inserted)
-            inserted[i] = changed == 1;
+                       " aborted, cost_nanousd, unbilled_nanousd)"
+                       " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],"
+                       " $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[],"
+                       " $10::bigint[], $11::bigint[], $12::int[], $13::bigint[], $14::int[],"
+                       " $15::int[], $16::bigint[], $17::bigint[])"
+                       " ON CONFLICT DO NOTHING RETURNING request_id",
+                       &a);
+    if (!res)
+        goto out;
+    if (inserted) {
+        /* the ids it returned were new: each marks the first row that has it */
+        int m = PQntuples(res);
+        if (!(ids = calloc(m ? (size_t)m : 1, sizeof(*ids))))
+            goto out;
+        for (int i = 0; i < m; i++)
+            ids[i] = PQgetvalue(res, i, 0);
+        qsort(ids, (size_t)m, sizeof(*ids), cmp_str);
+        for (size_t i = 0; i < n; i++) {
+            const char *key = rows[i].request_id;
+            const char **hit = bsearch(&key, ids, (size_t)m, sizeof(*ids), cmp_str);
+            inserted[i] = hit && *hit;
+            if (hit)
+                *hit = ""; /* a later row with the same id was not inserted */
+        }
     }
-    return 0;
+    rc = 0;
+out:
+    free(ids);
+    PQclear(res);
+    arr_free(c, NCOL);
+    return rc;
 }
 
 static int pg_usage_count(tg_store_t *b, int64_t *n)
@@ -63,36 +171,45 @@ static int pg_usage_count(tg_store_t *b, int64_t *n)
 
 static int pg_usage_agg_add(tg_store_t *b, const tg_usage_agg_t *rows, size_t n)
 {
-    pg_t *p = (pg_t *)b;
-    for (size_t i = 0; i < n; i++) {
+    enum { NCOL = 11 };
+    arr_t c[NCOL] = {{0}};
+    tg_pg_args_t a = {0};
+    int rc = -1;
+
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) { /* one row per key: the writer aggregated the batch */
         const tg_usage_agg_t *r = &rows[i];
-        tg_pg_args_t a = {0};
-        tg_pg__text(&a, r->org_id);
-        tg_pg__int(&a, r->minute);
-        tg_pg__text(&a, r->project_id);
-        tg_pg__text(&a, r->api_key_id);
-        tg_pg__text(&a, r->model);
-        tg_pg__text(&a, r->endpoint);
-        tg_pg__int(&a, r->requests);
-        tg_pg__int(&a, r->input_tokens);
-        tg_pg__int(&a, r->cached_input_tokens);
-        tg_pg__int(&a, r->output_tokens);
-        tg_pg__int(&a, r->cost_nanousd);
-        if (tg_pg__cmd(p,
-                       "INSERT INTO usage_agg (organization_id, minute, project_id, api_key_id,"
-                       " model, endpoint, requests, input_tokens, cached_input_tokens,"
-                       " output_tokens, cost_nanousd) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,"
-                       "$11) ON CONFLICT (organization_id, minute, project_id, api_key_id, model,"
-                       " endpoint) DO UPDATE SET requests=usage_agg.requests+EXCLUDED.requests,"
-                       " input_tokens=usage_agg.input_tokens+EXCLUDED.input_tokens,"
-                       " cached_input_tokens=usage_agg.cached_input_tokens+"
-                       "EXCLUDED.cached_input_tokens,"
-                       " output_tokens=usage_agg.output_tokens+EXCLUDED.output_tokens,"
-                       " cost_nanousd=usage_agg.cost_nanousd+EXCLUDED.cost_nanousd",
-                       &a, NULL) < 0)
-            return -1;
+        arr_text(&c[0], r->org_id);
+        arr_int(&c[1], r->minute);
+        arr_text(&c[2], r->project_id);
+        arr_text(&c[3], r->api_key_id);
+        arr_text(&c[4], r->model);
+        arr_text(&c[5], r->endpoint);
+        arr_int(&c[6], r->requests);
+        arr_int(&c[7], r->input_tokens);
+        arr_int(&c[8], r->cached_input_tokens);
+        arr_int(&c[9], r->output_tokens);
+        arr_int(&c[10], r->cost_nanousd);
     }
-    return 0;
+    if (arr_args(c, NCOL, &a) == 0)
+        rc = tg_pg__cmd((pg_t *)b,
+                        "INSERT INTO usage_agg (organization_id, minute, project_id, api_key_id,"
+                        " model, endpoint, requests, input_tokens, cached_input_tokens,"
+                        " output_tokens, cost_nanousd)"
+                        " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],"
+                        " $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],"
+                        " $10::bigint[], $11::bigint[])"
+                        " ON CONFLICT (organization_id, minute, project_id, api_key_id, model,"
+                        " endpoint) DO UPDATE SET requests=usage_agg.requests+EXCLUDED.requests,"
+                        " input_tokens=usage_agg.input_tokens+EXCLUDED.input_tokens,"
+                        " cached_input_tokens=usage_agg.cached_input_tokens+"
+                        "EXCLUDED.cached_input_tokens,"
+                        " output_tokens=usage_agg.output_tokens+EXCLUDED.output_tokens,"
+                        " cost_nanousd=usage_agg.cost_nanousd+EXCLUDED.cost_nanousd",
+                        &a, NULL);
+    arr_free(c, NCOL);
+    return rc;
 }
 
 static int pg_month_spend(tg_store_t *b, int64_t since, tg_org_amount_t **rows, size_t *n)

@@ -576,6 +576,36 @@ static void test_usage_idempotent(void **state)
     /* an empty batch */
     assert_int_equal(st->usage->usage_insert(st, NULL, 0, NULL), 0);
     assert_true(count(st) == 6);
+    /* which rows were new, a repeat inside the batch included; text with quotes, backslashes,
+     * braces and commas stored as it came (PostgreSQL sends a batch as arrays) */
+    tg_usage_row_t odd[4] = {urow("req_7", 1), urow("req_1", 1), urow("req_7", 1), urow("req_8", 2)};
+    snprintf(odd[0].model, sizeof(odd[0].model), "m \"q\" \\ {a,b} NULL");
+    unsigned char fresh[4] = {9, 9, 9, 9};
+    assert_int_equal(st->usage->usage_insert(st, odd, 4, fresh), 0);
+    assert_int_equal(fresh[0], 1);
+    assert_int_equal(fresh[1], 0);
+    assert_int_equal(fresh[2], 0);
+    assert_int_equal(fresh[3], 1);
+    assert_true(count(st) == 8);
+    tg_usage_agg_t agg;
+    memset(&agg, 0, sizeof(agg));
+    snprintf(agg.org_id, sizeof(agg.org_id), "org_x");
+    snprintf(agg.model, sizeof(agg.model), "%s", odd[0].model);
+    agg.minute = 60;
+    agg.requests = 2;
+    agg.cost_nanousd = 5;
+    assert_int_equal(st->usage->usage_agg_add(st, &agg, 1), 0);
+    assert_int_equal(st->usage->usage_agg_add(st, &agg, 1), 0); /* adds */
+    tg_usage_query_t q = {.org_id = "org_x", .start = 0, .end = 3600, .width = 3600,
+                          .group_by = TG_USAGE_BY_MODEL};
+    tg_usage_bucket_row_t *b = NULL;
+    size_t nb = 0;
+    assert_int_equal(st->usage->usage_query(st, &q, &b, &nb), 0);
+    assert_int_equal(nb, 1);
+    assert_string_equal(b[0].model, odd[0].model);
+    assert_int_equal(b[0].requests, 4);
+    assert_int_equal(b[0].cost_nanousd, 10);
+    free(b);
 }
 
 /* ---- transactions and users ---- */
