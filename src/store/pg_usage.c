@@ -138,17 +138,19 @@ static int pg_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
     if (inserted) {
         /* the ids it returned were new: each marks the first row that has it */
         int m = PQntuples(res);
-        if (!(ids = calloc(m ? (size_t)m : 1, sizeof(*ids))))
+        if (!(ids = calloc(m ? (size_t)m : 1, sizeof(*ids) + 1)))
             goto out;
+        unsigned char *used = (unsigned char *)(ids + (m ? m : 1));
         for (int i = 0; i < m; i++)
             ids[i] = PQgetvalue(res, i, 0);
         qsort(ids, (size_t)m, sizeof(*ids), cmp_str);
         for (size_t i = 0; i < n; i++) {
             const char *key = rows[i].request_id;
             const char **hit = bsearch(&key, ids, (size_t)m, sizeof(*ids), cmp_str);
-            inserted[i] = hit && *hit;
+            size_t k = hit ? (size_t)(hit - ids) : 0;
+            inserted[i] = hit && !used[k];
             if (hit)
-                *hit = ""; /* a later row with the same id was not inserted */
+                used[k] = 1; /* a later row with the same id was not inserted */
         }
     }
     rc = 0;

@@ -587,6 +587,16 @@ static void test_usage_idempotent(void **state)
     assert_int_equal(fresh[2], 0);
     assert_int_equal(fresh[3], 1);
     assert_true(count(st) == 8);
+    /* many new ids, out of order: every one reported new exactly once */
+    const char *order[] = {"req_m", "req_c", "req_x", "req_a", "req_p", "req_e", "req_c", "req_z"};
+    tg_usage_row_t many[8];
+    unsigned char nw[8];
+    for (int i = 0; i < 8; i++)
+        many[i] = urow(order[i], 1);
+    assert_int_equal(st->usage->usage_insert(st, many, 8, nw), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(nw[i], i == 6 ? 0 : 1);
+    assert_true(count(st) == 15);
     tg_usage_agg_t agg;
     memset(&agg, 0, sizeof(agg));
     snprintf(agg.org_id, sizeof(agg.org_id), "org_x");
