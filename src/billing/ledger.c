@@ -354,18 +354,20 @@ int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *pr
     if (!a) /* out of memory: nothing is charged, nothing was held */
         return 0;
     pthread_mutex_lock(&a->mu);
+    project_t *p = NULL;
     if (r && r->active) {
         /* the reservation's own project, whatever the caller says */
-        project_t *rp = project(a, r->project_id);
+        p = project(a, r->project_id);
         a->reserved -= r->amount;
-        if (rp)
-            rp->reserved -= r->amount;
+        if (p)
+            p->reserved -= r->amount;
         if (cost > r->amount) /* a charge never exceeds its reservation */
             cost = r->amount;
         r->active = 0;
         project_id = r->project_id;
+    } else {
+        p = project(a, project_id);
     }
-    project_t *p = project(a, project_id);
     roll_month(a, now);
     a->spend = add_sat(a->spend, cost);
     if (p)

@@ -83,25 +83,28 @@ static int64_t image_tokens(const tg_model_row_t *m, const cJSON *part)
     return worst;
 }
 
-/* Walks the content parts of every message: text bytes (for a model without tokenizer),
- * images, and parts that only the context window bounds. */
+/* Walks the content parts of every message: text bytes (only for a model without tokenizer:
+ * `bytes` set), images, and parts that only the context window bounds. */
 typedef struct {
     int64_t text_bytes, images, image_tokens;
     int unbounded; /* an audio or file part, or an image the model has no costs for */
+    int bytes;
 } parts_t;
 
 static void content_parts(const tg_model_row_t *m, const cJSON *content, parts_t *p)
 {
     const cJSON *part;
     if (cJSON_IsString(content)) {
-        p->text_bytes = add(p->text_bytes, (int64_t)strlen(content->valuestring));
+        if (p->bytes)
+            p->text_bytes = add(p->text_bytes, (int64_t)strlen(content->valuestring));
         return;
     }
     cJSON_ArrayForEach(part, content)
     {
         const cJSON *type = get(part, "type");
         if (cJSON_IsString(part)) {
-            p->text_bytes = add(p->text_bytes, (int64_t)strlen(part->valuestring));
+            if (p->bytes)
+                p->text_bytes = add(p->text_bytes, (int64_t)strlen(part->valuestring));
         } else if (is(type, "image_url")) {
             int64_t t = image_tokens(m, part);
             p->images++;
@@ -110,8 +113,10 @@ static void content_parts(const tg_model_row_t *m, const cJSON *content, parts_t
             else
                 p->image_tokens = add(p->image_tokens, t);
         } else if (is(type, "text") || is(type, "refusal") || !type) {
-            p->text_bytes = add(p->text_bytes, string_bytes(get(part, "text")));
-            p->text_bytes = add(p->text_bytes, string_bytes(get(part, "refusal")));
+            if (p->bytes) {
+                p->text_bytes = add(p->text_bytes, string_bytes(get(part, "text")));
+                p->text_bytes = add(p->text_bytes, string_bytes(get(part, "refusal")));
+            }
         } else {
             p->unbounded = 1; /* input_audio, file, and any part type to come */
         }
@@ -134,7 +139,7 @@ static int finish(const tg_model_row_t *m, int64_t total, int unbounded, tg_boun
 int tg_bound_chat(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *messages,
                   const cJSON *tools, const cJSON *response_format, tg_bound_t *out)
 {
-    parts_t p = {0};
+    parts_t p = {.bytes = tok == NULL}; /* with a tokenizer, the BPE count replaces bytes */
     int64_t total = 0, nmsg = 0;
     const cJSON *msg, *it;
 
@@ -147,7 +152,7 @@ int tg_bound_chat(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *mes
         {
             if (it->string && strcmp(it->string, "content") == 0)
                 content_parts(m, it, &p);
-            else /* role, name, tool_calls, function_call, tool_call_id, … */
+            else if (p.bytes) /* role, name, tool_calls, function_call, tool_call_id, … */
                 p.text_bytes = add(p.text_bytes, string_bytes(it));
         }
     }
