@@ -2,7 +2,7 @@
 # Dependencies come from Debian packages found with pkg-config (see `make deps`).
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3 libpq
+PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3 libpq hiredis
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
@@ -14,15 +14,16 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -l
 BUILD   := build
 SRCS    := $(wildcard src/core/*.c src/http/*.c src/store/*.c src/auth/*.c src/pricing/*.c \
                       src/providers/*.c src/billing/*.c src/catalog/*.c src/limits/*.c src/api/*.c src/cli/*.c \
-                      src/tokenizer/*.c src/console/*.c src/gate/*.c)
-OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
+                      src/tokenizer/*.c src/console/*.c src/gate/*.c src/shared/*.c)
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o $(BUILD)/gen/scripts.o
 LIBOBJS := $(filter-out $(BUILD)/src/cli/%,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
-            libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3 libpq-dev
+            libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3 libpq-dev \
+            libhiredis-dev
 
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
@@ -60,6 +61,15 @@ $(BUILD)/gen/web_assets.c: web/dist/index.html $(BUILD)/embed
 $(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/console/assets.h
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The shared counters' Lua scripts, embedded as one C string.
+$(BUILD)/gen/scripts.c: src/shared/scripts.lua
+	@mkdir -p $(dir $@)
+	{ echo 'const char tg_shared_scripts_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/mock_upstream: bench/mock_upstream.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
@@ -92,7 +102,7 @@ deps:
 # What only the tests need: Chromium for the console's end-to-end tests (tests/e2e), a Chinese
 # font so that its screenshots in Chinese can be read, and a PostgreSQL server (make test-pg).
 test-deps:
-	@missing=""; for p in chromium fonts-wqy-microhei postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in chromium fonts-wqy-microhei postgresql redis-server; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
@@ -143,6 +153,7 @@ bench: deps all
 check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
 	@! grep -rln 'libpq-fe\.h' src | grep -v '^src/store/' || (echo "libpq-fe.h outside src/store" && false)
+	@! grep -rln 'hiredis' src | grep -v '^src/shared/' || (echo "hiredis outside src/shared" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
 	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
 	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)

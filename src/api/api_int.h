@@ -27,6 +27,7 @@ typedef struct {
     tg_upstream_t *up;
     tg_store_t *store; /* for Admin API calls on this thread */
     tg_catalog_t *cat_slot;
+    tg_shared_conn_t *shared; /* the shared counters (several instances), else NULL */
     tg_call_t *calls; /* in-flight inference calls (for shutdown) */
 } tg_api_worker_t;
 
@@ -64,6 +65,9 @@ struct tg_call {
     int input_kind;          /* IN_CHAT, IN_PROMPT, IN_EMBEDDING */
     struct evbuffer *relayed_text; /* relayed content, JSON-escaped (for aborted streams) */
     tg_ticket_t ticket; /* what admission holds: reservation, rate-limit tokens, headers */
+    tg_refusal_t why;   /* why admission refused */
+    cJSON *fwd_json;    /* the request body, while admission decides */
+    const char *fwd_path;
     int up_result;
 };
 

@@ -36,7 +36,7 @@ static void balance(tg_call_t *c)
     tg_balance_t b;
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
-    if (tg_ledger_balance(c->org_id, &b, &rows, &n) < 0) {
+    if (tg_ledger_balance(c->w->store, c->org_id, &b, &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -146,7 +146,7 @@ static void list_grants(tg_call_t *c)
     tg_balance_t b;
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
-    if (tg_ledger_balance(c->org_id, &b, &rows, &n) < 0) {
+    if (tg_ledger_balance(c->w->store, c->org_id, &b, &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -751,7 +751,9 @@ static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refu
                   (long long)w->requested, wait);
 }
 
-/* Resolves, routes and forwards. Takes j. */
+static void on_admitted(void *arg, int rc);
+
+/* Resolves, routes, admits and forwards. Takes j. */
 static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
 {
     const char *model = cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring;
@@ -785,20 +787,49 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
     }
     c->model = m;
     c->route = r;
+    c->fwd_json = j;
+    c->fwd_path = path;
     tg_admit_req_t q = {c->key->org, c->key->row.project_id, m, c->bound.tokens, c->out_cap,
                         c->n};
-    tg_refusal_t why;
-    if (tg_admit(c->cat, &q, &c->ticket, &why) < 0) {
+    tg_http_on_close(c->req, on_client_close, c);
+    int rc = tg_admit(c->cat, &q, c->w->shared, &c->ticket, &c->why, on_admitted, c);
+    if (rc != 1) /* decided now; else the shared counters answer later */
+        on_admitted(c, rc);
+}
+
+/* Admitted (rc 0: relays) or refused (-1: answers why). Takes c->fwd_json. */
+static void on_admitted(void *arg, int rc)
+{
+    tg_call_t *c = arg;
+    cJSON *j = c->fwd_json;
+    const char *path = c->fwd_path;
+    const tg_model_row_t *m = c->model;
+    const tg_cat_route_t *r = c->route;
+    const tg_refusal_t *why = &c->why;
+
+    c->fwd_json = NULL;
+    if (rc < 0) {
         cJSON_Delete(j);
-        if (why.err == TG_E_BELOW_USAGE_TIER)
+        if (why->err == TG_E_BELOW_USAGE_TIER)
             tg_call_error(c, TG_E_BELOW_USAGE_TIER, "model",
                           "The model `%s` requires usage tier %s or higher; your organization is "
                           "on %s. Tiers rise automatically with payments.",
-                          m->id, why.needed_tier, tg_tiers_name(c->key->org->tier));
-        else if (why.err == TG_E_RATE_LIMIT_REQUESTS || why.err == TG_E_RATE_LIMIT_TOKENS)
-            rate_limited(c, m, &why.rl);
+                          m->id, why->needed_tier, tg_tiers_name(c->key->org->tier));
+        else if (why->err == TG_E_RATE_LIMIT_REQUESTS || why->err == TG_E_RATE_LIMIT_TOKENS)
+            rate_limited(c, m, &why->rl);
+        else if (why->err == TG_E_UNAVAILABLE)
+            tg_call_error(c, TG_E_UNAVAILABLE, NULL,
+                          "The shared rate limits and balances (Redis) are unavailable, so this "
+                          "request could not be metered; it was not started. Please retry "
+                          "shortly.");
         else
-            quota_refused(c, &why);
+            quota_refused(c, why);
+        return;
+    }
+    if (c->gone) { /* the client left while the shared counters decided */
+        cJSON_Delete(j);
+        tg_admit_release(&c->ticket);
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
     cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
@@ -835,7 +866,6 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
-    tg_http_on_close(c->req, on_client_close, c);
     c->next = c->w->calls;
     if (c->w->calls)
         c->w->calls->prev = c;

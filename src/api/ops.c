@@ -14,16 +14,20 @@ void tg_api_health(tg_call_t *c)
     tg_call_json(c, c->cat ? 200 : 503, o);
 }
 
-/* Ready: the catalog is loaded and the database answers (usage can be recorded); otherwise
- * 503 naming what is missing. */
+/* Ready: the catalog is loaded, the database answers (usage can be recorded) and, with
+ * several instances, so does Redis; otherwise 503 naming what is missing. */
 void tg_api_ready(tg_call_t *c)
 {
-    cJSON *o = cJSON_CreateObject();
-    int db = tg_usage_ok(), ok = c->cat && db;
+    cJSON *o = cJSON_CreateObject(), *down = NULL;
+    int db = tg_usage_ok(), redis = !tg_shared_on() || tg_shared_ok();
+    int ok = c->cat && db && redis;
     cJSON_AddStringToObject(o, "status", ok ? "ok" : c->cat ? "unavailable" : "starting");
+    if (!db || !redis)
+        down = cJSON_AddArrayToObject(o, "unavailable");
     if (!db)
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "unavailable"),
-                             cJSON_CreateString("database"));
+        cJSON_AddItemToArray(down, cJSON_CreateString("database"));
+    if (!redis)
+        cJSON_AddItemToArray(down, cJSON_CreateString("redis"));
     tg_call_json(c, ok ? 200 : 503, o);
 }
 

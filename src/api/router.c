@@ -86,6 +86,10 @@ static void *worker_init(struct event_base *base, int index, void *app)
     w->base = base;
     w->cfg = cfg;
     w->up = tg_upstream_new(base);
+    if (tg_shared_on() && !(w->shared = tg_shared_conn_new(base))) {
+        tg_error("worker %d: cannot start", index);
+        abort();
+    }
     if (!w->up || tg_store_open(cfg->db_url, &w->store) < 0) {
         tg_error("worker %d: cannot start", index);
         abort();
@@ -102,6 +106,7 @@ static void worker_dispose(void *data)
 {
     tg_api_worker_t *w = data;
     tg_upstream_free(w->up);
+    tg_shared_conn_free(w->shared);
     tg_store_close(w->store);
     tg_catalog_unref(w->cat_slot);
     free(w);

@@ -1,6 +1,7 @@
 #include "billing/ledger.h"
 
 #include "core/log.h"
+#include "shared/shared.h"
 #include "core/util.h"
 
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     tg_grant_row_t row;
@@ -162,6 +164,14 @@ static int grant_before(const grant_t *x, const grant_t *y)
     return x->row.granted_at < y->row.granted_at;
 }
 
+void tg_ledger_grant_order_key(const tg_grant_row_t *g, char *buf, size_t cap)
+{
+    /* the same order as grant_before, as text: expiry, rank, granted_at, id */
+    snprintf(buf, cap, "%016lld|%d|%016lld|%s",
+             (long long)(g->expires_at ? g->expires_at : 9999999999999999LL),
+             strcmp(g->kind, "purchased") == 0, (long long)g->granted_at, g->id);
+}
+
 /* Keeps grants in consumption order (insertion sort: grants are few and rarely added). */
 static int add_grant(account_t *a, const tg_grant_row_t *row)
 {
@@ -198,7 +208,7 @@ static int64_t available(const account_t *a, int64_t now)
 }
 
 /* Appends one charge to ch; 0, or -1 when out of memory. */
-static int charge_add(tg_charges_t *ch, const char *grant_id, int64_t amount)
+int tg_charges_add(tg_charges_t *ch, const char *grant_id, int64_t amount)
 {
     tg_charge_t *c;
     if (ch->n < TG_CHARGE_INLINE) {
@@ -379,7 +389,7 @@ int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *pr
         if (rem <= 0 || (g->expires_at && g->expires_at <= now))
             continue;
         int64_t take = rem < left ? rem : left;
-        if (charge_add(ch, g->id, take) < 0)
+        if (tg_charges_add(ch, g->id, take) < 0)
             break; /* out of memory: the rest is overdraft, which the store records as such */
         g->consumed += take;
         left -= take;
@@ -399,11 +409,17 @@ int64_t tg_ledger_settle(tg_reservation_t *r, const char *org_id, const char *pr
     pthread_mutex_unlock(&a->mu);
     if (cost <= 0)
         return 0;
-    if (hooks[0])
-        hooks[0](org, proj, avail, org_spend, project_spend, month);
-    if (hooks[1] && !exempt)
-        hooks[1](org, proj, avail, org_spend, project_spend, month);
+    tg_ledger_notify(org, proj, avail, org_spend, project_spend, month, exempt);
     return cost;
+}
+
+void tg_ledger_notify(const char *org_id, const char *project_id, int64_t available,
+                      int64_t org_spend, int64_t project_spend, int64_t month, int exempt)
+{
+    if (hooks[0])
+        hooks[0](org_id, project_id, available, org_spend, project_spend, month);
+    if (hooks[1] && !exempt)
+        hooks[1](org_id, project_id, available, org_spend, project_spend, month);
 }
 
 int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
@@ -414,6 +430,20 @@ int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
         tg_random_id(g->id, "grant_", 24);
     if (!g->granted_at)
         g->granted_at = tg_now();
+    if (tg_shared_on()) { /* several instances: the overdraft is one number, in Redis */
+        int64_t pay = tg_shared_grant_claim(g->org_id, g->amount);
+        if (pay < 0)
+            return pay == -2 ? TG_LEDGER_ETOO_LARGE : -1;
+        g->consumed = pay;
+        int rc = st->money->grant_insert(st, g);
+        if (rc == 0 && pay)
+            rc = st->money->org_overdraft_add(st, g->org_id, -pay);
+        if (rc != 0) {
+            tg_ledger_grant_done(g, 0);
+            return -1;
+        }
+        return 0;
+    }
     account_t *a = account(g->org_id);
     if (!a)
         return -1;
@@ -445,6 +475,18 @@ int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
 
 void tg_ledger_grant_done(const tg_grant_row_t *g, int committed)
 {
+    if (tg_shared_on()) {
+        for (int i = 0; i < 5; i++) {
+            if (tg_shared_grant_done(g, committed) == 0)
+                return;
+            usleep(200000);
+        }
+        /* the store has the grant; Redis is rebuilt from it as soon as it answers */
+        tg_error("ledger: grant %s of %s could not reach Redis; the shared counters are "
+                 "rebuilt from the store when Redis is back", g->id, g->org_id);
+        tg_shared_want_rebuild();
+        return;
+    }
     account_t *a = account(g->org_id);
     if (!a)
         return; /* cannot happen: tg_ledger_grant_write made it */
@@ -470,10 +512,36 @@ int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)
     return rc;
 }
 
-int tg_ledger_balance(const char *org_id, tg_balance_t *out, tg_grant_row_t **rows, size_t *n)
+static int shared_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
+                          tg_grant_row_t **rows, size_t *n)
+{
+    tg_shared_balance_t b;
+    if (tg_shared_balance(org_id, NULL, &b) < 0)
+        return -1;
+    out->available = b.available;
+    out->reserved = b.reserved;
+    out->granted = b.granted;
+    out->used = add_sat(b.consumed, b.overdraft);
+    out->overdraft = b.overdraft;
+    if (!rows)
+        return 0;
+    if (st->money->grant_list(st, org_id, rows, n) < 0)
+        return -1;
+    for (size_t i = 0; i < *n; i++) { /* consumed as of now, not as last committed */
+        int64_t rem = tg_shared_grant_remaining(org_id, (*rows)[i].id);
+        if (rem >= 0 && rem <= (*rows)[i].amount)
+            (*rows)[i].consumed = (*rows)[i].amount - rem;
+    }
+    return 0;
+}
+
+int tg_ledger_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
+                      tg_grant_row_t **rows, size_t *n)
 {
     int64_t now = tg_now();
     memset(out, 0, sizeof(*out));
+    if (tg_shared_on())
+        return shared_balance(st, org_id, out, rows, n);
     account_t *a = account(org_id);
     if (!a)
         return -1;
@@ -503,6 +571,8 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
 {
     if (st->money->spend_limit_set(st, scope_id, org_id, cents, tg_now()) < 0)
         return -1;
+    if (tg_shared_on() && tg_shared_set_limit(org_id, scope_id, tg_cents_to_nanos(cents)) < 0)
+        return -1;
     account_t *a = account(org_id);
     if (!a)
         return -1;
@@ -527,6 +597,13 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
 int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
 {
     int64_t v = 0;
+    tg_shared_balance_t b;
+    if (tg_shared_on()) {
+        int org = !strcmp(org_id, scope_id);
+        if (tg_shared_balance(org_id, org ? NULL : scope_id, &b) < 0)
+            return 0;
+        return (org ? b.org_limit : b.project_limit) / TG_NANOS_PER_CENT;
+    }
     account_t *a = account(org_id);
     if (!a)
         return 0;
@@ -544,6 +621,12 @@ int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
 int64_t tg_ledger_month_spend(const char *org_id, const char *project_id)
 {
     int64_t v = 0;
+    tg_shared_balance_t b;
+    if (tg_shared_on()) {
+        if (tg_shared_balance(org_id, project_id, &b) < 0)
+            return 0;
+        return project_id ? b.project_month : b.org_month;
+    }
     account_t *a = account(org_id);
     if (!a)
         return 0;

@@ -83,8 +83,10 @@ int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g);
 typedef struct {
     int64_t available, reserved, granted, used, overdraft;
 } tg_balance_t;
-/* The balance; grants (malloc'd, with `consumed` as of now) if rows is not NULL. */
-int tg_ledger_balance(const char *org_id, tg_balance_t *out, tg_grant_row_t **rows, size_t *n);
+/* The balance; grants (malloc'd, with `consumed` as of now) if rows is not NULL (read from
+ * st with the shared counters). */
+int tg_ledger_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
+                      tg_grant_row_t **rows, size_t *n);
 
 /* Monthly hard limits in cents (0: none). */
 int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id, int64_t cents);
@@ -98,6 +100,16 @@ int64_t tg_ledger_month_spend(const char *org_id, const char *project_id);
 typedef void (*tg_ledger_hook_t)(const char *org_id, const char *project_id, int64_t available,
                                  int64_t org_spend, int64_t project_spend, int64_t month);
 void tg_ledger_set_hook(int index, tg_ledger_hook_t hook); /* index 0: alerts, 1: recharge */
+/* Runs the hooks (the shared counters call it after a charge made in Redis). exempt: the
+ * operator's organisation (no auto-recharge). */
+void tg_ledger_notify(const char *org_id, const char *project_id, int64_t available,
+                      int64_t org_spend, int64_t project_spend, int64_t month, int exempt);
+
+/* Appends one charge to ch; 0, or -1 when out of memory. */
+int tg_charges_add(tg_charges_t *ch, const char *grant_id, int64_t amount);
+/* The order in which grants pay (grant_before in ledger.c) as text that sorts the same way,
+ * for the shared counters' sorted sets (src/shared/). */
+void tg_ledger_grant_order_key(const tg_grant_row_t *g, char *buf, size_t cap);
 
 /* Cents to nano-dollars, saturating at INT64_MAX. */
 int64_t tg_cents_to_nanos(int64_t cents);

@@ -539,7 +539,7 @@ static void run_recharge(tg_store_t *st, job_t *j)
     if (!found || !row.enabled || row.paused_at)
         goto done;
     /* the balance now, not when the hook ran: a recharge may have landed meanwhile */
-    if (tg_ledger_balance(j->org_id, &b, NULL, NULL) < 0 ||
+    if (tg_ledger_balance(NULL, j->org_id, &b, NULL, NULL) < 0 ||
         b.available >= row.threshold * TG_NANOS_PER_CENT)
         goto done;
     int64_t need = row.recharge_to * TG_NANOS_PER_CENT - b.available;

@@ -146,7 +146,19 @@ static void build_routes(tg_catalog_t *c)
     }
 }
 
+static void (*on_change)(void);
+
+void tg_catalog_on_change(void (*fn)(void)) { on_change = fn; }
+
 int tg_catalog_reload(tg_store_t *st)
+{
+    int rc = tg_catalog_refresh(st);
+    if (rc == 0 && on_change)
+        on_change();
+    return rc;
+}
+
+int tg_catalog_refresh(tg_store_t *st)
 {
     tg_catalog_t *c = calloc(1, sizeof(*c));
     tg_key_row_t *keys = NULL;

@@ -32,8 +32,12 @@ typedef struct {
 
 typedef struct tg_catalog tg_catalog_t;
 
-/* Rebuilds the snapshot from `st` and publishes it. */
+/* Rebuilds the snapshot from `st` and publishes it, then tells the other instances (the
+ * hook set by tg_catalog_on_change: with several instances, src/shared/ passes it on). */
 int tg_catalog_reload(tg_store_t *st);
+/* The same without telling anyone: for a change another instance made. */
+int tg_catalog_refresh(tg_store_t *st);
+void tg_catalog_on_change(void (*fn)(void));
 /* Drops the published snapshot (at exit). */
 void tg_catalog_shutdown(void);
 /* The newest snapshot, cached in *slot (one slot per worker thread): cheap when unchanged. */

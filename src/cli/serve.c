@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "limits/tiers.h"
 #include "pricing/pricing.h"
+#include "shared/shared.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
@@ -36,7 +37,8 @@ static void usage(FILE *f)
           "\n"
           "  --listen HOST:PORT          default 127.0.0.1:8080 (port 0: any free port)\n"
           "  --db URL                    sqlite:PATH (default sqlite:./tollgate.db)\n"
-          "  --redis URL                 shared counters for several instances (not in this build)\n"
+          "  --redis URL                 redis://HOST[:PORT][/DB]: shared limits and balances, for\n"
+          "                              several instances on one PostgreSQL (docs/scale.md)\n"
           "  --config FILE               lines of `option = value` with the names below\n"
           "  --workers N                 event-loop threads (default: one per core)\n"
           "  --max-body-bytes N          largest request body (default 33554432)\n"
@@ -220,7 +222,7 @@ int tg_cli_serve(int argc, char **argv)
                       .shutdown_timeout = 30000};
     char host[256], path[4096];
     int port, rc;
-    tg_store_t *st = NULL, *claim = NULL;
+    tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL;
     char shown[4096]; /* the database URL without its password, for messages */
     tg_http_server_t *srv = NULL;
 
@@ -241,8 +243,6 @@ int tg_cli_serve(int argc, char **argv)
     }
     if (rc < 0)
         return 1;
-    if (o.redis)
-        return tg_cli_fail("serve: --redis is not supported by this build yet");
     const char *colon = strrchr(o.listen, ':');
     char *end;
     if (!colon || colon == o.listen || (size_t)(colon - o.listen) >= sizeof(host))
@@ -259,6 +259,14 @@ int tg_cli_serve(int argc, char **argv)
     if (pg && !getenv("TOLLGATE_SECRET_KEY"))
         return tg_cli_fail("serve: with PostgreSQL, set TOLLGATE_SECRET_KEY (the key given to "
                            "`tollgate init`; the same on every instance)");
+    if (o.redis && !pg)
+        return tg_cli_fail("serve: --redis shares limits between instances on one PostgreSQL; "
+                           "use --db postgres://… with it");
+    if (o.redis) {
+        char err[512];
+        if (tg_shared_config(o.redis, err, sizeof(err)) < 0)
+            return tg_cli_fail("serve: %s", err);
+    }
     if (pg)
         path[0] = '\0';
     else if (access(path, F_OK) != 0)
@@ -274,14 +282,14 @@ int tg_cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (tg_store_open(o.db, &st) < 0 || st->ops->migrate(st) < 0)
         return tg_cli_fail("serve: cannot open the database %s", shown);
-    /* one instance per database until limits are shared (--redis): kept for the process's
+    /* one instance per database unless limits are shared (--redis): kept for the process's
      * life, released by the kernel or the server when it ends, however it ends */
-    if (tg_store_open(o.db, &claim) < 0 || (rc = claim->ops->claim(claim)) != 0) {
+    if (!o.redis && (tg_store_open(o.db, &claim) < 0 || (rc = claim->ops->claim(claim)) != 0)) {
         tg_store_close(st);
         tg_store_close(claim);
         return tg_cli_fail(rc == TG_STORE_CONFLICT
                                ? "serve: another `tollgate serve` is running on %s; several "
-                                 "instances need shared limits (--redis), not in this build yet"
+                                 "instances need shared limits (--redis redis://…)"
                                : "serve: cannot claim the database %s", shown);
     }
     if (tg_secret_load_master(path, 0) < 0) {
@@ -308,7 +316,14 @@ int tg_cli_serve(int argc, char **argv)
         for (size_t i = 0; i < norgs; i++)
             tg_tiers_promote(st, &orgs[i]);
     free(orgs);
-    if (tg_ledger_load(st) < 0) {
+    if (o.redis) { /* the ledger's live numbers are in Redis, rebuilt from the store */
+        if (tg_store_open(o.db, &shared_st) < 0 || tg_shared_start(shared_st, tg_catalog_refresh) < 0) {
+            tg_store_close(st);
+            tg_store_close(shared_st);
+            return tg_cli_fail("serve: cannot start the shared counters on %s", o.redis);
+        }
+        tg_catalog_on_change(tg_shared_publish);
+    } else if (tg_ledger_load(st) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", shown);
     }
@@ -390,6 +405,8 @@ int tg_cli_serve(int argc, char **argv)
     tg_usage_stop();
     tg_alerts_stop();
     tg_http_server_free(srv);
+    tg_shared_stop();
+    tg_store_close(shared_st);
     tg_catalog_shutdown();
     tg_ledger_shutdown();
     tg_tiers_free();

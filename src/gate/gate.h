@@ -22,6 +22,7 @@
 #include "catalog/catalog.h"
 #include "core/errors.h"
 #include "limits/ratelimit.h"
+#include "shared/shared.h"
 #include "store/store.h"
 
 #include <cjson/cJSON.h>
@@ -80,17 +81,6 @@ typedef struct {
     int64_t n;            /* choices billed (n, or best_of) */
 } tg_admit_req_t;
 
-/* What an admitted request holds until it settles. */
-typedef struct {
-    int64_t input_tokens;  /* the input bound */
-    int64_t output_tokens; /* output cap × n */
-    int64_t worst;         /* nano-dollars reserved */
-    tg_reservation_t resv;
-    tg_rl_ticket_t rl;
-    tg_rl_state_t rl_state; /* for the x-ratelimit-* headers */
-    int active;
-} tg_ticket_t;
-
 /* Why a request was refused before it left. */
 typedef struct {
     tg_err_t err; /* TG_E_BELOW_USAGE_TIER, TG_E_RATE_LIMIT_*, a quota error, TG_E_UNAVAILABLE */
@@ -100,13 +90,38 @@ typedef struct {
     int64_t left;            /* quota: what was left under the limit (≤ 0: reached) */
 } tg_refusal_t;
 
+typedef void (*tg_admit_cb)(void *arg, int rc);
+
+/* What an admitted request holds until it settles. */
+typedef struct {
+    int64_t input_tokens;  /* the input bound */
+    int64_t output_tokens; /* output cap × n */
+    int64_t worst;         /* nano-dollars reserved */
+    tg_reservation_t resv; /* one instance: the ledger's */
+    tg_rl_ticket_t rl;
+    tg_rl_state_t rl_state; /* for the x-ratelimit-* headers */
+    int active;
+    /* several instances (shared counters): what Redis holds, and the pending admission */
+    int shared;
+    tg_shared_hold_t hold;
+    tg_shared_conn_t *sc;
+    tg_refusal_t *why;
+    tg_admit_cb cb;
+    void *cb_arg;
+} tg_ticket_t;
+
 /* Admits a request: the tier gate (customer organisations), the rate limits (the tier's
  * defaults for the organisation; for the project the tighter of those and its own), and
  * the reservation of the worst case (input bound + output cap × n at the model's prices)
- * against credit, the tier's monthly cap and the hard limits. Returns 0 with *t held, or -1
- * with *why (nothing held; a request refused on money still counts against RPM/RPD). */
-int tg_admit(const tg_catalog_t *cat, const tg_admit_req_t *q, tg_ticket_t *t,
-             tg_refusal_t *why);
+ * against credit, the tier's monthly cap and the hard limits. A request refused on money
+ * still counts against RPM/RPD; otherwise a refusal holds nothing.
+ *
+ * One instance (sc NULL): decided now: returns 0 with *t held, or -1 with *why. Several
+ * instances (sc, the loop's connection to the shared counters): returns 1, and cb(arg, 0 or
+ * -1) runs later on sc's loop, with *t or *why filled (both must live until then); or -1
+ * now (the tier gate, or the shared counters unreachable: TG_E_UNAVAILABLE). */
+int tg_admit(const tg_catalog_t *cat, const tg_admit_req_t *q, tg_shared_conn_t *sc,
+             tg_ticket_t *t, tg_refusal_t *why, tg_admit_cb cb, void *arg);
 /* Gives everything back for a request that never reached a provider. */
 void tg_admit_release(tg_ticket_t *t);
 
@@ -145,6 +160,9 @@ enum {
 int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
               const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
               tg_usage_done_cb cb, void *arg);
+/* With the shared counters, the charge is made in Redis: the record is queued when Redis
+ * answered (or could not: then the whole charge is recorded as overdraft), still on base's
+ * thread, and cb runs once it is durable, as above. */
 
 /* Counters for /metrics. */
 typedef struct {

@@ -9,6 +9,7 @@
 #include "pricing/pricing.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 static _Atomic unsigned long long disc_count[TG_DISC__N];
@@ -42,20 +43,22 @@ int tg_count_from_json(const cJSON *v, int64_t *out)
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
-              const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
-              tg_usage_done_cb cb, void *arg)
+/* The counts a request is charged for: the upstream's where usable, else Tollgate's own
+ * (never above the reservation); cut at what any upstream can bill. *disc says why not
+ * the upstream's as reported. */
+static tg_counts_t charged_counts(const tg_ticket_t *t, const tg_model_row_t *m,
+                                  const tg_counts_t *reported, const tg_counts_t *own,
+                                  int answered, int *disc)
 {
     tg_counts_t c = {0};
-    int disc = TG_DISC_NONE;
-
+    *disc = TG_DISC_NONE;
     if (reported && reported->present && reported->valid) {
         c = *reported;
     } else {
         if (reported && reported->present)
-            disc = TG_DISC_MALFORMED;
+            *disc = TG_DISC_MALFORMED;
         else if (answered)
-            disc = TG_DISC_MISSING;
+            *disc = TG_DISC_MISSING;
         if (own) { /* an estimate of ours: within the reservation by construction */
             c = *own;
             c.input = c.input < t->input_tokens ? c.input : t->input_tokens;
@@ -71,23 +74,25 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
      * kept only up to that bound. */
     int64_t in_max = max64(m->context_window, t->input_tokens);
     if (c.input + c.output > in_max + t->output_tokens) {
-        disc = TG_DISC_ABSURD;
+        *disc = TG_DISC_ABSURD;
         c.input = min64(c.input, in_max);
         c.cached = min64(c.cached, c.input);
         c.output = min64(c.output, in_max + t->output_tokens - c.input);
     }
-    int64_t cost = tg_price_cost(m, c.input, c.cached, c.output);
-    tg_charges_t charges;
-    int64_t charged = tg_ledger_settle(&t->resv, u->org_id, u->project_id, cost, &charges);
+    return c;
+}
+
+/* Fills the record's money, counts and logs a discrepancy, and queues the record. */
+static int finish(tg_usage_row_t *u, const tg_counts_t *c, int64_t worst, int64_t cost,
+                  int64_t charged, int disc, tg_charges_t *charges, struct event_base *base,
+                  tg_usage_done_cb cb, void *arg)
+{
     int64_t unbilled = cost - charged;
     if (unbilled > 0 && disc == TG_DISC_NONE)
         disc = TG_DISC_OVER;
-    tg_rl_settle(&t->rl, c.input + c.output); /* capped at what was taken */
-    t->active = 0;
-
-    u->input_tokens = c.input;
-    u->cached_input_tokens = c.cached;
-    u->output_tokens = c.output;
+    u->input_tokens = c->input;
+    u->cached_input_tokens = c->cached;
+    u->output_tokens = c->output;
     u->cost_nanousd = charged;
     u->unbilled_nanousd = unbilled;
     if (disc != TG_DISC_NONE) {
@@ -99,16 +104,71 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
                     tg_disc_name(disc), u->request_id, u->provider_id, u->model,
                     disc == TG_DISC_MISSING ? "answered without usage"
                                             : "sent usage that is not a count of tokens",
-                    (long long)charged, (long long)c.input, (long long)c.output);
+                    (long long)charged, (long long)c->input, (long long)c->output);
         else
             tg_warn("upstream discrepancy (%s) on %s: provider %s, model %s reported input %lld "
                     "(cached %lld), output %lld; reserved %lld nano-dollars, charged %lld, "
                     "unbilled %lld", tg_disc_name(disc), u->request_id, u->provider_id, u->model,
-                    (long long)c.input, (long long)c.cached, (long long)c.output,
-                    (long long)t->worst, (long long)charged, (long long)unbilled);
+                    (long long)c->input, (long long)c->cached, (long long)c->output,
+                    (long long)worst, (long long)charged, (long long)unbilled);
     }
-    tg_usage_submit(u, &charges, base, cb, arg);
+    tg_usage_submit(u, charges, base, cb, arg);
     return disc;
+}
+
+/* A settlement waiting for the shared counters. */
+typedef struct {
+    tg_usage_row_t u;
+    tg_counts_t c;
+    int64_t worst, cost;
+    int disc, exempt;
+    struct event_base *base;
+    tg_usage_done_cb cb;
+    void *arg;
+} pending_t;
+
+static void on_shared_settled(void *arg, tg_shared_settled_t *s)
+{
+    pending_t *p = arg;
+    if (s->reached && s->charged > 0)
+        tg_ledger_notify(p->u.org_id, p->u.project_id, s->available, s->org_spend,
+                         s->project_spend, s->month, p->exempt);
+    finish(&p->u, &p->c, p->worst, p->cost, s->charged, p->disc, &s->charges, p->base, p->cb,
+           p->arg);
+    free(p);
+}
+
+int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
+              const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
+              tg_usage_done_cb cb, void *arg)
+{
+    int disc;
+    tg_counts_t c = charged_counts(t, m, reported, own, answered, &disc);
+    int64_t cost = tg_price_cost(m, c.input, c.cached, c.output);
+
+    if (t->shared) {
+        pending_t *p = malloc(sizeof(*p));
+        if (p) {
+            *p = (pending_t){*u, c, t->worst, cost, disc, t->hold.exempt, base, cb, arg};
+            t->active = 0;
+            tg_shared_settle(t->sc, &t->hold, cost, c.input + c.output, on_shared_settled, p);
+            return disc;
+        }
+        /* out of memory: recorded now as overdraft; Redis only gets the reservation back
+         * (the charge reaches it at its next rebuild) */
+        tg_shared_release(t->sc, &t->hold);
+        tg_shared_settled_t none;
+        memset(&none, 0, sizeof(none));
+        none.charged = cost < t->worst ? cost : t->worst;
+        none.charges.overdraft = t->hold.exempt ? 0 : none.charged;
+        t->active = 0;
+        return finish(u, &c, t->worst, cost, none.charged, disc, &none.charges, base, cb, arg);
+    }
+    tg_charges_t charges;
+    int64_t charged = tg_ledger_settle(&t->resv, u->org_id, u->project_id, cost, &charges);
+    tg_rl_settle(&t->rl, c.input + c.output); /* capped at what was taken */
+    t->active = 0;
+    return finish(u, &c, t->worst, cost, charged, disc, &charges, base, cb, arg);
 }
 
 void tg_gate_stats(tg_gate_stats_t *out)

@@ -82,7 +82,7 @@ static void grant(tg_store_t *st, const char *org, const char *kind, int64_t amo
 static tg_balance_t balance(const char *org)
 {
     tg_balance_t b;
-    assert_int_equal(tg_ledger_balance(org, &b, NULL, NULL), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, NULL, NULL), 0);
     return b;
 }
 
@@ -93,7 +93,7 @@ static int64_t grant_used(const char *org, const char *grant_id)
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
     int64_t v = -1;
-    assert_int_equal(tg_ledger_balance(org, &b, &rows, &n), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, &rows, &n), 0);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(rows[i].id, grant_id))
             v = rows[i].consumed;
@@ -711,7 +711,7 @@ static void *stress_checker(void *p)
     const char *org = p;
     while (!stress_done) {
         tg_balance_t b;
-        if (tg_ledger_balance(org, &b, NULL, NULL) < 0 || b.reserved < 0 || b.available < 0 ||
+        if (tg_ledger_balance(NULL, org, &b, NULL, NULL) < 0 || b.reserved < 0 || b.available < 0 ||
             b.used + b.reserved > STRESS_CREDIT)
             stress_violation = 1;
         int64_t s = tg_ledger_month_spend(org, NULL);

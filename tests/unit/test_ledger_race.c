@@ -137,7 +137,7 @@ static int64_t charged(const tg_charges_t *ch)
 static tg_balance_t balance(const char *org)
 {
     tg_balance_t b;
-    assert_int_equal(tg_ledger_balance(org, &b, NULL, NULL), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, NULL, NULL), 0);
     return b;
 }
 
@@ -147,7 +147,7 @@ static size_t grant_count(const char *org)
     tg_balance_t b;
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(tg_ledger_balance(org, &b, &rows, &n), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, &rows, &n), 0);
     free(rows);
     return n;
 }
@@ -373,7 +373,7 @@ static void fresh_op(race_t *w, int i)
             failf(&w->fl, "%s: a new organisation has spent", id);
         break;
     default:
-        if (tg_ledger_balance(id, &b, NULL, NULL) != 0 || b.available || b.reserved || b.granted ||
+        if (tg_ledger_balance(NULL, id, &b, NULL, NULL) != 0 || b.available || b.reserved || b.granted ||
             b.used || b.overdraft)
             failf(&w->fl, "%s: a new organisation's balance is not 0", id);
         break;
@@ -438,7 +438,7 @@ static void *race_user(void *p)
         } else if (op < 62) { /* a balance that never shows overdraft or negative credit */
             tg_grant_row_t *rows = NULL;
             size_t nrows = 0;
-            if (tg_ledger_balance(org, &b, op % 2 ? &rows : NULL, &nrows) != 0 || b.reserved < 0 ||
+            if (tg_ledger_balance(NULL, org, &b, op % 2 ? &rows : NULL, &nrows) != 0 || b.reserved < 0 ||
                 b.overdraft != 0 || b.available < 0 || b.used > b.granted ||
                 b.available + b.reserved + b.used != b.granted)
                 failf(&w->fl, "%s: balance avail %lld res %lld granted %lld used %lld od %lld", org,
@@ -629,7 +629,7 @@ static void *od_checker(void *p)
     pthread_barrier_wait(w->start);
     for (int i = 0; i < OD_OPS || atomic_load(w->granting) > 0; i++) {
         tg_balance_t b;
-        if (tg_ledger_balance(w->org, &b, NULL, NULL) != 0) {
+        if (tg_ledger_balance(NULL, w->org, &b, NULL, NULL) != 0) {
             failf(&w->fl, "balance failed");
             continue;
         }
@@ -702,7 +702,7 @@ static void test_overdraft_payback_race(void **state)
     tg_grant_row_t *rows = NULL;
     size_t n = 0;
     int64_t consumed = 0;
-    assert_int_equal(tg_ledger_balance(org, &b, &rows, &n), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, &rows, &n), 0);
     for (size_t i = 0; i < n; i++)
         consumed += rows[i].consumed;
     free(rows);

@@ -61,7 +61,7 @@ static const char *proj_id(int p)
 static void check_org(const org_t *o, const char *when)
 {
     tg_balance_t b;
-    assert_int_equal(tg_ledger_balance(o->row.id, &b, NULL, NULL), 0);
+    assert_int_equal(tg_ledger_balance(NULL, o->row.id, &b, NULL, NULL), 0);
     if (b.available < 0 || b.reserved < 0 || b.overdraft != 0)
         fail_msg("%s: %s available %lld reserved %lld overdraft %lld (seed %u)", when, o->row.id,
                  (long long)b.available, (long long)b.reserved, (long long)b.overdraft, seed0);
@@ -251,7 +251,7 @@ static void test_random_concurrent_money(void **state)
         org_t *o = &orgs[i];
         check_org(o, "end");
         tg_balance_t b;
-        assert_int_equal(tg_ledger_balance(o->row.id, &b, NULL, NULL), 0);
+        assert_int_equal(tg_ledger_balance(NULL, o->row.id, &b, NULL, NULL), 0);
         assert_int_equal(b.reserved, 0);
         int64_t cost = sum_sql(db, "SELECT COALESCE(SUM(cost_nanousd),0) FROM usage_records"
                                    " WHERE organization_id=?", o->row.id);
@@ -282,14 +282,14 @@ static void test_random_concurrent_money(void **state)
     tg_balance_t before[NORGS];
     int64_t spend[NORGS];
     for (int i = 0; i < NORGS; i++) {
-        tg_ledger_balance(orgs[i].row.id, &before[i], NULL, NULL);
+        tg_ledger_balance(NULL, orgs[i].row.id, &before[i], NULL, NULL);
         spend[i] = tg_ledger_month_spend(orgs[i].row.id, NULL);
     }
     tg_ledger_shutdown();
     assert_int_equal(tg_ledger_load(st), 0);
     for (int i = 0; i < NORGS; i++) {
         tg_balance_t b;
-        tg_ledger_balance(orgs[i].row.id, &b, NULL, NULL);
+        tg_ledger_balance(NULL, orgs[i].row.id, &b, NULL, NULL);
         assert_int_equal(b.available, before[i].available);
         assert_int_equal(b.used, before[i].used);
         assert_int_equal(tg_ledger_month_spend(orgs[i].row.id, NULL), spend[i]);

@@ -479,7 +479,7 @@ static tg_pay_result_t top_up(struct event_base *base, const char *org, int64_t 
 static int64_t available(const char *org)
 {
     tg_balance_t b;
-    assert_int_equal(tg_ledger_balance(org, &b, NULL, NULL), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, NULL, NULL), 0);
     return b.available;
 }
 
@@ -568,7 +568,7 @@ static void test_module(void **state)
     free(inv);
     tg_grant_row_t *grants = NULL;
     tg_balance_t b;
-    assert_int_equal(tg_ledger_balance(org, &b, &grants, &n), 0);
+    assert_int_equal(tg_ledger_balance(NULL, org, &b, &grants, &n), 0);
     assert_int_equal(n, 3);
     assert_string_equal(grants[0].kind, "purchased");
     assert_true(grants[0].expires_at >= tg_now() + 364 * 86400);
