@@ -23,6 +23,16 @@
 #   BENCH_TOLLGATE_SETUP=      a script run after Tollgate is configured, with TG_URL,
 #                              TG_ADMIN_KEY, TG_PROJECT_ID, TG_API_KEY in its environment
 #   BENCH_SKIP_TOLLGATE=0      "1": measure direct and nginx only (exit status still 0)
+#   BENCH_SCALE=0              "1": also run the several-instances series (JSON and SSE): (a) the
+#                              Tollgate above (SQLite) against (b) nginx round robin
+#                              (bench/nginx-lb.conf.in) to two `tollgate serve --redis` on one
+#                              private PostgreSQL and one private Redis; both measured with a
+#                              customer organisation's key (needs BENCH_DB=sqlite, redis-server,
+#                              redis-cli, psql, sqlite3)
+#   BENCH_SCALE_TIER=bench     that customer's tier: an id of data/tiers.json (tier_5 refuses this
+#                              load: 30,000 RPM), or "bench", Tier 5 with every limit × 1000,
+#                              appended to a copy of the table (TOLLGATE_DATA_DIR in the temp dir)
+#   BENCH_SCALE_ARGS=          extra arguments for the two (b) instances (after BENCH_TOLLGATE_ARGS)
 #   BENCH_KEEP=0               "1": keep the temp dir (logs, configs, raw wrk output)
 #   BENCH_RESULTS=build/bench-results.md
 set -uo pipefail
@@ -33,6 +43,7 @@ MOCK_BIN="$BUILD_DIR/mock_upstream"
 TOLLGATE_BIN="$BUILD_DIR/tollgate"
 LUA="$ROOT/bench/post.lua"
 NGINX_TEMPLATE="$ROOT/bench/nginx.conf.in"
+NGINX_LB_TEMPLATE="$ROOT/bench/nginx-lb.conf.in"
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
 DURATION=${BENCH_DURATION:-10s}
@@ -47,6 +58,9 @@ MOCK_THREADS=${BENCH_MOCK_THREADS:-1}
 TOLLGATE_ARGS=${BENCH_TOLLGATE_ARGS:-}
 TOLLGATE_SETUP=${BENCH_TOLLGATE_SETUP:-}
 SKIP_TOLLGATE=${BENCH_SKIP_TOLLGATE:-0}
+DO_SCALE=${BENCH_SCALE:-0}
+SCALE_TIER=${BENCH_SCALE_TIER:-bench}
+SCALE_ARGS=${BENCH_SCALE_ARGS:-}
 KEEP=${BENCH_KEEP:-0}
 RESULTS=${BENCH_RESULTS:-$BUILD_DIR/bench-results.md}
 
@@ -82,6 +96,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [ -n "${PG_DIR:-}" ]; then "$ROOT/tools/pg_test_server.sh" stop "$PG_DIR" || true; fi
+    if [ -n "${SCALE_PG_DIR:-}" ]; then "$ROOT/tools/pg_test_server.sh" stop "$SCALE_PG_DIR" || true; fi
     if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -158,6 +173,47 @@ if [ ! -x "$MOCK_BIN" ] || [ "$ROOT/bench/mock_upstream.c" -nt "$MOCK_BIN" ]; th
     make -C "$ROOT" --no-print-directory build/mock_upstream >&2 || die "cannot build mock_upstream"
 fi
 NCPU=$(nproc 2>/dev/null || echo '?')
+if [ "$DO_SCALE" = 1 ]; then
+    [ "${BENCH_DB:-sqlite}" = sqlite ] ||
+        die "BENCH_SCALE=1 compares against a Tollgate on SQLite: leave BENCH_DB unset (the series starts its own PostgreSQL)"
+    [ "$SKIP_TOLLGATE" = 1 ] && die "BENCH_SCALE=1 needs Tollgate (BENCH_SKIP_TOLLGATE=0)"
+    for c in redis-server redis-cli psql sqlite3 node; do
+        command -v "$c" >/dev/null || die "BENCH_SCALE=1: $c not found (apt-get install redis-server postgresql sqlite3 nodejs)"
+    done
+    [ -f "$NGINX_LB_TEMPLATE" ] || die "$NGINX_LB_TEMPLATE missing"
+    SRC_DATA=${TOLLGATE_DATA_DIR:-$ROOT/data}
+    if [ "$SCALE_TIER" = bench ]; then
+        # A copy of the data dir whose tier table has one more tier, "bench", above Tier 5:
+        # Tier 5's limits × 1000 (every limit still checked, none reached by this load).
+        mkdir -p "$TMP/data"
+        for f in "$SRC_DATA"/*; do
+            [ "$(basename "$f")" = tiers.json ] || ln -s "$f" "$TMP/data/$(basename "$f")"
+        done
+        node -e '
+            const fs = require("fs");
+            const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+            const t5 = t.tiers.find(x => x.id === "tier_5");
+            if (!t5) process.exit(1);
+            const b = JSON.parse(JSON.stringify(t5));
+            const scale = (o) => { for (const k of ["rpm", "rpd", "tpm", "tpd"]) if (o[k] > 0) o[k] *= 1000; };
+            for (const o of Object.values(b.types || {})) scale(o);
+            for (const o of Object.values(b.models || {})) scale(o);
+            Object.assign(b, { id: "bench", name: "Bench (Tier 5 x 1000)", paid_cents: 1e15 });
+            t.tiers.push(b);
+            fs.writeFileSync(process.argv[2], JSON.stringify(t, null, 1));
+        ' "$SRC_DATA/tiers.json" "$TMP/data/tiers.json" || die "cannot write $TMP/data/tiers.json"
+        export TOLLGATE_DATA_DIR="$TMP/data"
+    fi
+    # The customer's gpt-4o-mini requests per minute under that tier (the probes check it).
+    SCALE_RPM=$(node -e '
+        const t = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const x = t.tiers.find(x => x.id === process.argv[2]);
+        if (!x) process.exit(1);
+        const l = (x.models || {})[process.argv[3]] || (x.types || {}).chat || {};
+        process.stdout.write(String(l.rpm || 0));
+    ' "${TOLLGATE_DATA_DIR:-$SRC_DATA}/tiers.json" "$SCALE_TIER" "$MODEL") ||
+        die "BENCH_SCALE_TIER=$SCALE_TIER is not a tier of ${TOLLGATE_DATA_DIR:-$SRC_DATA}/tiers.json"
+fi
 
 # ---- 1. mock upstream ----------------------------------------------------------------
 
@@ -203,14 +259,16 @@ TG_WORKERS=""
 TG_URL=""
 TG_KEY=""
 TG_SERVE_CMD=""
-# api METHOD PATH [BODY]: admin call; body to $TMP/api.json, status in $API_CODE; 0 on 2xx.
-api() {
-    local args=(-sS -o "$TMP/api.json" -w '%{http_code}' -X "$1"
-        -H "Authorization: Bearer $TG_ADMIN_KEY" -H 'Content-Type: application/json')
-    [ $# -ge 3 ] && args+=(--data "$3")
-    API_CODE=$(curl "${args[@]}" "$TG_URL$2") || API_CODE=000
+# api_at URL KEY METHOD PATH [BODY]: admin call; body to $TMP/api.json, status in $API_CODE;
+# 0 on 2xx. api METHOD PATH [BODY]: the same on $TG_URL with $TG_ADMIN_KEY.
+api_at() {
+    local args=(-sS -o "$TMP/api.json" -w '%{http_code}' -X "$3"
+        -H "Authorization: Bearer $2" -H 'Content-Type: application/json')
+    [ $# -ge 5 ] && args+=(--data "$5")
+    API_CODE=$(curl "${args[@]}" "$1$4") || API_CODE=000
     [[ "$API_CODE" == 2?? ]]
 }
+api() { api_at "$TG_URL" "$TG_ADMIN_KEY" "$@"; }
 api_fail() { fail "Tollgate: $1 answered HTTP $API_CODE"; show_log "$TMP/api.json"; }
 
 setup_tollgate() {
@@ -309,9 +367,192 @@ elif setup_tollgate; then
     TG_OK=1
 fi
 
+# ---- 3b. several instances (BENCH_SCALE=1) -------------------------------------------
+
+# probe_chat URL KEY STREAM: one chat completion; status in $PROBE_CODE, headers in
+# $TMP/probe.head, body in $TMP/probe.json; 0 on 200.
+probe_chat() {
+    local body=$CHAT_BODY
+    [ "$3" = 1 ] && body=$STREAM_BODY
+    PROBE_CODE=$(curl -sS --max-time 10 -D "$TMP/probe.head" -o "$TMP/probe.json" -w '%{http_code}' \
+        -H 'Content-Type: application/json' -H "Authorization: Bearer $2" --data "$body" \
+        "$1/v1/chat/completions") || PROBE_CODE=000
+    [ "$PROBE_CODE" = 200 ]
+}
+
+# setup_customer WHICH URL OPERATOR_ADMIN_KEY SET_TIER_FN: a customer organisation (the
+# operator's own skips credit and tiers) with 100,000 cents of credit and tier $SCALE_TIER (set
+# in the database by SET_TIER_FN ORG_ID, then an Admin API write so that the catalog is read
+# again), and an API key of its default project in CUST_KEY[WHICH]. 0 on success.
+declare -A CUST_KEY
+setup_customer() {
+    local which=$1 url=$2 op_key=$3 set_tier=$4 org proj ckey
+    api_at "$url" "$op_key" POST /v1/platform/organizations "{\"name\":\"bench customer ($which)\"}" ||
+        { api_fail "($which) POST /v1/platform/organizations"; return 1; }
+    if ! org=$(json_get "$TMP/api.json" '.id') ||
+        ! proj=$(json_get "$TMP/api.json" '.default_project_id') ||
+        ! ckey=$(json_get "$TMP/api.json" '.admin_key.value'); then
+        fail "($which) the new organisation has no id, default_project_id or admin_key.value"
+        show_log "$TMP/api.json"
+        return 1
+    fi
+    api_at "$url" "$op_key" POST "/v1/platform/organizations/$org/credit_grants" '{"amount":100000}' ||
+        { api_fail "($which) POST /v1/platform/organizations/$org/credit_grants"; return 1; }
+    "$set_tier" "$org" || { fail "($which) setting the tier of $org to $SCALE_TIER"; return 1; }
+    api_at "$url" "$ckey" POST "/v1/organization/projects/$proj/api_keys" '{"name":"bench"}' ||
+        { api_fail "($which) POST /v1/organization/projects/$proj/api_keys (customer admin key)"; return 1; }
+    CUST_KEY[$which]=$(json_get "$TMP/api.json" '.value') ||
+        { fail "($which) the customer's API key has no value"; show_log "$TMP/api.json"; return 1; }
+    log "($which) customer organisation $org, tier $SCALE_TIER, 100000 cents of credit"
+}
+
+# check_tier WHICH URL: a probe with the customer's key answers 200 under the tier's limits.
+check_tier() {
+    local which=$1 url=$2 lim
+    if ! probe_chat "$url" "${CUST_KEY[$which]}" 0; then
+        fail "($which) probe of $url with the customer's key answered HTTP $PROBE_CODE"
+        show_log "$TMP/probe.json"
+        return 1
+    fi
+    lim=$(tr -d '\r' <"$TMP/probe.head" | sed -n 's/^x-ratelimit-limit-requests: *//Ip' | head -n 1)
+    if [ "$lim" != "$SCALE_RPM" ]; then
+        fail "($which) x-ratelimit-limit-requests is '${lim:-<none>}', expected $SCALE_RPM (tier $SCALE_TIER not in force)"
+        return 1
+    fi
+}
+
+# shellcheck disable=SC2317 # sqlite_set_tier, pg_set_tier: called through setup_customer
+sqlite_set_tier() {
+    local n
+    n=$(sqlite3 -cmd '.timeout 10000' "$TMP/bench.db" \
+        "UPDATE organizations SET tier='$SCALE_TIER' WHERE id='$1'; SELECT changes();") && [ "$n" = 1 ]
+}
+# shellcheck disable=SC2317
+pg_set_tier() {
+    local out
+    out=$(psql "$SCALE_DB_URL" -v ON_ERROR_STOP=1 -At -c \
+        "UPDATE organizations SET tier='$SCALE_TIER' WHERE id='$1'") && [ "$out" = "UPDATE 1" ]
+}
+
+# redis_stats: "EVALSHA_CALLS EVAL_CALLS SCRIPT_USEC ALL_CALLS" of the private Redis.
+redis_stats() {
+    redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' '
+        /^cmdstat_/ { all += $3
+            if ($1 == "cmdstat_evalsha") { es = $3; us += $5 }
+            if ($1 == "cmdstat_eval") { e = $3; us += $5 } }
+        END { printf "%d %d %d %d\n", es, e, us, all }'
+}
+declare -A REDIS_BEFORE REDIS_AFTER
+# measure()'s hook before a measured run: Redis's counters once the warm-up has settled.
+# shellcheck disable=SC2317 # called through MEASURE_PRE_HOOK
+redis_before() {
+    sleep 0.5
+    redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.before.txt" 2>&1
+    REDIS_BEFORE[$1]=$(redis_stats)
+}
+
+SCALE_OK=0
+SCALE_PIDS=()
+SCALE_NAMES=()
+SCALE_URLS=()
+setup_scale() {
+    local out i port
+    out=$("$ROOT/tools/pg_test_server.sh" start) || { fail "(b) PostgreSQL did not start"; return 1; }
+    SCALE_DB_URL=${out% *}
+    SCALE_PG_DIR=${out#* }
+    PG_VERSION=$(psql "$SCALE_DB_URL" -At -c 'SHOW server_version' 2>/dev/null | awk '{ print $1 }')
+    log "(b) PostgreSQL ${PG_VERSION:-?} on $SCALE_DB_URL"
+
+    REDIS_PORT=$(free_port) || { fail "no free port"; return 1; }
+    start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no
+    REDIS_PID=$LAST_PID
+    wait_for_match "$TMP/redis.out" 'Ready to accept connections' "$REDIS_PID" 10 ||
+        { fail "(b) redis-server did not start"; show_log "$TMP/redis.out"; show_log "$TMP/redis.err"; return 1; }
+    REDIS_VERSION=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+    SCALE_PIDS+=("$REDIS_PID")
+    SCALE_NAMES+=("redis-server|$TMP/redis.out")
+    log "(b) Redis ${REDIS_VERSION:-?} on 127.0.0.1:$REDIS_PORT"
+
+    SCALE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    env TOLLGATE_SECRET_KEY="$SCALE_SECRET" "$TOLLGATE_BIN" init --db "$SCALE_DB_URL" --json \
+        >"$TMP/scale-init.json" 2>"$TMP/scale-init.err" ||
+        { fail "(b) tollgate init on PostgreSQL failed"; show_log "$TMP/scale-init.err"; return 1; }
+    SCALE_ADMIN_KEY=$(json_get "$TMP/scale-init.json" '.admin_key') ||
+        { fail "(b) init --json printed no admin_key"; return 1; }
+
+    local ports=()
+    for i in 1 2; do
+        port=$(free_port) || { fail "no free port"; return 1; }
+        ports+=("$port")
+        # shellcheck disable=SC2086 # BENCH_TOLLGATE_ARGS and BENCH_SCALE_ARGS are split on purpose
+        start_bg "tollgate$i" env TOLLGATE_SECRET_KEY="$SCALE_SECRET" "$TOLLGATE_BIN" serve \
+            --listen "127.0.0.1:$port" --db "$SCALE_DB_URL" --redis "redis://127.0.0.1:$REDIS_PORT" \
+            $TOLLGATE_ARGS $SCALE_ARGS
+        SCALE_PIDS+=("$LAST_PID")
+        SCALE_NAMES+=("tollgate$i|$TMP/tollgate$i.err")
+        if ! wait_for_match "$TMP/tollgate$i.err" 'listening on http://' "$LAST_PID" 20 ||
+            ! wait_for_port "$port" "$LAST_PID" 5; then
+            fail "(b) tollgate serve #$i did not start"
+            show_log "$TMP/tollgate$i.err"
+            return 1
+        fi
+        SCALE_URLS+=("http://127.0.0.1:$port")
+    done
+    SCALE_WORKERS=$(sed -n 's/.*listening on http:[^(]*(\([0-9][0-9]*\) workers.*/\1/p' "$TMP/tollgate1.err" | head -n 1)
+    SCALE_SERVE_CMD="tollgate serve --listen 127.0.0.1:PORT --db postgres://… --redis redis://127.0.0.1:$REDIS_PORT${TOLLGATE_ARGS:+ $TOLLGATE_ARGS}${SCALE_ARGS:+ $SCALE_ARGS}"
+    log "(b) two Tollgate instances on ${SCALE_URLS[*]}${SCALE_WORKERS:+ ($SCALE_WORKERS workers each)}"
+
+    local u1=${SCALE_URLS[0]} u2=${SCALE_URLS[1]}
+    api_at "$u1" "$SCALE_ADMIN_KEY" POST /v1/organization/providers "{\"name\":\"mock\",\"type\":\"openai_compatible\",\"base_url\":\"$MOCK_URL/v1\",\"api_key\":\"$UPSTREAM_KEY\",\"models\":[{\"model\":\"$MODEL\"}]}" ||
+        { api_fail "(b) POST /v1/organization/providers"; return 1; }
+    setup_customer b "$u1" "$SCALE_ADMIN_KEY" pg_set_tier || return 1
+    check_tier b "$u1" || { show_log "$TMP/tollgate1.err"; return 1; }
+    # The other instance learns of the key (and re-reads the tier) through Redis's pub/sub.
+    for ((i = 0; i < 50; i++)); do
+        probe_chat "$u2" "${CUST_KEY[b]}" 0 && break
+        sleep 0.1
+    done
+    check_tier b "$u2" || { show_log "$TMP/tollgate2.err"; return 1; }
+
+    LB_PORT=$(free_port) || { fail "no free port"; return 1; }
+    LB_STREAM_PORT=$(free_port) || { fail "no free port"; return 1; }
+    mkdir -p "$TMP/nginx-lb"
+    sed -e "s|@PREFIX@|$TMP/nginx-lb|g" -e "s|@WORKERS@|$NGINX_WORKERS|g" \
+        -e "s|@TG1_PORT@|${ports[0]}|g" -e "s|@TG2_PORT@|${ports[1]}|g" -e "s|@PORT@|$LB_PORT|g" \
+        -e "s|@STREAM_PORT@|$LB_STREAM_PORT|g" "$NGINX_LB_TEMPLATE" >"$TMP/nginx-lb/nginx.conf"
+    "$NGINX_BIN" -t -q -p "$TMP/nginx-lb/" -e "$TMP/nginx-lb/error.log" -c "$TMP/nginx-lb/nginx.conf" \
+        >"$TMP/nginx-lb-test.log" 2>&1 || { fail "(b) nginx load balancer config test"; show_log "$TMP/nginx-lb-test.log"; return 1; }
+    start_bg nginx-lb "$NGINX_BIN" -p "$TMP/nginx-lb/" -e "$TMP/nginx-lb/error.log" -c "$TMP/nginx-lb/nginx.conf"
+    LB_PID=$LAST_PID
+    SCALE_PIDS+=("$LB_PID")
+    SCALE_NAMES+=("nginx (load balancer)|$TMP/nginx-lb/error.log")
+    { wait_for_port "$LB_PORT" "$LB_PID" 10 && wait_for_port "$LB_STREAM_PORT" "$LB_PID" 10; } ||
+        { fail "(b) the nginx load balancer did not start"; show_log "$TMP/nginx-lb.err"; show_log "$TMP/nginx-lb/error.log"; return 1; }
+    LB_URL="http://127.0.0.1:$LB_PORT"
+    LB_STREAM_URL="http://127.0.0.1:$LB_STREAM_PORT"
+    log "(b) nginx round robin over both instances on $LB_URL (SSE: $LB_STREAM_URL)"
+    for url in "$LB_URL" "$LB_STREAM_URL"; do
+        probe_chat "$url" "${CUST_KEY[b]}" 0 ||
+            { fail "(b) probe of the load balancer $url answered HTTP $PROBE_CODE"; show_log "$TMP/probe.json"; return 1; }
+    done
+    probe_chat "$LB_STREAM_URL" "${CUST_KEY[b]}" 1 ||
+        { fail "(b) streamed probe of $LB_STREAM_URL answered HTTP $PROBE_CODE"; show_log "$TMP/probe.json"; return 1; }
+    return 0
+}
+
+if [ "$DO_SCALE" = 1 ] && [ "$TG_OK" = 1 ]; then
+    if setup_customer a "$TG_URL" "$TG_ADMIN_KEY" sqlite_set_tier && check_tier a "$TG_URL" &&
+        setup_scale; then
+        SCALE_OK=1
+    fi
+elif [ "$DO_SCALE" = 1 ]; then
+    fail "BENCH_SCALE=1: not measured (Tollgate did not start)"
+fi
+
 # ---- 4. measurements -----------------------------------------------------------------
 
-declare -A RPS P50 P90 P99 ERRS
+declare -A RPS P50 P90 P99 ERRS REQS
+MEASURE_PRE_HOOK="" # a function measure() calls with the run's id between warm-up and run
 ROWS=()
 
 # run_wrk THREADS CONNS DURATION STREAM KEY URL OUT: wrk in the background, so that a
@@ -350,6 +591,7 @@ measure() {
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
         run_wrk "$threads" "$conns" "$WARMUP" "$stream" "$key" "$url" "$TMP/wrk-$id.warmup.txt" || true
     fi
+    [ -n "$MEASURE_PRE_HOOK" ] && "$MEASURE_PRE_HOOK" "$id"
     log "run: $label (-t $threads -c $conns -d $DURATION)"
     if ! run_wrk "$threads" "$conns" "$DURATION" "$stream" "$key" "$url" "$out"; then
         fail "$label: wrk failed"
@@ -376,6 +618,7 @@ measure() {
     write_err=$(result_field "$line" write_err)
     timeout_err=$(result_field "$line" timeout_err)
     RPS[$id]=$rps
+    REQS[$id]=$(result_field "$line" requests)
     P50[$id]=$p50_us
     P90[$id]=$p90_us
     P99[$id]=$p99_us
@@ -420,6 +663,35 @@ if [ "$DO_LATENCY" = 1 ]; then
         "$TG_PID" tollgate "$TMP/tollgate.err"
 fi
 
+# The several-instances series: (a) and (b) alternately, JSON then SSE, so that each pair
+# runs in the same minute. (b)'s other processes must live through its runs too.
+check_scale_alive() { # check_scale_alive LABEL
+    local i ok=0
+    for i in "${!SCALE_PIDS[@]}"; do
+        check_alive "${SCALE_PIDS[$i]}" "${SCALE_NAMES[$i]%%|*}" "${SCALE_NAMES[$i]#*|}" "$1" || ok=1
+    done
+    return "$ok"
+}
+measure_scale_b() { # measure_scale_b ID LABEL URL STREAM
+    MEASURE_PRE_HOOK=redis_before
+    measure "$1" "$2" "$3" "$WRK_THREADS" "$CONNS" "$4" "${CUST_KEY[b]}"
+    MEASURE_PRE_HOOK=""
+    sleep 0.5 # the last requests' settlements
+    redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.after.txt" 2>&1
+    REDIS_AFTER[$1]=$(redis_stats)
+    check_scale_alive "$2"
+}
+if [ "$SCALE_OK" = 1 ]; then
+    SCALE_A_LABEL="(a) 1 × Tollgate, SQLite"
+    SCALE_B_LABEL="(b) nginx → 2 × Tollgate, PostgreSQL + Redis"
+    measure scale_a "$SCALE_A_LABEL" "$TG_URL" "$WRK_THREADS" "$CONNS" 0 "${CUST_KEY[a]}" \
+        "$TG_PID" tollgate "$TMP/tollgate.err"
+    measure_scale_b scale_b "$SCALE_B_LABEL" "$LB_URL" 0
+    measure scale_a_sse "$SCALE_A_LABEL" "$TG_URL" "$WRK_THREADS" "$CONNS" 1 "${CUST_KEY[a]}" \
+        "$TG_PID" tollgate "$TMP/tollgate.err"
+    measure_scale_b scale_b_sse "$SCALE_B_LABEL" "$LB_STREAM_URL" 1
+fi
+
 # ---- 5. report -----------------------------------------------------------------------
 
 ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }' || printf 'n/a'; }
@@ -428,6 +700,20 @@ ratio() { # ratio A B: A/B
 }
 added() { # added A_us B_us: A-B in ms, signed
     [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", (a - b) / 1000 }' || printf 'n/a'
+}
+
+# redis_per_req ID FIELD [DECIMALS]: the growth of redis_stats field FIELD (1 EVALSHA, 2 EVAL,
+# 3 script µs, 4 all commands, including those the scripts run; "1+2" for both) over run ID,
+# per request wrk completed.
+redis_per_req() {
+    if [ -z "${REDIS_BEFORE[$1]:-}" ] || [ -z "${REDIS_AFTER[$1]:-}" ] || [ -z "${REQS[$1]:-}" ]; then
+        printf 'n/a'
+        return
+    fi
+    awk -v b="${REDIS_BEFORE[$1]}" -v a="${REDIS_AFTER[$1]}" -v n="${REQS[$1]}" -v f="$2" -v d="${3:-2}" 'BEGIN {
+        split(b, B, " "); split(a, A, " "); k = split(f, F, "+"); s = 0
+        for (i = 1; i <= k; i++) s += A[F[i]] - B[F[i]]
+        if (n > 0) printf "%." d "f", s / n; else printf "n/a" }'
 }
 
 mode_of() {
@@ -485,6 +771,35 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted"
         echo "| Tollgate added p99 vs direct, 1 connection (ms) | $(added "${P99[tollgate_c1]:-}" "${P99[direct_c1]:-}") | |"
         echo "| nginx added p50 vs direct, 1 connection (ms) | $(added "${P50[nginx_c1]:-}" "${P50[direct_c1]:-}") | |"
         echo "| nginx added p99 vs direct, 1 connection (ms) | $(added "${P99[nginx_c1]:-}" "${P99[direct_c1]:-}") | |"
+    fi
+    if [ "$DO_SCALE" = 1 ]; then
+        echo
+        echo "## Several instances (BENCH_SCALE=1)"
+        echo
+        echo "- (a) the Tollgate above (SQLite), with a customer organisation's API key."
+        echo "- (b) nginx $NGINX_VERSION (worker_processes $NGINX_WORKERS, bench/nginx-lb.conf.in) round robin,"
+        echo "  upstream keepalive 64, to two \`${SCALE_SERVE_CMD:-tollgate serve --redis …}\`"
+        echo "  (${SCALE_WORKERS:-?} workers each) on one private PostgreSQL ${PG_VERSION:-} (tools/pg_test_server.sh, fsync off)"
+        echo "  and one private Redis ${REDIS_VERSION:-} (\`--save '' --appendonly no\`), with a customer organisation's API key."
+        echo "- Both customers: 100000 cents of credit, tier \`$SCALE_TIER\` ($SCALE_RPM gpt-4o-mini requests/min$([ "$SCALE_TIER" = bench ] && echo "; Tier 5's limits × 1000, as Tier 5's 30000 RPM would refuse this load"))."
+        echo "- Everything (wrk, mock, both nginx, the Tollgate instances, PostgreSQL, Redis) on the same $NCPU cores."
+        echo
+        echo "| | JSON | stream (SSE) |"
+        echo "|---|---:|---:|"
+        echo "| (a) req/s | ${RPS[scale_a]:-failed} | ${RPS[scale_a_sse]:-failed} |"
+        echo "| (b) req/s | ${RPS[scale_b]:-failed} | ${RPS[scale_b_sse]:-failed} |"
+        echo "| **(b) / (a) throughput** | **$(ratio "${RPS[scale_b]:-}" "${RPS[scale_a]:-}")** | **$(ratio "${RPS[scale_b_sse]:-}" "${RPS[scale_a_sse]:-}")** |"
+        echo "| (a) p50 / p99 (ms) | $(ms "${P50[scale_a]:-}") / $(ms "${P99[scale_a]:-}") | $(ms "${P50[scale_a_sse]:-}") / $(ms "${P99[scale_a_sse]:-}") |"
+        echo "| (b) p50 / p99 (ms) | $(ms "${P50[scale_b]:-}") / $(ms "${P99[scale_b]:-}") | $(ms "${P50[scale_b_sse]:-}") / $(ms "${P99[scale_b_sse]:-}") |"
+        echo "| (b) added p50 vs (a) (ms) | $(added "${P50[scale_b]:-}" "${P50[scale_a]:-}") | $(added "${P50[scale_b_sse]:-}" "${P50[scale_a_sse]:-}") |"
+        echo "| (b) added p99 vs (a) (ms) | $(added "${P99[scale_b]:-}" "${P99[scale_a]:-}") | $(added "${P99[scale_b_sse]:-}" "${P99[scale_a_sse]:-}") |"
+        echo "| (b) Redis scripts (EVALSHA + EVAL) per request | $(redis_per_req scale_b 1+2) | $(redis_per_req scale_b_sse 1+2) |"
+        echo "| (b) Redis time in scripts per request (µs, Redis's clock) | $(redis_per_req scale_b 3 1) | $(redis_per_req scale_b_sse 3 1) |"
+        echo
+        echo "Redis counts: \`redis-cli info commandstats\` after the warm-up and after the measured run"
+        echo "(0.5 s later, for the last settlements), over the requests wrk completed. A script call is"
+        echo "one round trip; the commands the scripts run inside Redis are not counted. They include the"
+        echo "instances' background scripts (a heartbeat a second each, a sweep every 5 s)."
     fi
     if [ ${#FAILURES[@]} -gt 0 ]; then
         echo

@@ -3,6 +3,7 @@
 #include "auth/keys.h"
 #include "billing/ledger.h"
 #include "core/log.h"
+#include "shared/shared.h"
 #include "core/util.h"
 
 #include <curl/curl.h>
@@ -362,6 +363,46 @@ static int add_mem(const tg_alert_row_t *row, int64_t fired_month)
     return 0;
 }
 
+int tg_alerts_reload(tg_store_t *st)
+{
+    tg_alert_row_t *rows = NULL;
+    tg_org_amount_t *fired = NULL;
+    size_t n = 0, nf = 0;
+    int64_t month = tg_month_start(tg_now());
+
+    if (st->money->alert_list(st, &rows, &n) < 0 || st->money->alert_firings(st, month, &fired, &nf) < 0) {
+        free(rows);
+        return -1;
+    }
+    pthread_mutex_lock(&mu);
+    alert_t *old = alerts;
+    size_t nold = nalerts;
+    alerts = NULL;
+    nalerts = capalerts = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int64_t fm = 0;
+        for (size_t k = 0; k < nold; k++) /* what this instance fired stays fired */
+            if (!strcmp(old[k].row.id, rows[i].id))
+                fm = old[k].fired_month;
+        for (size_t k = 0; k < nf; k++)
+            if (!strcmp(fired[k].scope_id, rows[i].id))
+                fm = month;
+        rc = add_mem(&rows[i], fm);
+    }
+    if (rc == 0) {
+        free(old);
+    } else { /* out of memory: keep what there was */
+        free(alerts);
+        alerts = old;
+        nalerts = capalerts = nold;
+    }
+    pthread_mutex_unlock(&mu);
+    free(rows);
+    free(fired);
+    return rc;
+}
+
 int tg_alerts_start(tg_store_t *st, const tg_alerts_config_t *c)
 {
     tg_alert_row_t *rows = NULL;
@@ -422,6 +463,7 @@ int tg_alerts_add(tg_store_t *st, const tg_alert_row_t *row)
     pthread_mutex_lock(&mu);
     int rc = add_mem(row, 0);
     pthread_mutex_unlock(&mu);
+    tg_shared_publish(); /* the other instances re-read the alerts */
     return rc;
 }
 
@@ -440,6 +482,8 @@ int tg_alerts_remove(tg_store_t *st, const char *org_id, const char *id)
         }
     }
     pthread_mutex_unlock(&mu);
+    if (rc == 0)
+        tg_shared_publish();
     return rc;
 }
 

@@ -30,6 +30,9 @@ void tg_alerts_stop(void);
 int tg_alerts_check_channel(const cJSON *ch, const char **msg);
 int tg_alerts_email_enabled(void);
 /* Adds (durably, then in memory) / removes an alert. */
+/* Re-reads the alerts from the store (several instances: one was added or removed on
+ * another). */
+int tg_alerts_reload(tg_store_t *st);
 int tg_alerts_add(tg_store_t *st, const tg_alert_row_t *row);
 int tg_alerts_remove(tg_store_t *st, const char *org_id, const char *id);
 /* Alerts of an organisation's scope (project_id "" for the organisation's own); malloc'd. */

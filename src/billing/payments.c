@@ -11,6 +11,7 @@
 #include "billing/ledger.h"
 #include "catalog/catalog.h"
 #include "core/log.h"
+#include "shared/shared.h"
 #include "core/util.h"
 #include "limits/tiers.h"
 
@@ -523,7 +524,23 @@ static void recharge_done(tg_store_t *st, const tg_payment_row_t *p)
     } /* pending: stays in flight until the webhook settles it */
 }
 
+static void recharge(tg_store_t *st, job_t *j);
+
+/* With several instances, each sees the balance fall below the threshold: one recharges at a
+ * time (a lock in Redis), and the next one finds the balance recharged. */
 static void run_recharge(tg_store_t *st, job_t *j)
+{
+    int locked = 0;
+    if (tg_shared_on() && (locked = tg_shared_lock("recharge:", j->org_id, 120000)) != 1) {
+        ar_clear_in_flight(j->org_id);
+        return;
+    }
+    recharge(st, j);
+    if (locked)
+        tg_shared_unlock("recharge:", j->org_id);
+}
+
+static void recharge(tg_store_t *st, job_t *j)
 {
     tg_auto_recharge_row_t row;
     tg_balance_t b;

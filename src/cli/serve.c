@@ -26,6 +26,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Several instances: another one changed something this one caches. */
+static int reload_shared(tg_store_t *st)
+{
+    int rc = tg_catalog_refresh(st);
+    if (tg_alerts_reload(st) < 0)
+        rc = -1;
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fputs("Usage: tollgate serve [--listen HOST:PORT] [--db URL] [--redis URL] [--config FILE]\n"
@@ -317,7 +326,7 @@ int tg_cli_serve(int argc, char **argv)
             tg_tiers_promote(st, &orgs[i]);
     free(orgs);
     if (o.redis) { /* the ledger's live numbers are in Redis, rebuilt from the store */
-        if (tg_store_open(o.db, &shared_st) < 0 || tg_shared_start(shared_st, tg_catalog_refresh) < 0) {
+        if (tg_store_open(o.db, &shared_st) < 0 || tg_shared_start(shared_st, reload_shared) < 0) {
             tg_store_close(st);
             tg_store_close(shared_st);
             return tg_cli_fail("serve: cannot start the shared counters on %s", o.redis);

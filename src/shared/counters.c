@@ -14,8 +14,9 @@
 
 typedef struct {
     char a[KEY_MAX], g[KEY_MAX], gr[KEY_MAX], rv[16], ir[64], sw[64], ro[KEY_MAX], rp[KEY_MAX];
+    char ready[16];
     char num[20][24];
-    const char *argv[28];
+    const char *argv[30];
 } args_t;
 
 static const char *num(args_t *x, int i, int64_t v)
@@ -38,11 +39,12 @@ static void keys(args_t *x, const tg_shared_hold_t *h)
     snprintf(scope, sizeof(scope), "%s\n", h->project_id);
     tg_shared__key(x->rp, sizeof(x->rp), "rl:", scope, h->model);
     tg_shared__key(x->sw, sizeof(x->sw), "sw:", tg_shared_instance(), NULL);
-    const char *k[8] = {x->a, x->g, x->gr, x->rv, x->ir, x->ro, x->rp, x->sw};
+    tg_shared__key(x->ready, sizeof(x->ready), "ready", NULL, NULL);
+    const char *k[9] = {x->a, x->g, x->gr, x->rv, x->ir, x->ro, x->rp, x->sw, x->ready};
     memcpy(x->argv, k, sizeof(k));
     for (int i = 0; i < 4; i++) {
-        x->argv[8 + 8 + i] = num(x, 8 + i, h->lo.v[i]);
-        x->argv[8 + 12 + i] = num(x, 12 + i, h->lp.v[i]);
+        x->argv[9 + 8 + i] = num(x, 8 + i, h->lo.v[i]);
+        x->argv[9 + 12 + i] = num(x, 12 + i, h->lp.v[i]);
     }
 }
 
@@ -123,7 +125,7 @@ int tg_shared_admit(tg_shared_conn_t *sc, tg_shared_hold_t *h, int64_t tier_cap,
     if (h->amount > TG_SHARED_MAX_NANOS)
         h->amount = TG_SHARED_MAX_NANOS; /* refused: no credit is that large */
     keys(&x, h);
-    const char **v = x.argv + 8;
+    const char **v = x.argv + 9;
     v[0] = h->resv_id;
     v[1] = h->project_id;
     v[2] = num(&x, 2, h->amount);
@@ -132,7 +134,7 @@ int tg_shared_admit(tg_shared_conn_t *sc, tg_shared_hold_t *h, int64_t tier_cap,
     v[5] = num(&x, 5, tg_month_start(tg_now()));
     v[6] = h->org_id;
     v[7] = num(&x, 7, h->tokens);
-    if (tg_shared__eval(sc, SCRIPT_ADMIT, 8, 8 + 16, x.argv, on_admit, a) < 0) {
+    if (tg_shared__eval(sc, SCRIPT_ADMIT, 9, 9 + 16, x.argv, on_admit, a) < 0) {
         free(a);
         return -1;
     }
@@ -147,6 +149,7 @@ typedef struct op {
     char mode[12];
     int64_t cost, tokens;
     int force;
+    char epoch[40]; /* a retry: the Redis it was meant for ("" for a first attempt) */
     /* a settlement waiting for its answer */
     tg_shared_conn_t *sc;
     tg_shared_settle_cb cb;
@@ -165,7 +168,7 @@ static int send_op(tg_shared_conn_t *sc, op_t *o, tg_shared_reply_cb cb)
 {
     args_t x;
     keys(&x, &o->h);
-    const char **v = x.argv + 8;
+    const char **v = x.argv + 9;
     v[0] = o->h.resv_id;
     v[1] = o->h.project_id;
     v[2] = num(&x, 2, o->cost);
@@ -177,14 +180,15 @@ static int send_op(tg_shared_conn_t *sc, op_t *o, tg_shared_reply_cb cb)
     v[16] = num(&x, 16, o->h.tokens);
     v[17] = num(&x, 17, o->h.amount);
     v[18] = o->force ? "1" : "0";
+    v[19] = o->epoch;
     if (!sc) { /* synchronous */
-        redisReply *r = tg_shared__call(SCRIPT_SETTLE, 8, 8 + 19, x.argv);
+        redisReply *r = tg_shared__call(SCRIPT_SETTLE, 9, 9 + 20, x.argv);
         int ok = r && r->type == REDIS_REPLY_ARRAY;
         if (r)
             freeReplyObject(r);
         return ok ? 0 : -1;
     }
-    return tg_shared__eval(sc, SCRIPT_SETTLE, 8, 8 + 19, x.argv, cb, o);
+    return tg_shared__eval(sc, SCRIPT_SETTLE, 9, 9 + 20, x.argv, cb, o);
 }
 
 static void queue_op(tg_shared_conn_t *sc, const tg_shared_hold_t *h, const char *mode,
@@ -208,6 +212,7 @@ static void queue_op(tg_shared_conn_t *sc, const tg_shared_hold_t *h, const char
     snprintf(o->mode, sizeof(o->mode), "%s", mode);
     o->cost = cost;
     o->tokens = tokens;
+    tg_shared__epoch(o->epoch);
     if (q->tail)
         q->tail->next = o;
     else

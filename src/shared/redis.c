@@ -31,8 +31,10 @@ static struct {
         char sha[41];
     } scripts[SCRIPT__N];
 
-    pthread_mutex_t mu; /* sync */
+    pthread_mutex_t mu; /* sync, sync_gen */
     redisContext *sync;
+    int sync_gen;          /* outages when it connected */
+    atomic_int outages;    /* failures the control thread saw: a stale socket is dropped */
 
     tg_store_t *st;
     int (*reload)(tg_store_t *st);
@@ -46,6 +48,7 @@ static struct {
     _Atomic int64_t ok_until; /* mono ms: Redis answered the control thread and is ready */
     atomic_int ready;
     atomic_int want_rebuild;
+    char epoch[40]; /* the value of the readiness mark: one per rebuild (under ctl_mu) */
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .ctl_mu = PTHREAD_MUTEX_INITIALIZER,
        .ctl_cv = PTHREAD_COND_INITIALIZER};
@@ -177,10 +180,10 @@ static redisContext *connect_sync(void)
 
 static redisReply *call_on(redisContext **cp, int script, int nkeys, int argc, const char **argv)
 {
-    const char *v[32];
+    const char *v[40];
     char nk[16];
     int n = 0;
-    if (argc > 28)
+    if (argc > 36)
         return NULL;
     if (!*cp && !(*cp = connect_sync()))
         return NULL;
@@ -209,6 +212,13 @@ static redisReply *call_on(redisContext **cp, int script, int nkeys, int argc, c
 redisReply *tg_shared__call(int script, int nkeys, int argc, const char **argv)
 {
     pthread_mutex_lock(&R.mu);
+    int gen = atomic_load(&R.outages);
+    if (R.sync && R.sync_gen != gen) { /* Redis went away since: a new connection */
+        redisFree(R.sync);
+        R.sync = NULL;
+    }
+    if (!R.sync)
+        R.sync_gen = gen;
     redisReply *r = call_on(&R.sync, script, nkeys, argc, argv);
     pthread_mutex_unlock(&R.mu);
     return r;
@@ -245,6 +255,46 @@ void tg_shared_publish(void)
                 "everything within 30 s)");
     else
         freeReplyObject(r);
+}
+
+int tg_shared_lock(const char *kind, const char *id, int ttl_ms)
+{
+    char key[320], ttl[16];
+    tg_shared__key(key, sizeof(key), "lock:", kind, id);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    const char *argv[6] = {"SET", key, R.instance, "NX", "PX", ttl};
+    redisReply *r = tg_shared__call(-1, 0, 6, argv);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+void tg_shared_unlock(const char *kind, const char *id)
+{
+    char key[320];
+    tg_shared__key(key, sizeof(key), "lock:", kind, id);
+    /* only our own lock: one that expired and was taken by another instance stays */
+    const char *argv[5] = {"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                   "redis.call('DEL', KEYS[1]) end return 1", "1", key, R.instance};
+    redisReply *r = tg_shared__call(-1, 0, 5, argv);
+    if (r)
+        freeReplyObject(r);
+}
+
+void tg_shared__epoch(char out[40])
+{
+    pthread_mutex_lock(&R.ctl_mu);
+    memcpy(out, R.epoch, 40);
+    pthread_mutex_unlock(&R.ctl_mu);
+}
+
+static void set_epoch(const char *e)
+{
+    pthread_mutex_lock(&R.ctl_mu);
+    snprintf(R.epoch, sizeof(R.epoch), "%s", e);
+    pthread_mutex_unlock(&R.ctl_mu);
 }
 
 void tg_shared_want_rebuild(void) { atomic_store(&R.want_rebuild, 1); }
@@ -406,9 +456,13 @@ void tg_shared_conn_free(tg_shared_conn_t *sc)
 int tg_shared__eval(tg_shared_conn_t *sc, int script, int nkeys, int argc, const char **argv,
                     tg_shared_reply_cb cb, void *arg)
 {
-    const char *v[32];
+    const char *v[40];
     char nk[16];
-    if (!sc || !sc->up || !sc->ac || argc > 28 || !tg_shared_ok())
+    if (argc > 36) {
+        tg_error("redis: script %s called with %d arguments (at most 36)", names[script], argc);
+        return -1;
+    }
+    if (!sc || !sc->up || !sc->ac || !tg_shared_ok())
         return -1;
     pending_t *p = calloc(1, sizeof(*p));
     if (!p)
@@ -491,11 +545,13 @@ static int check_ready(redisContext **cp)
         }
         freeReplyObject(d);
     }
-    const char *ex[2] = {"EXISTS", PREFIX "ready"};
+    const char *ex[2] = {"GET", PREFIX "ready"};
     redisReply *r = call_on(cp, -1, 0, 2, ex);
     if (!r)
         return -1;
-    int ready = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    int ready = r->type == REDIS_REPLY_STRING;
+    if (ready)
+        set_epoch(r->str);
     freeReplyObject(r);
     if (ready) {
         atomic_store(&R.ready, 1);
@@ -512,10 +568,13 @@ static int check_ready(redisContext **cp)
         return 0; /* another instance is at it */
     tg_info("redis: empty; rebuilding the shared counters from the store");
     int rc = tg_shared__rebuild(R.st);
-    const char *done[3] = {"SET", PREFIX "ready", R.instance};
+    char epoch[32];
+    tg_random_id(epoch, "e", 24);
+    const char *done[3] = {"SET", PREFIX "ready", epoch};
     const char *unlock[2] = {"DEL", PREFIX "rebuilding"};
     if (rc == 0 && (r = tg_shared__call(-1, 0, 3, done)) != NULL) {
         freeReplyObject(r);
+        set_epoch(epoch);
         atomic_store(&R.ready, 1);
         tg_info("redis: shared counters rebuilt");
     } else {
@@ -544,8 +603,10 @@ static void *ctl_main(void *arg)
             freeReplyObject(r);
         if (ok && check_ready(&c) < 0)
             ok = 0;
-        if (!ok)
+        if (!ok) {
             up_since = -1;
+            atomic_fetch_add(&R.outages, 1);
+        }
         else if (up_since < 0)
             up_since = now;
         /* sweep only after a whole lease in contact: after an outage every lease has run

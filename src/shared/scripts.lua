@@ -170,8 +170,11 @@ return out
 --       "overdraft": all as overdraft, the usage record already says so; "release": no
 --       charge), 6 month, 7 org id, 8 actual tokens, 9..16 limits as admit, 17 tokens
 --       reserved, 18 amount reserved, 19 force (charge although the reservation is gone:
---       its lease ran out while the request lived)
+--       its lease ran out while the request lived), 20 the readiness mark a retry was made
+--       for ('' for a first attempt): Redis rebuilt from the store since then already has it
+-- KEYS 9: the readiness mark
 -- Returns {charged, overdraft, available, org spend, project spend, month, grant, amount, …}
+if ARGV[20] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[20] then return {0, 0, 0, 0, 0, 0} end
 local a, g, gr = KEYS[1], KEYS[2], KEYS[3]
 local proj, cost, exempt, mode = ARGV[2], n(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local held = redis.call('HGET', KEYS[4], ARGV[1])

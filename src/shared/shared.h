@@ -55,6 +55,10 @@ int tg_shared_ok(void);
 /* Tells every other instance that something they cache changed (keys, prices, limits,
  * tiers, suspensions): they re-read it within TG_SHARED_TIMEOUT_MS. */
 void tg_shared_publish(void);
+/* A lock across instances, for the jobs that must run on one at a time (auto-recharge):
+ * 1 taken, 0 held by another instance, -1 Redis down. It expires after ttl_ms. */
+int tg_shared_lock(const char *kind, const char *id, int ttl_ms);
+void tg_shared_unlock(const char *kind, const char *id);
 /* This instance's id (random per start). */
 const char *tg_shared_instance(void);
 

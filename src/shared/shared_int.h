@@ -24,6 +24,9 @@ int tg_shared__eval(tg_shared_conn_t *sc, int script, int nkeys, int argc, const
  * NULL when Redis did not answer (free the reply with freeReplyObject). */
 redisReply *tg_shared__call(int script, int nkeys, int argc, const char **argv);
 
+/* The readiness mark's value now: it changes with every rebuild of Redis from the store. */
+void tg_shared__epoch(char out[40]);
+
 /* The settlements that must still reach Redis, per connection (counters.c). */
 void tg_shared__retry(tg_shared_conn_t *sc);
 void tg_shared__retry_free(tg_shared_conn_t *sc);

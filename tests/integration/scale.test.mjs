@@ -198,7 +198,8 @@ describe('several instances on one PostgreSQL and one Redis', () => {
     redis = await startRedis(redisPort); // empty: the instances rebuild it from PostgreSQL
     const t0 = Date.now();
     await waitFor(async () => (await request(origin(0), 'GET', '/readyz')).status === 200 &&
-      (await request(origin(1), 'GET', '/readyz')).status === 200, { timeoutMs: 15000, intervalMs: 200 });
+      (await request(origin(1), 'GET', '/readyz')).status === 200 &&
+      (await request(origin(2), 'GET', '/readyz')).status === 200, { timeoutMs: 15000, intervalMs: 200 });
     const c = await client(0).chat.completions.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(c.object, 'chat.completion');
     assert.ok(Date.now() - t0 < 15000);
