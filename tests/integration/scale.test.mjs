@@ -180,6 +180,28 @@ describe('several instances on one PostgreSQL and one Redis', () => {
     assert.ok(Date.now() - t0 < 60000);
   });
 
+  it('a request that ends while Redis does not answer is recorded, and Redis gets the same charge once it answers', async () => {
+    const stream = await client(0).chat.completions.create({
+      model: MODEL, max_tokens: 1000, stream: true, messages: [{ role: 'user', content: 'mock:slow' }],
+    });
+    const it0 = stream[Symbol.asyncIterator]();
+    await it0.next(); // admitted: its reservation is held; the stream runs ~10 s
+    execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '16000', 'ALL']);
+    const t0 = Date.now();
+    const n0 = Number(sql(`SELECT COUNT(*) AS n FROM usage_records WHERE organization_id=${q(customer.orgId)}`)[0].n);
+    for (let r = await it0.next(); !r.done; r = await it0.next()); // ends during the pause
+    assert.ok(Date.now() - t0 < 16000, 'the answer ended while Redis was paused');
+    // its usage record is in PostgreSQL already (the end of an answer waits for it)
+    assert.equal(Number(sql(`SELECT COUNT(*) AS n FROM usage_records WHERE organization_id=${q(customer.orgId)}`)[0].n), n0 + 1);
+    // Redis answers again: the charge (recorded as overdraft) reaches it, the reservation goes
+    await waitFor(async () => (await request(origin(1), 'GET', '/readyz')).status === 200, { timeoutMs: 20000, intervalMs: 200 });
+    const cost = () => BigInt(sql(`SELECT CAST(COALESCE(SUM(cost_nanousd),0) AS TEXT) AS v FROM usage_records WHERE organization_id=${q(customer.orgId)}`)[0].v);
+    await waitFor(async () => {
+      const b = await balance(1);
+      return b.reserved === 0n && b.used === cost();
+    }, { timeoutMs: 10000, intervalMs: 200 });
+  });
+
   it('Redis killed: 503 within 5 s and /readyz names it; back (empty): rebuilt from the store, 200 within 15 s', async () => {
     const before = await balance(0);
     await stopProcess(redis, { signal: 'SIGKILL' });
