@@ -1,7 +1,6 @@
 #include "billing/ledger.h"
 
 #include "core/log.h"
-#include "shared/shared.h"
 #include "core/util.h"
 
 #include <pthread.h>
@@ -53,6 +52,10 @@ static void stripes_init(void)
     for (int i = 0; i < NSTRIPES; i++)
         pthread_mutex_init(&stripes[i], NULL);
 }
+
+static const tg_ledger_remote_t *remote;
+
+void tg_ledger_set_remote(const tg_ledger_remote_t *r) { remote = r; }
 
 void tg_ledger_set_hook(int index, tg_ledger_hook_t hook)
 {
@@ -430,8 +433,8 @@ int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
         tg_random_id(g->id, "grant_", 24);
     if (!g->granted_at)
         g->granted_at = tg_now();
-    if (tg_shared_on()) { /* several instances: the overdraft is one number, in Redis */
-        int64_t pay = tg_shared_grant_claim(g->org_id, g->amount);
+    if (remote) { /* several instances: the overdraft is one number, shared */
+        int64_t pay = remote->grant_claim(g->org_id, g->amount);
         if (pay < 0)
             return pay == -2 ? TG_LEDGER_ETOO_LARGE : -1;
         g->consumed = pay;
@@ -475,16 +478,16 @@ int tg_ledger_grant_write(tg_store_t *st, tg_grant_row_t *g)
 
 void tg_ledger_grant_done(const tg_grant_row_t *g, int committed)
 {
-    if (tg_shared_on()) {
+    if (remote) {
         for (int i = 0; i < 5; i++) {
-            if (tg_shared_grant_done(g, committed) == 0)
+            if (remote->grant_done(g, committed) == 0)
                 return;
             usleep(200000);
         }
         /* the store has the grant; Redis is rebuilt from it as soon as it answers */
-        tg_error("ledger: grant %s of %s could not reach Redis; the shared counters are "
-                 "rebuilt from the store when Redis is back", g->id, g->org_id);
-        tg_shared_want_rebuild();
+        tg_error("ledger: grant %s of %s could not reach the shared counters; they are "
+                 "rebuilt from the store when they answer", g->id, g->org_id);
+        remote->want_rebuild();
         return;
     }
     account_t *a = account(g->org_id);
@@ -515,8 +518,8 @@ int tg_ledger_grant(tg_store_t *st, tg_grant_row_t *g)
 static int shared_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
                           tg_grant_row_t **rows, size_t *n)
 {
-    tg_shared_balance_t b;
-    if (tg_shared_balance(org_id, NULL, &b) < 0)
+    tg_remote_balance_t b;
+    if (remote->balance(org_id, NULL, &b) < 0)
         return -1;
     out->available = b.available;
     out->reserved = b.reserved;
@@ -528,7 +531,7 @@ static int shared_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
     if (st->money->grant_list(st, org_id, rows, n) < 0)
         return -1;
     for (size_t i = 0; i < *n; i++) { /* consumed as of now, not as last committed */
-        int64_t rem = tg_shared_grant_remaining(org_id, (*rows)[i].id);
+        int64_t rem = remote->grant_remaining(org_id, (*rows)[i].id);
         if (rem >= 0 && rem <= (*rows)[i].amount)
             (*rows)[i].consumed = (*rows)[i].amount - rem;
     }
@@ -540,7 +543,7 @@ int tg_ledger_balance(tg_store_t *st, const char *org_id, tg_balance_t *out,
 {
     int64_t now = tg_now();
     memset(out, 0, sizeof(*out));
-    if (tg_shared_on())
+    if (remote)
         return shared_balance(st, org_id, out, rows, n);
     account_t *a = account(org_id);
     if (!a)
@@ -571,7 +574,7 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
 {
     if (st->money->spend_limit_set(st, scope_id, org_id, cents, tg_now()) < 0)
         return -1;
-    if (tg_shared_on() && tg_shared_set_limit(org_id, scope_id, tg_cents_to_nanos(cents)) < 0)
+    if (remote && remote->set_limit(org_id, scope_id, tg_cents_to_nanos(cents)) < 0)
         return -1;
     account_t *a = account(org_id);
     if (!a)
@@ -597,10 +600,10 @@ int tg_ledger_set_limit(tg_store_t *st, const char *org_id, const char *scope_id
 int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
 {
     int64_t v = 0;
-    tg_shared_balance_t b;
-    if (tg_shared_on()) {
+    tg_remote_balance_t b;
+    if (remote) {
         int org = !strcmp(org_id, scope_id);
-        if (tg_shared_balance(org_id, org ? NULL : scope_id, &b) < 0)
+        if (remote->balance(org_id, org ? NULL : scope_id, &b) < 0)
             return 0;
         return (org ? b.org_limit : b.project_limit) / TG_NANOS_PER_CENT;
     }
@@ -621,9 +624,9 @@ int64_t tg_ledger_limit(const char *org_id, const char *scope_id)
 int64_t tg_ledger_month_spend(const char *org_id, const char *project_id)
 {
     int64_t v = 0;
-    tg_shared_balance_t b;
-    if (tg_shared_on()) {
-        if (tg_shared_balance(org_id, project_id, &b) < 0)
+    tg_remote_balance_t b;
+    if (remote) {
+        if (remote->balance(org_id, project_id, &b) < 0)
             return 0;
         return project_id ? b.project_month : b.org_month;
     }

@@ -105,6 +105,27 @@ void tg_ledger_set_hook(int index, tg_ledger_hook_t hook); /* index 0: alerts, 1
 void tg_ledger_notify(const char *org_id, const char *project_id, int64_t available,
                       int64_t org_spend, int64_t project_spend, int64_t month, int exempt);
 
+/* The ledger's live numbers kept elsewhere: with several instances they are one number for
+ * all of them, in Redis (src/shared/ implements this and `serve --redis` installs it). The
+ * ledger's public functions then ask it instead of the memory above; reserve and settle are
+ * not here (they are asynchronous: the gate calls src/shared/ for them). */
+typedef struct {
+    int64_t available, reserved, granted, consumed, overdraft;
+    int64_t org_month, project_month; /* spend + reserved this month */
+    int64_t org_limit, project_limit; /* hard limits, nano-dollars (0: none) */
+} tg_remote_balance_t;
+typedef struct {
+    int (*balance)(const char *org_id, const char *project_id, tg_remote_balance_t *out);
+    int64_t (*grant_remaining)(const char *org_id, const char *grant_id); /* -1: expired */
+    /* the overdraft a new grant pays (≥ 0), -1 (unreachable) or -2 (over the cap) */
+    int64_t (*grant_claim)(const char *org_id, int64_t amount);
+    int (*grant_done)(const tg_grant_row_t *g, int committed);
+    int (*set_limit)(const char *org_id, const char *scope_id, int64_t nanos);
+    void (*want_rebuild)(void); /* the store has something the remote could not get */
+} tg_ledger_remote_t;
+/* Set once before serving (NULL: the ledger in memory). */
+void tg_ledger_set_remote(const tg_ledger_remote_t *remote);
+
 /* Appends one charge to ch; 0, or -1 when out of memory. */
 int tg_charges_add(tg_charges_t *ch, const char *grant_id, int64_t amount);
 /* The order in which grants pay (grant_before in ledger.c) as text that sorts the same way,

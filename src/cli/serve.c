@@ -332,6 +332,7 @@ int tg_cli_serve(int argc, char **argv)
             return tg_cli_fail("serve: cannot start the shared counters on %s", o.redis);
         }
         tg_catalog_on_change(tg_shared_publish);
+        tg_ledger_set_remote(&tg_shared_ledger);
     } else if (tg_ledger_load(st) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", shown);

@@ -351,7 +351,7 @@ void tg_shared_release(tg_shared_conn_t *sc, const tg_shared_hold_t *h)
 
 /* ---- the Admin API's reads and writes ---- */
 
-int tg_shared_balance(const char *org_id, const char *project_id, tg_shared_balance_t *out)
+static int balance(const char *org_id, const char *project_id, tg_remote_balance_t *out)
 {
     char a[KEY_MAX], g[KEY_MAX], gr[KEY_MAX], month[24];
     snprintf(month, sizeof(month), "%" PRId64, tg_month_start(tg_now()));
@@ -375,7 +375,7 @@ int tg_shared_balance(const char *org_id, const char *project_id, tg_shared_bala
     return 0;
 }
 
-int64_t tg_shared_grant_remaining(const char *org_id, const char *grant_id)
+static int64_t grant_remaining(const char *org_id, const char *grant_id)
 {
     char gr[KEY_MAX];
     const char *argv[3] = {"HGET", tg_shared__key(gr, sizeof(gr), "gr:", org_id, NULL),
@@ -387,7 +387,7 @@ int64_t tg_shared_grant_remaining(const char *org_id, const char *grant_id)
     return v;
 }
 
-int64_t tg_shared_grant_claim(const char *org_id, int64_t amount)
+static int64_t grant_claim(const char *org_id, int64_t amount)
 {
     char a[KEY_MAX], am[24], cap[24];
     snprintf(am, sizeof(am), "%" PRId64, amount);
@@ -400,7 +400,7 @@ int64_t tg_shared_grant_claim(const char *org_id, int64_t amount)
     return v;
 }
 
-int tg_shared_grant_done(const tg_grant_row_t *g, int committed)
+static int grant_done(const tg_grant_row_t *g, int committed)
 {
     char a[KEY_MAX], z[KEY_MAX], gr[KEY_MAX], am[24], pay[24], ex[24], member[160];
     snprintf(am, sizeof(am), "%" PRId64, g->amount);
@@ -418,7 +418,7 @@ int tg_shared_grant_done(const tg_grant_row_t *g, int committed)
     return ok ? 0 : -1;
 }
 
-int tg_shared_set_limit(const char *org_id, const char *scope_id, int64_t nanos)
+static int set_limit(const char *org_id, const char *scope_id, int64_t nanos)
 {
     char a[KEY_MAX], field[TG_ID_MAX + 4], v[24];
     if (!strcmp(org_id, scope_id))
@@ -433,6 +433,9 @@ int tg_shared_set_limit(const char *org_id, const char *scope_id, int64_t nanos)
         freeReplyObject(r);
     return ok ? 0 : -1;
 }
+
+const tg_ledger_remote_t tg_shared_ledger = {balance, grant_remaining, grant_claim, grant_done,
+                                             set_limit, tg_shared_want_rebuild};
 
 /* ---- rebuild ---- */
 
@@ -529,7 +532,7 @@ int tg_shared__rebuild(tg_store_t *st)
         goto out;
     for (size_t i = 0; i < n; i++) {
         int64_t nanos = tg_cents_to_nanos(rows[i].amount);
-        if (tg_shared_set_limit(rows[i].org_id, rows[i].scope_id, nanos) < 0)
+        if (set_limit(rows[i].org_id, rows[i].scope_id, nanos) < 0)
             goto out;
     }
     free(rows);

@@ -26,6 +26,7 @@
 #ifndef TG_SHARED_H
 #define TG_SHARED_H
 
+#include "billing/ledger.h"
 #include "billing/usage.h"
 #include "limits/ratelimit.h"
 #include "store/store.h"
@@ -112,19 +113,9 @@ typedef void (*tg_shared_settle_cb)(void *arg, tg_shared_settled_t *s);
 void tg_shared_settle(tg_shared_conn_t *sc, const tg_shared_hold_t *h, int64_t cost,
                       int64_t actual_tokens, tg_shared_settle_cb cb, void *arg);
 
-/* The ledger's reads and writes for the Admin API (synchronous; any thread). */
-typedef struct {
-    int64_t available, reserved, granted, consumed, overdraft;
-    int64_t org_month, project_month; /* spend + reserved this month */
-    int64_t org_limit, project_limit; /* hard limits, nano-dollars (0: none) */
-} tg_shared_balance_t;
-int tg_shared_balance(const char *org_id, const char *project_id, tg_shared_balance_t *out);
-/* Remaining of a grant (-1: no longer in Redis: expired). */
-int64_t tg_shared_grant_remaining(const char *org_id, const char *grant_id);
-/* Claims the overdraft a new grant pays (≥ 0), or -1 (Redis down), -2 (over the cap). */
-int64_t tg_shared_grant_claim(const char *org_id, int64_t amount);
-int tg_shared_grant_done(const tg_grant_row_t *g, int committed);
-int tg_shared_set_limit(const char *org_id, const char *scope_id, int64_t nanos);
+/* The ledger's reads and writes for the Admin API and payments (synchronous; any thread):
+ * the ledger's remote (billing/ledger.h), installed by `serve --redis`. */
+extern const tg_ledger_remote_t tg_shared_ledger;
 
 /* Something the store has could not reach Redis: rebuild Redis from the store as soon as
  * it answers. */
