@@ -415,7 +415,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         redisAsyncContext *ac = sc->ac;
         sc->ac = NULL;
         sc->up = 0;
-        redisAsyncDisconnect(ac); /* pending callbacks run with no reply */
+        redisAsyncFree(ac); /* at once: pending callbacks run with no reply (a disconnect
+                             * would wait for their replies) */
     }
     if (sc->up && sc->retry)
         tg_shared__retry(sc);

@@ -188,6 +188,13 @@ describe('several instances on one PostgreSQL and one Redis', () => {
     await it0.next(); // admitted: its reservation is held; the stream runs ~10 s
     execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '16000', 'ALL']);
     const t0 = Date.now();
+    // a request admitted now waits for an answer that does not come: 503 after 2 s, not a hang
+    const r = await request(origin(2), 'POST', '/v1/chat/completions', {
+      key: customer.apiKey, json: { model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error.type, 'server_error');
+    assert.ok(Date.now() - t0 < 5000, `503 after ${Date.now() - t0} ms`);
     const n0 = Number(sql(`SELECT COUNT(*) AS n FROM usage_records WHERE organization_id=${q(customer.orgId)}`)[0].n);
     for (let r = await it0.next(); !r.done; r = await it0.next()); // ends during the pause
     assert.ok(Date.now() - t0 < 16000, 'the answer ended while Redis was paused');
