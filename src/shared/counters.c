@@ -122,6 +122,8 @@ int tg_shared_admit(tg_shared_conn_t *sc, tg_shared_hold_t *h, int64_t tier_cap,
         return -1;
     *a = (admit_t){sc, h, cb, arg};
     tg_random_id(h->resv_id, "r", 24);
+    if (h->amount < 0)
+        h->amount = 0;
     if (h->amount > TG_SHARED_MAX_NANOS)
         h->amount = TG_SHARED_MAX_NANOS; /* refused: no credit is that large */
     keys(&x, h);
@@ -491,7 +493,7 @@ int tg_shared__rebuild(tg_store_t *st)
     tg_org_amount_t *rows = NULL;
     size_t n = 0;
     int64_t now = tg_now(), month = tg_month_start(now);
-    char a[KEY_MAX], k[KEY_MAX], f[TG_ID_MAX + 4], v[24], m[24], member[160];
+    char a[KEY_MAX], k[KEY_MAX], f[TG_ID_MAX + 4], v[24], m[24], member[160], ordered[200];
     int rc = -1;
 
     if (wipe("a:*") < 0 || wipe("g:*") < 0 || wipe("gr:*") < 0 || wipe("ir:*") < 0 ||
@@ -513,9 +515,22 @@ int tg_shared__rebuild(tg_store_t *st)
             goto out;
         if (rem <= 0)
             continue;
+        /* as grant_done: the account's grant sequence before the id (the store lists grants
+         * in the order they were made) */
+        const char *hi[4] = {"HINCRBY", tg_shared__key(a, sizeof(a), "a:", g->org_id, NULL),
+                             "seq", "1"};
+        redisReply *sq = tg_shared__call(-1, 0, 4, hi);
+        if (!sq || sq->type != REDIS_REPLY_INTEGER) {
+            if (sq)
+                freeReplyObject(sq);
+            goto out;
+        }
         tg_ledger_grant_order_key(g, member, sizeof(member));
+        snprintf(ordered, sizeof(ordered), "%.36s%012lld|%s", member, (long long)sq->integer,
+                 g->id);
+        freeReplyObject(sq);
         const char *za[4] = {"ZADD", tg_shared__key(k, sizeof(k), "g:", g->org_id, NULL), "0",
-                             member};
+                             ordered};
         if (cmd(4, za) < 0 || hincr(g->org_id, "cr", rem) < 0)
             goto out;
     }

@@ -1,15 +1,18 @@
 -- The shared counters' scripts (src/shared/counters.c runs them; SPEC.md §6). Each one is a
 -- single atomic step in Redis: no other instance sees a half-made reservation or charge.
 -- They are the Redis twin of billing/ledger.c and limits/ratelimit.c, and follow the same
--- rules (ledger.h states them); tests/integration/scale.test.mjs holds both to one behaviour.
+-- rules (ledger.h states them); tests/unit/test_shared_ledger.c holds both to one behaviour
+-- step by step, tests/integration/scale.test.mjs runs three instances on them.
 --
 -- Keys (P is the prefix, "tg:" by default; ORG an organisation id):
 --   P a:ORG   hash   the account: cr (Σ remaining of live grants), ovd (overdraft), clm
 --                    (overdraft claimed by grants being written), gr (Σ amount granted),
 --                    cons (Σ consumed), res (reserved), m (month of the spends), sp (month
 --                    spend), lim (hard limit); per project PRJ: s:PRJ, r:PRJ, l:PRJ
---   P g:ORG   zset   live grants in the order they pay, by member "EXP16|K|GRANTED16|ID"
---                    (EXP 9999999999999999 when none; K 0 free credit, 1 purchased)
+--   P g:ORG   zset   live grants in the order they pay, by member
+--                    "EXP16|K|GRANTED16|SEQ12|ID" (EXP 9999999999999999 when none; K 0 free
+--                    credit, 1 purchased; SEQ the account's grant sequence, field seq of a:ORG:
+--                    grants of one second pay in the order they were made)
 --   P gr:ORG  hash   grant id → remaining (0 once used up; dropped when expired)
 --   P rv      hash   reservation id → "ORG\tPRJ\tAMOUNT"
 --   P ir:INST set    the reservations an instance holds
@@ -22,6 +25,8 @@
 -- @script common
 local function s(x) return string.format('%d', x) end
 local function n(x) return tonumber(x) or 0 end
+-- The grant id of a member of g:ORG: after its last '|'.
+local function grant_id(m) return string.match(m, '[^|]*$') end
 local W = {60e6, 86400e6, 60e6, 86400e6} -- RPM, RPD, TPM, TPD windows (µs)
 local clock = redis.call('TIME')
 local now_s = tonumber(clock[1])
@@ -43,7 +48,7 @@ local function expire(a, g, gr)
   while true do
     local first = redis.call('ZRANGE', g, 0, 0)
     if #first == 0 or tonumber(string.sub(first[1], 1, 16)) > now_s then return end
-    local id = string.sub(first[1], 37)
+    local id = grant_id(first[1])
     redis.call('HINCRBY', a, 'cr', s(-n(redis.call('HGET', gr, id))))
     redis.call('HDEL', gr, id)
     redis.call('ZREM', g, first[1])
@@ -203,7 +208,7 @@ if left > 0 and mode == 'charge' then
   local order = redis.call('ZRANGE', g, 0, -1)
   local taken = 0
   for _, m in ipairs(order) do
-    local id = string.sub(m, 37)
+    local id = grant_id(m)
     local rem = n(redis.call('HGET', gr, id))
     local take = math.min(rem, left)
     if take > 0 then
@@ -274,7 +279,9 @@ local rem = amount - pay
 local exp = n(ARGV[6])
 redis.call('HSET', gr, ARGV[1], s(rem))
 if rem > 0 and (exp == 0 or exp > now_s) then
-  redis.call('ZADD', g, 0, ARGV[5])
+  local seq = redis.call('HINCRBY', a, 'seq', 1)
+  redis.call('ZADD', g, 0, string.sub(ARGV[5], 1, 36) .. string.format('%012d', seq) .. '|' ..
+             ARGV[1])
   redis.call('HINCRBY', a, 'cr', s(rem))
 end
 return 1
