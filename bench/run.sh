@@ -443,16 +443,45 @@ redis_stats() {
         END { printf "%d %d %d %d\n", es, e, us, all }'
 }
 declare -A REDIS_BEFORE REDIS_AFTER
-# measure()'s hook before a measured run: Redis's counters once the warm-up has settled.
+
+# Where the CPU goes: clock ticks (utime + stime, all threads) of processes and their children.
+# cpu_ticks PID...
+cpu_ticks() {
+    local p k sum=0 t
+    for p in "$@"; do
+        [ -n "$p" ] || continue
+        for k in $p $(ps -o pid= --ppid "$p" 2>/dev/null); do
+            t=$(sed 's/.*) //' "/proc/$k/stat" 2>/dev/null | awk '{ print $12 + $13 }') || t=0
+            sum=$((sum + ${t:-0}))
+        done
+    done
+    echo "$sum"
+}
+# cpu_snapshot: "TOLLGATE_A TOLLGATE_B POSTGRESQL REDIS NGINX_LB MOCK BUSY IDLE" in ticks (the
+# last two: the whole machine, /proc/stat).
+cpu_snapshot() {
+    local pg=""
+    [ -n "${SCALE_PG_DIR:-}" ] && pg=$(head -n 1 "$SCALE_PG_DIR/data/postmaster.pid" 2>/dev/null)
+    echo "$(cpu_ticks "$TG_PID") $(cpu_ticks "${SCALE_TG_PIDS[@]}") $(cpu_ticks "$pg")" \
+        "$(cpu_ticks "${REDIS_PID:-}") $(cpu_ticks "${LB_PID:-}") $(cpu_ticks "$MOCK_PID")" \
+        "$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)"
+}
+declare -A CPU_BEFORE CPU_AFTER
+# measure()'s hooks before a measured run of this series: CPU counters, and for (b) Redis's
+# counters once the warm-up has settled.
 # shellcheck disable=SC2317 # called through MEASURE_PRE_HOOK
+cpu_before() { CPU_BEFORE[$1]=$(cpu_snapshot); }
+# shellcheck disable=SC2317
 redis_before() {
     sleep 0.5
     redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.before.txt" 2>&1
     REDIS_BEFORE[$1]=$(redis_stats)
+    cpu_before "$1"
 }
 
 SCALE_OK=0
 SCALE_PIDS=()
+SCALE_TG_PIDS=()
 SCALE_NAMES=()
 SCALE_URLS=()
 setup_scale() {
@@ -489,6 +518,7 @@ setup_scale() {
             --listen "127.0.0.1:$port" --db "$SCALE_DB_URL" --redis "redis://127.0.0.1:$REDIS_PORT" \
             $TOLLGATE_ARGS $SCALE_ARGS
         SCALE_PIDS+=("$LAST_PID")
+        SCALE_TG_PIDS+=("$LAST_PID")
         SCALE_NAMES+=("tollgate$i|$TMP/tollgate$i.err")
         if ! wait_for_match "$TMP/tollgate$i.err" 'listening on http://' "$LAST_PID" 20 ||
             ! wait_for_port "$port" "$LAST_PID" 5; then
@@ -672,24 +702,30 @@ check_scale_alive() { # check_scale_alive LABEL
     done
     return "$ok"
 }
-measure_scale_b() { # measure_scale_b ID LABEL URL STREAM
-    MEASURE_PRE_HOOK=redis_before
-    measure "$1" "$2" "$3" "$WRK_THREADS" "$CONNS" "$4" "${CUST_KEY[b]}"
+measure_scale_a() { # measure_scale_a ID STREAM
+    MEASURE_PRE_HOOK=cpu_before
+    measure "$1" "$SCALE_A_LABEL" "$TG_URL" "$WRK_THREADS" "$CONNS" "$2" "${CUST_KEY[a]}" \
+        "$TG_PID" tollgate "$TMP/tollgate.err"
     MEASURE_PRE_HOOK=""
+    CPU_AFTER[$1]=$(cpu_snapshot)
+}
+measure_scale_b() { # measure_scale_b ID URL STREAM
+    MEASURE_PRE_HOOK=redis_before
+    measure "$1" "$SCALE_B_LABEL" "$2" "$WRK_THREADS" "$CONNS" "$3" "${CUST_KEY[b]}"
+    MEASURE_PRE_HOOK=""
+    CPU_AFTER[$1]=$(cpu_snapshot)
     sleep 0.5 # the last requests' settlements
     redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.after.txt" 2>&1
     REDIS_AFTER[$1]=$(redis_stats)
-    check_scale_alive "$2"
+    check_scale_alive "$SCALE_B_LABEL"
 }
 if [ "$SCALE_OK" = 1 ]; then
     SCALE_A_LABEL="(a) 1 × Tollgate, SQLite"
     SCALE_B_LABEL="(b) nginx → 2 × Tollgate, PostgreSQL + Redis"
-    measure scale_a "$SCALE_A_LABEL" "$TG_URL" "$WRK_THREADS" "$CONNS" 0 "${CUST_KEY[a]}" \
-        "$TG_PID" tollgate "$TMP/tollgate.err"
-    measure_scale_b scale_b "$SCALE_B_LABEL" "$LB_URL" 0
-    measure scale_a_sse "$SCALE_A_LABEL" "$TG_URL" "$WRK_THREADS" "$CONNS" 1 "${CUST_KEY[a]}" \
-        "$TG_PID" tollgate "$TMP/tollgate.err"
-    measure_scale_b scale_b_sse "$SCALE_B_LABEL" "$LB_STREAM_URL" 1
+    measure_scale_a scale_a 0
+    measure_scale_b scale_b "$LB_URL" 0
+    measure_scale_a scale_a_sse 1
+    measure_scale_b scale_b_sse "$LB_STREAM_URL" 1
 fi
 
 # ---- 5. report -----------------------------------------------------------------------
@@ -714,6 +750,23 @@ redis_per_req() {
         split(b, B, " "); split(a, A, " "); k = split(f, F, "+"); s = 0
         for (i = 1; i <= k; i++) s += A[F[i]] - B[F[i]]
         if (n > 0) printf "%." d "f", s / n; else printf "n/a" }'
+}
+
+# cpu_per_req ID FIELD: CPU µs per completed request of cpu_snapshot field FIELD (1..6) over run
+# ID; "rest": the machine's busy time minus fields 1..6 (wrk, the kernel's softirqs, anything
+# else running); "idle": the machine's idle share in %.
+cpu_per_req() {
+    if [ -z "${CPU_BEFORE[$1]:-}" ] || [ -z "${CPU_AFTER[$1]:-}" ] || [ -z "${REQS[$1]:-}" ]; then
+        printf 'n/a'
+        return
+    fi
+    awk -v b="${CPU_BEFORE[$1]}" -v a="${CPU_AFTER[$1]}" -v n="${REQS[$1]}" -v f="$2" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(b, B, " "); split(a, A, " ")
+        for (i = 1; i <= 8; i++) D[i] = A[i] - B[i]
+        if (f == "idle") { printf "%.0f %%", 100 * D[8] / (D[7] + D[8]); exit }
+        if (f == "rest") { v = D[7]; for (i = 1; i <= 6; i++) v -= D[i] } else v = D[f]
+        if (n > 0) printf "%.0f", v / hz * 1e6 / n; else printf "n/a" }'
 }
 
 mode_of() {
@@ -795,6 +848,21 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted"
         echo "| (b) added p99 vs (a) (ms) | $(added "${P99[scale_b]:-}" "${P99[scale_a]:-}") | $(added "${P99[scale_b_sse]:-}" "${P99[scale_a_sse]:-}") |"
         echo "| (b) Redis scripts (EVALSHA + EVAL) per request | $(redis_per_req scale_b 1+2) | $(redis_per_req scale_b_sse 1+2) |"
         echo "| (b) Redis time in scripts per request (µs, Redis's clock) | $(redis_per_req scale_b 3 1) | $(redis_per_req scale_b_sse 3 1) |"
+        echo
+        echo "| CPU per request (µs) | (a) JSON | (b) JSON | (a) SSE | (b) SSE |"
+        echo "|---|---:|---:|---:|---:|"
+        scale_cpu_row() { echo "| $1 | $(cpu_per_req scale_a "$2") | $(cpu_per_req scale_b "$2") | $(cpu_per_req scale_a_sse "$2") | $(cpu_per_req scale_b_sse "$2") |"; }
+        scale_cpu_row "Tollgate (a)" 1
+        scale_cpu_row "Tollgate (b), both instances" 2
+        scale_cpu_row "PostgreSQL (all its processes)" 3
+        scale_cpu_row "Redis" 4
+        scale_cpu_row "nginx load balancer" 5
+        scale_cpu_row "mock upstream" 6
+        scale_cpu_row "the rest: wrk, kernel, anything else" rest
+        scale_cpu_row "machine idle" idle
+        echo
+        echo "CPU: clock ticks (\`/proc/PID/stat\`, children included) between the start and the end of"
+        echo "each measured run, per request wrk completed; the machine's from \`/proc/stat\`."
         echo
         echo "Redis counts: \`redis-cli info commandstats\` after the warm-up and after the measured run"
         echo "(0.5 s later, for the last settlements), over the requests wrk completed. A script call is"
