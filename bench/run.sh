@@ -476,7 +476,17 @@ redis_before() {
     sleep 0.5
     redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.before.txt" 2>&1
     REDIS_BEFORE[$1]=$(redis_stats)
+    BATCH_BEFORE[$1]=$(usage_batches)
     cpu_before "$1"
+}
+# usage_batches: "RECORDS BATCHES" committed by the (b) instances' usage writers (/metrics).
+declare -A BATCH_BEFORE BATCH_AFTER
+usage_batches() {
+    local u
+    for u in "${SCALE_URLS[@]}"; do curl -s --max-time 5 "$u/metrics"; done | awk '
+        $1 == "tollgate_usage_records_committed_total" { r += $2 }
+        $1 == "tollgate_usage_batches_total" { b += $2 }
+        END { printf "%d %d\n", r, b }'
 }
 
 SCALE_OK=0
@@ -717,6 +727,7 @@ measure_scale_b() { # measure_scale_b ID URL STREAM
     sleep 0.5 # the last requests' settlements
     redis-cli -p "$REDIS_PORT" info commandstats >"$TMP/redis-$1.after.txt" 2>&1
     REDIS_AFTER[$1]=$(redis_stats)
+    BATCH_AFTER[$1]=$(usage_batches)
     check_scale_alive "$SCALE_B_LABEL"
 }
 if [ "$SCALE_OK" = 1 ]; then
@@ -750,6 +761,14 @@ redis_per_req() {
         split(b, B, " "); split(a, A, " "); k = split(f, F, "+"); s = 0
         for (i = 1; i <= k; i++) s += A[F[i]] - B[F[i]]
         if (n > 0) printf "%." d "f", s / n; else printf "n/a" }'
+}
+
+# per_batch ID: usage records per batch (one transaction) of the (b) instances over run ID.
+per_batch() {
+    awk -v b="${BATCH_BEFORE[$1]:-}" -v a="${BATCH_AFTER[$1]:-}" 'BEGIN {
+        split(b, B, " "); split(a, A, " ")
+        if (b == "" || a == "" || A[2] <= B[2]) { printf "n/a"; exit }
+        printf "%.1f", (A[1] - B[1]) / (A[2] - B[2]) }'
 }
 
 # cpu_per_req ID FIELD: CPU µs per completed request of cpu_snapshot field FIELD (1..6) over run
@@ -848,6 +867,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted"
         echo "| (b) added p99 vs (a) (ms) | $(added "${P99[scale_b]:-}" "${P99[scale_a]:-}") | $(added "${P99[scale_b_sse]:-}" "${P99[scale_a_sse]:-}") |"
         echo "| (b) Redis scripts (EVALSHA + EVAL) per request | $(redis_per_req scale_b 1+2) | $(redis_per_req scale_b_sse 1+2) |"
         echo "| (b) Redis time in scripts per request (µs, Redis's clock) | $(redis_per_req scale_b 3 1) | $(redis_per_req scale_b_sse 3 1) |"
+        echo "| (b) usage records per PostgreSQL transaction | $(per_batch scale_b) | $(per_batch scale_b_sse) |"
         echo
         echo "| CPU per request (µs) | (a) JSON | (b) JSON | (a) SSE | (b) SSE |"
         echo "|---|---:|---:|---:|---:|"

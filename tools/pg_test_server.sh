@@ -7,6 +7,7 @@
 #   tools/pg_test_server.sh kill DIR   stops it at once, keeping DIR (a lost database)
 #   tools/pg_test_server.sh resume DIR starts it again on the same port
 #
+# PG_TEST_SERVER_OPTIONS: more server options for start (e.g. "-c log_min_duration_statement=0").
 # As root, the server runs as the `postgres` user (initdb refuses root).
 set -euo pipefail
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -26,7 +27,7 @@ start)
   [ -n "$port" ] || { echo "pg_test_server: no free port" >&2; exit 1; }
   as_pg "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-  echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >"$dir/options"
+  echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${PG_TEST_SERVER_OPTIONS:-}" >"$dir/options"
   as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tollgate

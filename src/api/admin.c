@@ -418,7 +418,7 @@ static void projects_route(tg_call_t *c, const segs_t *s)
         return;
     }
     seg_copy(s, 1, id, sizeof(id));
-    const tg_project_row_t *cur = tg_catalog_project(c->cat, id);
+    const tg_project_row_t *cur = tg_call_project(c, id);
     if (!cur || strcmp(cur->org_id, c->org_id) != 0) {
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No project found with id '%.64s'.", id);
         return;

@@ -28,6 +28,7 @@ typedef struct {
     tg_store_t *store; /* for Admin API calls on this thread */
     tg_catalog_t *cat_slot;
     tg_shared_conn_t *shared; /* the shared counters (several instances), else NULL */
+    uint64_t caught_up_ns;    /* the last tg_call_org/project re-read of the store */
     tg_call_t *calls; /* in-flight inference calls (for shutdown) */
 } tg_api_worker_t;
 
@@ -35,6 +36,7 @@ struct tg_call {
     tg_http_req_t *req;
     tg_api_worker_t *w;
     tg_catalog_t *cat; /* ref held for the call's life */
+    tg_catalog_t *cat_before; /* the snapshot c->key points into, after a catch-up */
     char request_id[37];
     uint64_t t0;
     const tg_cat_key_t *key;
@@ -100,6 +102,12 @@ int tg_span_is(const char *p, size_t len, const char *lit);
 /* Rebuilds the catalog after a write and moves the call to the new snapshot (c->key, which
  * points into the old one, becomes NULL). */
 int tg_call_reload(tg_call_t *c);
+/* An organisation or project by id, for the Admin API and the console. With several
+ * instances, a change made on another one reaches this snapshot within 2 s; a miss re-reads
+ * the store once (at most every 10 ms per worker) before it answers NULL, so a project made
+ * through one instance can be used through the next right away. c->key stays valid. */
+const tg_org_row_t *tg_call_org(tg_call_t *c, const char *id);
+const tg_project_row_t *tg_call_project(tg_call_t *c, const char *id);
 cJSON *tg_json_nanos(int64_t nanos); /* exact decimal JSON number */
 void tg_json_opt_time(cJSON *o, const char *name, int64_t t);
 

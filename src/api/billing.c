@@ -394,7 +394,7 @@ void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
     if (len > plen + slen && !memcmp(sub, pre, plen) && !memcmp(sub + len - slen, suf, slen) &&
         len - plen - slen < sizeof(id)) {
         snprintf(id, sizeof(id), "%.*s", (int)(len - plen - slen), sub + plen);
-        if (!tg_catalog_org(c->cat, id)) {
+        if (!tg_call_org(c, id)) {
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", id);
             return;
         }

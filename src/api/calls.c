@@ -51,6 +51,7 @@ void tg_call_free(tg_call_t *c)
     if (c->relayed_text)
         evbuffer_free(c->relayed_text);
     tg_catalog_unref(c->cat);
+    tg_catalog_unref(c->cat_before);
     free(c);
 }
 
@@ -357,6 +358,37 @@ int tg_call_reload(tg_call_t *c)
     c->cat = tg_catalog_ref(fresh);
     c->key = NULL; /* borrowed from the old snapshot */
     return 0;
+}
+
+/* Re-reads the catalog from the store after a miss, when other instances may have made what
+ * is missing. 1 when the call now sees a newer snapshot. */
+static int catch_up(tg_call_t *c)
+{
+    uint64_t now = tg_mono_ns();
+    if (!c->w->shared || c->cat_before || now - c->w->caught_up_ns < 10000000ull)
+        return 0;
+    c->w->caught_up_ns = now;
+    if (tg_catalog_refresh(c->w->store) < 0)
+        return 0;
+    c->cat_before = c->cat; /* c->key borrows from it */
+    c->cat = tg_catalog_ref(tg_catalog_current(&c->w->cat_slot));
+    return 1;
+}
+
+const tg_org_row_t *tg_call_org(tg_call_t *c, const char *id)
+{
+    const tg_org_row_t *o = c->cat ? tg_catalog_org(c->cat, id) : NULL;
+    if (!o && c->cat && catch_up(c))
+        o = tg_catalog_org(c->cat, id);
+    return o;
+}
+
+const tg_project_row_t *tg_call_project(tg_call_t *c, const char *id)
+{
+    const tg_project_row_t *p = c->cat ? tg_catalog_project(c->cat, id) : NULL;
+    if (!p && c->cat && catch_up(c))
+        p = tg_catalog_project(c->cat, id);
+    return p;
 }
 
 cJSON *tg_json_nanos(int64_t nanos)

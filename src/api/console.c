@@ -98,7 +98,7 @@ int tg_console_auth(tg_call_t *c, unsigned scope)
             return -1;
         }
     }
-    const tg_org_row_t *org = c->cat ? tg_catalog_org(c->cat, c->user.org_id) : NULL;
+    const tg_org_row_t *org = tg_call_org(c, c->user.org_id);
     if (!org) {
         tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
         return -1;
@@ -126,7 +126,7 @@ int tg_console_auth(tg_call_t *c, unsigned scope)
 
 static void session_answer(tg_call_t *c, int status, const tg_user_row_t *u, const char *token)
 {
-    const tg_org_row_t *org = tg_catalog_org(c->cat, u->org_id);
+    const tg_org_row_t *org = tg_call_org(c, u->org_id);
     char csrf[TG_TOKEN_HASH];
     if (!org) {
         tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
@@ -565,7 +565,7 @@ static void invite_info(tg_call_t *c, const char *token, size_t len)
     memcpy(t, token, len);
     t[len] = '\0';
     int rc = live_invite(c, t, &inv);
-    const tg_org_row_t *org = rc == 0 && c->cat ? tg_catalog_org(c->cat, inv.org_id) : NULL;
+    const tg_org_row_t *org = rc == 0 ? tg_call_org(c, inv.org_id) : NULL;
     if (!org) {
         if (rc < 0 && rc != TG_STORE_NOTFOUND)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);

@@ -248,7 +248,7 @@ static void settings(tg_call_t *c)
         tg_call_bad_method(c);
         return;
     }
-    const tg_org_row_t *org = tg_catalog_org(c->cat, org_id);
+    const tg_org_row_t *org = tg_call_org(c, org_id);
     if (!org) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;

@@ -763,7 +763,7 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
     tg_strbuf_t b = {0};
     tg_payer_t p;
     char amount[80], day[32];
-    const tg_org_row_t *org = tg_catalog_org(c->cat, c->org_id);
+    const tg_org_row_t *org = tg_call_org(c, c->org_id);
 
     tg_pay_payer_from_json(v->payer, &p);
     money(v->amount, amount, sizeof(amount));

@@ -116,18 +116,26 @@ if refusal then return refusal end
 
 local function take_limits(kinds)
   for _, sc in ipairs(scopes) do
+    local f = {}
     for k = 1, kinds do
-      if sc.new[k] then redis.call('HSET', sc.key, tostring(k), string.format('%.3f', sc.new[k])) end
+      if sc.new[k] then
+        f[#f + 1] = tostring(k)
+        f[#f + 1] = string.format('%.3f', sc.new[k])
+      end
     end
+    if #f > 0 then redis.call('HSET', sc.key, unpack(f)) end
     redis.call('PEXPIRE', sc.key, 86400000 + 60000)
   end
 end
 
 -- money: credit, the tier's monthly cap, the organisation's and the project's hard limits
-roll(a, n(ARGV[6]))
 if not exempt then expire(a, g, gr) end
 local v = redis.call('HMGET', a, 'cr', 'ovd', 'res', 'sp', 'lim', 'r:' .. proj, 's:' .. proj,
-                     'l:' .. proj)
+                     'l:' .. proj, 'm')
+if n(v[9]) < n(ARGV[6]) then -- a new month: no spend yet
+  roll(a, n(ARGV[6]))
+  v[4], v[7] = 0, 0
+end
 local cr, ovd, res, sp, lim = n(v[1]), n(v[2]), n(v[3]), n(v[4]), n(v[5])
 local pres, psp, plim = n(v[6]), n(v[7]), n(v[8])
 local held, cap = sp + res, n(ARGV[5])
@@ -142,8 +150,7 @@ if err ~= 0 then
   take_limits(2) -- the request counts; its tokens do not
   return {2, err, s(room)}
 end
-redis.call('HINCRBY', a, 'res', s(amount))
-redis.call('HINCRBY', a, 'r:' .. proj, s(amount))
+redis.call('HSET', a, 'res', s(res + amount), 'r:' .. proj, s(pres + amount))
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[7] .. '\t' .. proj .. '\t' .. s(amount))
 redis.call('SADD', KEYS[5], ARGV[1])
 take_limits(4)
@@ -183,12 +190,10 @@ if ARGV[20] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[20] then return {0, 0, 
 local a, g, gr = KEYS[1], KEYS[2], KEYS[3]
 local proj, cost, exempt, mode = ARGV[2], n(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local held = redis.call('HGET', KEYS[4], ARGV[1])
-local cap = n(ARGV[18])
+local cap, amt = n(ARGV[18]), 0
 if held then
-  local rproj, amt = string.match(held, '^[^\t]*\t([^\t]*)\t(%d+)$')
-  amt = n(amt)
-  redis.call('HINCRBY', a, 'res', s(-amt))
-  redis.call('HINCRBY', a, 'r:' .. rproj, s(-amt))
+  local rproj, ramt = string.match(held, '^[^\t]*\t([^\t]*)\t(%d+)$')
+  amt = n(ramt)
   redis.call('HDEL', KEYS[4], ARGV[1])
   redis.call('SREM', KEYS[5], ARGV[1])
   cap, proj = amt, rproj
@@ -197,16 +202,21 @@ elseif redis.call('SREM', KEYS[8], ARGV[1]) == 0 and ARGV[19] ~= '1' then
 end -- else: given back by a sweep while the request lived; charged all the same
 if mode == 'release' then cost = 0 end
 if cost > cap then cost = cap end -- a charge never exceeds its reservation
-roll(a, n(ARGV[6]))
-redis.call('HINCRBY', a, 'sp', s(cost))
-redis.call('HINCRBY', a, 's:' .. proj, s(cost))
-local out = {0, 0, 0, 0, 0, 0}
 local left = cost
 if exempt then left = 0 end
+if left > 0 and mode == 'charge' then expire(a, g, gr) end
+-- the account is read once and written once (the script is atomic: no one sees between)
+local month = n(ARGV[6])
+local v = redis.call('HMGET', a, 'res', 'r:' .. proj, 'sp', 's:' .. proj, 'm', 'cr', 'cons', 'ovd')
+if n(v[5]) < month then
+  roll(a, month)
+  v[3], v[4], v[5] = 0, 0, month
+end
+local res, pres, sp, psp = n(v[1]) - amt, n(v[2]) - amt, n(v[3]) + cost, n(v[4]) + cost
+local cr, cons, ovd = n(v[6]), n(v[7]), n(v[8])
+local out = {0, 0, 0, 0, 0, 0}
 if left > 0 and mode == 'charge' then
-  expire(a, g, gr)
   local order = redis.call('ZRANGE', g, 0, -1)
-  local taken = 0
   for _, m in ipairs(order) do
     local id = grant_id(m)
     local rem = n(redis.call('HGET', gr, id))
@@ -216,39 +226,39 @@ if left > 0 and mode == 'charge' then
       out[#out + 1] = id
       out[#out + 1] = s(take)
       left = left - take
-      taken = taken + take
+      cr, cons = cr - take, cons + take
     end
     if rem - take <= 0 then redis.call('ZREM', g, m) end
     if left <= 0 then break end
   end
-  redis.call('HINCRBY', a, 'cr', s(-taken))
-  redis.call('HINCRBY', a, 'cons', s(taken))
 end
 -- cost no grant covers (credit expired or ran out mid-request) is overdraft
-if left > 0 then redis.call('HINCRBY', a, 'ovd', s(left)) end
+if left > 0 then ovd = ovd + left end
+redis.call('HSET', a, 'res', s(res), 'r:' .. proj, s(pres), 'sp', s(sp), 's:' .. proj, s(psp),
+           'cr', s(cr), 'cons', s(cons), 'ovd', s(ovd))
 
 -- the token buckets get back what was reserved and not used (never more)
 local give = n(ARGV[17]) - math.min(n(ARGV[8]), n(ARGV[17]))
 if give > 0 then
   for i, base in ipairs({9, 13}) do
     local l = limits(base)
-    if l then
+    if l and (l[3] > 0 or l[4] > 0) then
+      local t = redis.call('HMGET', KEYS[5 + i], '3', '4')
+      local f = {}
       for k = 3, 4 do
-        if l[k] > 0 then
-          local t = redis.call('HGET', KEYS[5 + i], tostring(k))
-          if t then
-            redis.call('HSET', KEYS[5 + i], tostring(k), string.format('%.3f', n(t) - give * W[k] / l[k]))
-          end
+        if l[k] > 0 and t[k - 2] then
+          f[#f + 1] = tostring(k)
+          f[#f + 1] = string.format('%.3f', n(t[k - 2]) - give * W[k] / l[k])
         end
       end
+      if #f > 0 then redis.call('HSET', KEYS[5 + i], unpack(f)) end
     end
   end
 end
-local v = redis.call('HMGET', a, 'cr', 'ovd', 'res', 'sp', 's:' .. proj, 'm')
 out[1] = s(cost)
 out[2] = s(left)
-out[3] = s(n(v[1]) - n(v[2]) - n(v[3]))
-out[4], out[5], out[6] = s(n(v[4])), s(n(v[5])), s(n(v[6]))
+out[3] = s(cr - ovd - res)
+out[4], out[5], out[6] = s(sp), s(psp), s(math.max(n(v[5]), month))
 return out
 -- @script grant_claim
 -- KEYS: account. ARGV: 1 amount, 2 the most an organisation may be granted in all.

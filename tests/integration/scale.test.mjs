@@ -100,6 +100,30 @@ describe('several instances on one PostgreSQL and one Redis', () => {
     assert.ok(Date.now() - t0 < 2000);
   });
 
+  it('what one instance made is usable through the next at once (a round-robin balancer)', async () => {
+    // no waiting between the calls: a miss re-reads the store before it says "not found"
+    const o = await admin(0, 'POST', '/v1/platform/organizations', { name: 'Right away' });
+    assert.equal(o.status, 200, o.text);
+    const g = await admin(1, 'POST', `/v1/platform/organizations/${o.json.id}/credit_grants`, { amount: 1 });
+    assert.equal(g.status, 200, g.text);
+    const p = await admin(2, 'POST', '/v1/organization/projects', { name: 'fresh' }, o.json.admin_key.value);
+    assert.equal(p.status, 200, p.text);
+    const got = await admin(0, 'GET', `/v1/organization/projects/${p.json.id}`, undefined, o.json.admin_key.value);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.name, 'fresh');
+    // a project whose notice has not reached the instances yet (written to the store behind
+    // their back: no pub/sub message, the periodic refresh is 30 s away) is found all the same
+    sql(`INSERT INTO projects (id, organization_id, name, created_at) VALUES ('proj_behind', ${q(o.json.id)}, 'behind', 1)`);
+    for (let i = 0; i < 3; i++) {
+      const b = await admin(i, 'GET', '/v1/organization/projects/proj_behind', undefined, o.json.admin_key.value);
+      assert.equal(b.status, 200, `instance ${i}: ${b.text}`);
+      assert.equal(b.json.name, 'behind');
+    }
+    // another organisation's project is still not found, from any instance
+    const other = await admin(1, 'GET', `/v1/organization/projects/${p.json.id}`, undefined, customer.adminKey);
+    assert.equal(other.status, 404, other.text);
+  });
+
   it('2 cents of credit, 100 concurrent requests over three instances: never more than 2 cents charged', async () => {
     const g = await admin(0, 'POST', `/v1/platform/organizations/${customer.orgId}/credit_grants`, { amount: 2 });
     assert.equal(g.status, 200, g.text);
