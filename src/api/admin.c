@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "limits/tiers.h"
-#include "providers/provider.h"
+#include "providers/pool.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -458,7 +458,9 @@ static void projects_route(tg_call_t *c, const segs_t *s)
 
 /* ---- providers (operator only) ---- */
 
-static cJSON *provider_object(const tg_provider_row_t *p)
+/* A provider as the Admin API shows it: never a key, only how many there are; its health as
+ * this instance's pool sees it (providers/pool.h). */
+static cJSON *provider_object(tg_call_t *c, const tg_provider_row_t *p)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", p->id);
@@ -466,13 +468,90 @@ static cJSON *provider_object(const tg_provider_row_t *p)
     cJSON_AddStringToObject(o, "name", p->name);
     cJSON_AddStringToObject(o, "type", p->type);
     cJSON_AddStringToObject(o, "base_url", p->base_url);
-    cJSON_AddBoolToObject(o, "has_api_key", p->secret_len > 0); /* the key itself: never */
+    if (!strcmp(p->type, "azure"))
+        cJSON_AddStringToObject(o, "api_version",
+                                p->api_version[0] ? p->api_version : TG_AZURE_API_VERSION);
+    const tg_provider_t *live = c->cat ? tg_catalog_provider(c->cat, p->id) : NULL;
+    cJSON_AddBoolToObject(o, "has_api_key", p->secret_len > 0); /* the keys themselves: never */
+    cJSON_AddNumberToObject(o, "api_key_count", live ? live->nkeys : p->secret_len > 0);
     cJSON *m = cJSON_Parse(p->models);
     cJSON_AddItemToObject(o, "models", m ? m : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "weight", p->weight);
     cJSON_AddNumberToObject(o, "priority", p->priority);
+    if (p->timeout_ms > 0)
+        cJSON_AddNumberToObject(o, "timeout_ms", (double)p->timeout_ms);
+    else
+        cJSON_AddNullToObject(o, "timeout_ms");
+    cJSON_AddBoolToObject(o, "enabled", p->enabled);
+    tg_health_view_t h;
+    tg_pool_health(p->id, p->enabled, &h);
+    cJSON_AddStringToObject(o, "status", h.status);
+    if (h.last_error[0]) {
+        cJSON_AddStringToObject(o, "last_error", h.last_error);
+        cJSON_AddNumberToObject(o, "last_error_at", (double)h.last_error_at);
+    } else {
+        cJSON_AddNullToObject(o, "last_error");
+        cJSON_AddNullToObject(o, "last_error_at");
+    }
     cJSON_AddNumberToObject(o, "created_at", (double)p->created_at);
     return o;
+}
+
+/* api_key (one) or api_keys (several, rotated): sealed together, one per line. */
+static int provider_keys(tg_call_t *c, const cJSON *j, tg_provider_row_t *p)
+{
+    const cJSON *one = cJSON_GetObjectItemCaseSensitive(j, "api_key");
+    const cJSON *many = cJSON_GetObjectItemCaseSensitive(j, "api_keys");
+    const cJSON *it;
+    char text[TG_UPSTREAM_KEYS_MAX * TG_UPSTREAM_KEY_MAX];
+    size_t len = 0;
+    int n = 0, rc = -1;
+
+    if (one && many && !cJSON_IsNull(one) && !cJSON_IsNull(many)) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "api_keys", "Give either 'api_key' or 'api_keys'.");
+        return -1;
+    }
+    if (!(one && !cJSON_IsNull(one)) && !(many && !cJSON_IsNull(many))) {
+        if ((one && cJSON_IsNull(one)) || (many && cJSON_IsNull(many)))
+            p->secret_len = 0; /* null: no key (a local server) */
+        return 0;
+    }
+    const char *param = one && !cJSON_IsNull(one) ? "api_key" : "api_keys";
+    cJSON *arr = NULL;
+    if (one && !cJSON_IsNull(one)) {
+        arr = cJSON_CreateArray();
+        cJSON_AddItemToArray(arr, cJSON_Duplicate(one, 1));
+        many = arr;
+    }
+    if (!cJSON_IsArray(many) || cJSON_GetArraySize(many) < 1 ||
+        cJSON_GetArraySize(many) > TG_UPSTREAM_KEYS_MAX)
+        goto bad;
+    cJSON_ArrayForEach(it, many)
+    {
+        size_t k = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
+        if (!k || k >= TG_UPSTREAM_KEY_MAX || strpbrk(it->valuestring, "\r\n"))
+            goto bad;
+        if (n++)
+            text[len++] = '\n';
+        memcpy(text + len, it->valuestring, k);
+        len += k;
+    }
+    int sealed = tg_secret_seal(text, len, p->secret, sizeof(p->secret));
+    if (sealed < 0)
+        goto bad;
+    p->secret_len = (size_t)sealed;
+    rc = 0;
+    goto out;
+bad:
+    tg_call_error(c, TG_E_INVALID_VALUE, param,
+                  "Invalid '%s': expected %s of at most %d characters each, without line "
+                  "breaks.", param,
+                  strcmp(param, "api_key") ? "an array of 1 to 8 strings" : "a string",
+                  TG_UPSTREAM_KEY_MAX - 1);
+out:
+    sodium_memzero(text, sizeof(text));
+    cJSON_Delete(arr);
+    return rc;
 }
 
 /* Applies the body to p; required fields only when creating. Answers errors itself. */
@@ -487,11 +566,9 @@ static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, i
             tg_call_error(c, TG_E_MISSING_PARAM, "type", "Missing required parameter: 'type'.");
             return -1;
         }
-        if (!cJSON_IsString(v) || !tg_provider_type_ok(v->valuestring)) {
-            tg_call_error(c, TG_E_INVALID_VALUE, "type",
-                          cJSON_IsString(v) && strcmp(v->valuestring, "azure") == 0
-                              ? "Provider type 'azure' is not supported by this version yet."
-                              : "Invalid 'type': expected 'openai' or 'openai_compatible'.");
+        if (!cJSON_IsString(v) || !tg_adapter_find(v->valuestring)) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "type", "Invalid 'type': expected %s.",
+                          tg_adapter_names());
             return -1;
         }
         snprintf(p->type, sizeof(p->type), "%s", v->valuestring);
@@ -510,7 +587,7 @@ static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, i
         while (n > 8 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
     } else if (!p->base_url[0]) {
-        const char *d = tg_provider_default_base(p->type);
+        const char *d = tg_adapter_find(p->type)->default_base;
         if (!d) {
             tg_call_error(c, TG_E_MISSING_PARAM, "base_url",
                           "Missing required parameter: 'base_url'.");
@@ -518,21 +595,8 @@ static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, i
         }
         snprintf(p->base_url, sizeof(p->base_url), "%s", d);
     }
-    v = cJSON_GetObjectItemCaseSensitive(j, "api_key");
-    if (v && !cJSON_IsNull(v)) {
-        int n;
-        if (!cJSON_IsString(v) || strlen(v->valuestring) > 400 ||
-            strpbrk(v->valuestring, "\r\n") ||
-            (n = tg_secret_seal(v->valuestring, strlen(v->valuestring), p->secret,
-                                sizeof(p->secret))) < 0) {
-            tg_call_error(c, TG_E_INVALID_VALUE, "api_key",
-                          "Invalid 'api_key': expected a string of at most 400 characters.");
-            return -1;
-        }
-        p->secret_len = (size_t)n;
-    } else if (v) {
-        p->secret_len = 0;
-    }
+    if (provider_keys(c, j, p) < 0)
+        return -1;
     v = cJSON_GetObjectItemCaseSensitive(j, "models");
     if (v || create) {
         const cJSON *it;
@@ -583,6 +647,42 @@ static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, i
         }
         *dst[i] = (int)v->valuedouble;
     }
+    v = cJSON_GetObjectItemCaseSensitive(j, "timeout_ms");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 600000 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "timeout_ms",
+                          "Invalid 'timeout_ms': expected an integer from 1 to 600000 (the wait "
+                          "for the provider's first byte), or null for the server's timeout.");
+            return -1;
+        }
+        p->timeout_ms = (int64_t)v->valuedouble;
+    } else if (v) {
+        p->timeout_ms = 0;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "enabled");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) {
+            tg_call_error(c, TG_E_INVALID_TYPE, "enabled",
+                          "Invalid type for 'enabled': expected a boolean.");
+            return -1;
+        }
+        p->enabled = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "api_version");
+    if (v && !cJSON_IsNull(v)) {
+        size_t k = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+        if (!k || k >= sizeof(p->api_version) ||
+            strspn(v->valuestring, "0123456789abcdefghijklmnopqrstuvwxyz-.") != k) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "api_version",
+                          "Invalid 'api_version': expected an Azure OpenAI API version such as "
+                          "'%s'.", TG_AZURE_API_VERSION);
+            return -1;
+        }
+        snprintf(p->api_version, sizeof(p->api_version), "%s", v->valuestring);
+    } else if (v) {
+        p->api_version[0] = '\0';
+    }
     return 0;
 }
 
@@ -618,7 +718,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
     if (s->n == 1 && tg_call_is(c, "GET")) {
         cJSON *items = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(items, provider_object(&rows[i]));
+            cJSON_AddItemToArray(items, provider_object(c, &rows[i]));
         tg_call_list(c, items);
     } else if (tg_call_is(c, "POST")) {
         cJSON *j = tg_call_body_json(c);
@@ -632,18 +732,19 @@ static void providers_route(tg_call_t *c, const segs_t *s)
             tg_random_id(p.id, "prov_", 24);
             snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
             p.weight = 1;
+            p.enabled = 1;
             p.created_at = tg_now();
         }
         if (provider_fields(c, j, &p, !cur) == 0) {
             if (st->tenancy->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             else
-                tg_call_json(c, 200, provider_object(&p));
+                tg_call_json(c, 200, provider_object(c, &p));
         }
         sodium_memzero(&p, sizeof(p));
         cJSON_Delete(j);
     } else if (cur && tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, provider_object(cur));
+        tg_call_json(c, 200, provider_object(c, cur));
     } else if (cur && tg_call_is(c, "DELETE")) {
         if (st->tenancy->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);

@@ -19,7 +19,7 @@
 typedef struct tg_call tg_call_t;
 typedef struct tg_tok tg_tok_t;
 
-enum { IN_CHAT = 1, IN_PROMPT, IN_EMBEDDING };
+enum { IN_CHAT = 1, IN_PROMPT, IN_EMBEDDING, IN_RESPONSES };
 
 typedef struct {
     struct event_base *base;
@@ -49,27 +49,36 @@ struct tg_call {
     tg_call_t *prev, *next;
 
     /* inference */
-    const char *endpoint; /* "chat.completions", "completions", "embeddings" */
+    const char *endpoint; /* "chat.completions", "completions", "embeddings", "responses" */
+    tg_ep_t ep;
+    const char *path;     /* the upstream path: "chat/completions", … */
     const tg_model_row_t *model;
     const tg_cat_route_t *route;
+    tg_tries_t tries;     /* the attempts over the route's providers */
+    tg_pick_t pick;       /* the current (or last) attempt */
+    const tg_provider_t *item_provider; /* GET/DELETE of a stored response: its provider */
+    struct event *timer;  /* the attempt's first-byte timeout, or the back-off after it */
+    int backing_off;      /* the timer is the back-off */
+    int first_byte;       /* the current attempt's answer has begun */
+    int reached;          /* some attempt reached a provider (its usage is recorded) */
+    int64_t retry_after_ms; /* the current attempt's answer said so */
     tg_up_req_t *up;
-    int stream, client_usage, started, finished, aborted, gone, paused, saw_done;
+    int stream, started, finished, aborted, gone, paused;
     int status; /* status for the client and the usage record */
     struct evbuffer *body; /* non-streamed answer, or an upstream error body */
     tg_sse_t sse;          /* upstream SSE parser */
+    char sse_event[64];    /* the `event:` name of the event being read */
+    size_t sse_event_len;
     struct evbuffer *out;  /* events to send in this write */
+    tg_relay_t relay;      /* usage and text of the answer, as the adapter read them */
     tg_bound_t bound;      /* the input bound, and the exact text count */
-    tg_counts_t usage;     /* as the upstream reported it */
-    int64_t relayed;       /* content chunks relayed */
     int64_t out_cap, n; /* output tokens asked for (-1: the model's maximum), choices */
     int out_cap_explicit;
     const cJSON *input_node; /* messages, prompt or input (borrowed from the request body) */
-    int input_kind;          /* IN_CHAT, IN_PROMPT, IN_EMBEDDING */
-    struct evbuffer *relayed_text; /* relayed content, JSON-escaped (for aborted streams) */
+    int input_kind;          /* IN_CHAT, IN_PROMPT, IN_EMBEDDING, IN_RESPONSES */
     tg_ticket_t ticket; /* what admission holds: reservation, rate-limit tokens, headers */
     tg_refusal_t why;   /* why admission refused */
-    cJSON *fwd_json;    /* the request body, while admission decides */
-    const char *fwd_path;
+    cJSON *fwd_json;    /* the request body, from admission to the last attempt */
     int up_result;
 };
 
@@ -111,10 +120,29 @@ const tg_project_row_t *tg_call_project(tg_call_t *c, const char *id);
 cJSON *tg_json_nanos(int64_t nanos); /* exact decimal JSON number */
 void tg_json_opt_time(cJSON *o, const char *name, int64_t t);
 
+/* validate.c: typed field checks with OpenAI's errors. Each answers the error itself and
+ * returns -1; the opt_ ones return 1 (present and valid, *out set) or 0 (absent or null). */
+int tg_bad_type(tg_call_t *c, const char *name, const char *want, const cJSON *v);
+int tg_missing(tg_call_t *c, const char *name);
+int tg_opt_int(tg_call_t *c, const cJSON *j, const char *name, int64_t min, int64_t max,
+               int64_t *out);
+int tg_opt_bool(tg_call_t *c, const cJSON *j, const char *name, int *out);
+int tg_opt_number(tg_call_t *c, const cJSON *j, const char *name, double min, double max);
+int tg_opt_string(tg_call_t *c, const cJSON *j, const char *name, const cJSON **out);
+
 /* inference.c */
 void tg_api_chat(tg_call_t *c);
 void tg_api_completions(tg_call_t *c);
 void tg_api_embeddings(tg_call_t *c);
+void tg_api_responses(tg_call_t *c);
+/* GET /v1/responses/{id}[/input_items], DELETE /v1/responses/{id}: rest is after the
+ * prefix "/v1/responses/". Relayed to the provider that made the response. */
+void tg_api_response_item(tg_call_t *c, const char *rest, size_t len);
+
+/* ops.c */
+/* A request asked for a model that no provider serves: logged once a minute per model, and
+ * named by /readyz while it stays so. */
+void tg_api_note_unserved(const char *model);
 void tg_api_abort_all(tg_api_worker_t *w);
 /* The tokenizer of a model's `tokenizer` name (NULL: unknown or not loaded). */
 const tg_tok_t *tg_api_tokenizer(const char *name);

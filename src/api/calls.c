@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,8 +49,11 @@ void tg_call_free(tg_call_t *c)
     tg_sse_dispose(&c->sse);
     if (c->out)
         evbuffer_free(c->out);
-    if (c->relayed_text)
-        evbuffer_free(c->relayed_text);
+    tg_relay_dispose(&c->relay);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->fwd_json)
+        cJSON_Delete(c->fwd_json);
     tg_catalog_unref(c->cat);
     tg_catalog_unref(c->cat_before);
     free(c);

@@ -1,7 +1,17 @@
-/* Inference: /v1/chat/completions, /v1/completions, /v1/embeddings. Validates the request,
- * resolves the model and its provider, forwards the request upstream, relays the answer
- * (SSE chunk by chunk, with backpressure), records usage durably and only then ends the
- * response. */
+/* Inference: /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/responses, one
+ * pipeline read top to bottom:
+ *
+ *   validate (validate.c and the checks below) → resolve the model and its route → bound the
+ *   input → admit (gate/: tier, rate limits, reservation) → attempts over the route's
+ *   providers (providers/pool.h picks; the provider's adapter makes the URL, key header and
+ *   body) → relay the answer (SSE event by event with backpressure, through the adapter) →
+ *   settle (gate/) → record usage durably → end the answer.
+ *
+ * An attempt that fails before anything reached the client (connect error, no first byte
+ * within the provider's timeout_ms, 429, 5xx, a refused key, an answer that is not OpenAI's)
+ * moves to the next candidate after a short jittered back-off, at most TG_ATTEMPTS_MAX in
+ * all. The reservation is made once; only the attempt that answered is charged, and the
+ * usage record names its provider. Nothing here knows a vendor's wire format. */
 #include "api/api_int.h"
 
 #include "auth/perms.h"
@@ -9,21 +19,23 @@
 #include "billing/usage.h"
 #include "core/log.h"
 #include "core/sse.h"
-#include "tokenizer/tokenizer.h"
-#include "limits/tiers.h"
 #include "core/util.h"
+#include "limits/tiers.h"
 #include "pricing/pricing.h"
-#include "providers/provider.h"
+#include "providers/pool.h"
+#include "tokenizer/tokenizer.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STREAM_HWM (256 * 1024)      /* pause the upstream above this much unsent output */
-#define SSE_EVENT_MAX (1024 * 1024)  /* one upstream SSE event */
-#define RELAYED_MAX (4 * 1024 * 1024) /* relayed text kept for counting an aborted stream */
-
+#define STREAM_HWM (256 * 1024)     /* pause the upstream above this much unsent output */
+#define SSE_EVENT_MAX (1024 * 1024) /* one upstream SSE event */
+#define TG_ATTEMPTS_MAX 3           /* attempts per request, over all providers */
+#define BACKOFF_MS 50               /* before the second attempt (then doubled), ± half */
 /* ---- tokenizers: loaded once at start, read-only afterwards ---- */
 
 static tg_tok_t *toks[2]; /* cl100k_base, o200k_base */
@@ -54,92 +66,14 @@ const tg_tok_t *tg_api_tokenizer(const char *name)
     return !strcmp(name, "cl100k_base") ? toks[0] : !strcmp(name, "o200k_base") ? toks[1] : NULL;
 }
 
-/* ---- validation helpers: each answers the error itself and returns -1 ---- */
 
-static const char *type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsNumber(v)) return v->valuedouble == (double)(int64_t)v->valuedouble ? "an integer" : "a decimal";
-    return "an unknown type";
-}
-
-static int bad_type(tg_call_t *c, const char *name, const char *want, const cJSON *v)
-{
-    tg_call_error(c, TG_E_INVALID_TYPE, name,
-                  "Invalid type for '%s': expected %s, but got %s instead.", name, want,
-                  type_name(v));
-    return -1;
-}
-
-static int missing(tg_call_t *c, const char *name)
-{
-    tg_call_error(c, TG_E_MISSING_PARAM, name, "Missing required parameter: '%s'.", name);
-    return -1;
-}
-
-/* 1: present and valid (*out set), 0: absent or null, -1: answered with an error. */
-static int opt_int(tg_call_t *c, const cJSON *j, const char *name, int64_t min, int64_t max,
-                   int64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble > 9e15 || v->valuedouble < -9e15)
-        return bad_type(c, name, "an integer", v);
-    int64_t x = (int64_t)v->valuedouble;
-    if (x < min) {
-        tg_call_error(c, TG_E_INVALID_VALUE, name,
-                      "Invalid '%s': integer below minimum value. Expected a value >= %lld, but "
-                      "got %lld instead.", name, (long long)min, (long long)x);
-        return -1;
-    }
-    if (x > max) {
-        tg_call_error(c, TG_E_INVALID_VALUE, name,
-                      "Invalid '%s': integer above maximum value. Expected a value <= %lld, but "
-                      "got %lld instead.", name, (long long)max, (long long)x);
-        return -1;
-    }
-    *out = x;
-    return 1;
-}
-
-static int opt_bool(tg_call_t *c, const cJSON *j, const char *name, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsBool(v))
-        return bad_type(c, name, "a boolean", v);
-    *out = cJSON_IsTrue(v);
-    return 1;
-}
-
-static int opt_number(tg_call_t *c, const cJSON *j, const char *name, double min, double max)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsNumber(v))
-        return bad_type(c, name, "a number", v);
-    if (v->valuedouble < min || v->valuedouble > max) {
-        tg_call_error(c, TG_E_INVALID_VALUE, name,
-                      "Invalid '%s': expected a value between %g and %g, but got %g instead.",
-                      name, min, max, v->valuedouble);
-        return -1;
-    }
-    return 1;
-}
+/* ---- the endpoints' common checks ---- */
 
 /* stream, stream_options: shared by chat and completions. */
 static int check_stream(tg_call_t *c, cJSON *j)
 {
     int stream = 0;
-    if (opt_bool(c, j, "stream", &stream) < 0)
+    if (tg_opt_bool(c, j, "stream", &stream) < 0)
         return -1;
     cJSON *so = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
     if (so && !cJSON_IsNull(so)) {
@@ -150,33 +84,23 @@ static int check_stream(tg_call_t *c, cJSON *j)
             return -1;
         }
         if (!cJSON_IsObject(so))
-            return bad_type(c, "stream_options", "an object", so);
-        int iu = 0;
+            return tg_bad_type(c, "stream_options", "an object", so);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
         if (v && !cJSON_IsNull(v) && !cJSON_IsBool(v))
-            return bad_type(c, "stream_options.include_usage", "a boolean", v);
-        iu = cJSON_IsTrue(v);
-        c->client_usage = iu;
+            return tg_bad_type(c, "stream_options.include_usage", "a boolean", v);
+        c->relay.client_usage = cJSON_IsTrue(v);
     }
-    c->stream = stream;
-    if (stream) { /* always ask the upstream for usage; stripped again if unwanted */
-        if (!so || !cJSON_IsObject(so)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(j, "stream_options");
-            so = cJSON_AddObjectToObject(j, "stream_options");
-        }
-        cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
-        cJSON_AddBoolToObject(so, "include_usage", 1);
-    }
+    c->stream = stream; /* the adapter asks the upstream for usage; stripped again if unwanted */
     return 0;
 }
 
 static int check_common(tg_call_t *c, cJSON *j)
 {
     c->n = 1;
-    if (opt_int(c, j, "n", 1, 128, &c->n) < 0 ||
-        opt_number(c, j, "temperature", 0, 2) < 0 || opt_number(c, j, "top_p", 0, 1) < 0 ||
-        opt_number(c, j, "presence_penalty", -2, 2) < 0 ||
-        opt_number(c, j, "frequency_penalty", -2, 2) < 0)
+    if (tg_opt_int(c, j, "n", 1, 128, &c->n) < 0 ||
+        tg_opt_number(c, j, "temperature", 0, 2) < 0 || tg_opt_number(c, j, "top_p", 0, 1) < 0 ||
+        tg_opt_number(c, j, "presence_penalty", -2, 2) < 0 ||
+        tg_opt_number(c, j, "frequency_penalty", -2, 2) < 0)
         return -1;
     return 0;
 }
@@ -185,182 +109,36 @@ static int check_model(tg_call_t *c, cJSON *j)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
     if (!m || cJSON_IsNull(m))
-        return missing(c, "model");
+        return tg_missing(c, "model");
     if (!cJSON_IsString(m))
-        return bad_type(c, "model", "a string", m);
+        return tg_bad_type(c, "model", "a string", m);
     return 0;
 }
 
-/* ---- upstream relay ---- */
+/* ---- relay: the answer, as it comes ---- */
 
-static void emit(tg_call_t *c, const char *data, size_t len)
-{
-    evbuffer_add(c->out, "data: ", 6);
-    evbuffer_add(c->out, data, len);
-    evbuffer_add(c->out, "\n\n", 2);
-}
-
-/* The upstream's usage object: counts that are not non-negative integers make it invalid
- * (settlement then uses Tollgate's own count and reports the discrepancy). */
-static void read_usage(tg_call_t *c, const cJSON *u)
-{
-    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
-    const cJSON *cached = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
-    tg_counts_t *k = &c->usage;
-    if (!pt)
-        return;
-    memset(k, 0, sizeof(*k));
-    k->present = 1;
-    k->valid = tg_count_from_json(pt, &k->input) == 0 &&
-               (!ct || cJSON_IsNull(ct) || tg_count_from_json(ct, &k->output) == 0) &&
-               (!cached || cJSON_IsNull(cached) || tg_count_from_json(cached, &k->cached) == 0);
-}
-
-/* Removes `"usage":null` (with its comma) in place; such bytes cannot occur inside a JSON
- * string, where the quotes would be escaped. Returns the new length. */
-size_t tg_api__strip_null_usage(char *d, size_t len)
-{
-    static const char key[] = "\"usage\":null";
-    char *p = memmem(d, len, key, sizeof(key) - 1);
-    if (!p)
-        return len;
-    char *from = p, *to = p + sizeof(key) - 1;
-    if (from > d && from[-1] == ',')
-        from--;
-    else if (to < d + len && *to == ',')
-        to++;
-    memmove(from, to, (size_t)(d + len - to));
-    return len - (size_t)(to - from);
-}
-
-/* Keeps the text of a content chunk (`"content":"…"` or `"text":"…"`, still JSON-escaped) so
- * that an aborted stream without a usage chunk is charged its relayed output exactly. */
-static void relay_text(tg_call_t *c, const char *data, size_t len)
-{
-    const char *p = memmem(data, len, "\"content\":\"", 11);
-    size_t skip = 11;
-    if (!p) {
-        p = memmem(data, len, "\"text\":\"", 8);
-        skip = 8;
-    }
-    if (!p)
-        return;
-    const char *q = p + skip, *end = data + len;
-    const char *e = q;
-    while (e < end && *e != '"')
-        e += *e == '\\' ? 2 : 1;
-    if (e >= end || e == q)
-        return;
-    c->relayed++;
-    if (!c->relayed_text)
-        c->relayed_text = evbuffer_new();
-    if (c->relayed_text && evbuffer_get_length(c->relayed_text) + (size_t)(e - q) <= RELAYED_MAX)
-        evbuffer_add(c->relayed_text, q, (size_t)(e - q));
-}
-
-/* Output tokens of a complete non-streamed answer that came without usage: its choices'
- * text and tool-call arguments, counted with the model's tokenizer (else their bytes). */
-static int64_t answer_tokens(tg_call_t *c)
-{
-    const tg_tok_t *tok = tg_api_tokenizer(c->model->tokenizer);
-    size_t n = evbuffer_get_length(c->body);
-    cJSON *j = cJSON_ParseWithLength((const char *)evbuffer_pullup(c->body, (ssize_t)n), n);
-    const cJSON *choice, *call;
-    int64_t t = 0;
-    cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
-    {
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
-        const cJSON *parts[8];
-        int np = 0;
-        parts[np++] = cJSON_GetObjectItemCaseSensitive(choice, "text");
-        parts[np++] = cJSON_GetObjectItemCaseSensitive(msg, "content");
-        parts[np++] = cJSON_GetObjectItemCaseSensitive(msg, "refusal");
-        cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
-        {
-            if (np == 8)
-                break;
-            parts[np++] = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
-        }
-        for (int i = 0; i < np; i++) {
-            if (!cJSON_IsString(parts[i]))
-                continue;
-            size_t len = strlen(parts[i]->valuestring);
-            size_t k = tok ? tg_tok_count(tok, parts[i]->valuestring, len) : len;
-            t += k == TG_TOK_COUNT_ERR ? (int64_t)len : (int64_t)k;
-        }
-    }
-    cJSON_Delete(j);
-    return t;
-}
-
-/* Tokens of the relayed text (the chunk count when it cannot be counted). */
-static int64_t relayed_tokens(tg_call_t *c)
-{
-    const tg_tok_t *tok = c->model ? tg_api_tokenizer(c->model->tokenizer) : NULL;
-    size_t n = c->relayed_text ? evbuffer_get_length(c->relayed_text) : 0;
-    if (!tok || !n)
-        return c->relayed;
-    evbuffer_prepend(c->relayed_text, "\"", 1);
-    evbuffer_add(c->relayed_text, "\"", 1);
-    n += 2;
-    cJSON *str = cJSON_ParseWithLength((const char *)evbuffer_pullup(c->relayed_text, (ssize_t)n), n);
-    int64_t t = c->relayed;
-    if (cJSON_IsString(str)) {
-        size_t k = tg_tok_count(tok, str->valuestring, strlen(str->valuestring));
-        if (k != TG_TOK_COUNT_ERR)
-            t = (int64_t)k;
-    }
-    cJSON_Delete(str);
-    return t;
-}
-
-static void handle_data(tg_call_t *c, char *data, size_t len)
-{
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        c->saw_done = 1;
-        return;
-    }
-    relay_text(c, data, len);
-    if (memmem(data, len, "\"usage\":null", 12)) {
-        if (!c->client_usage)
-            len = tg_api__strip_null_usage(data, len);
-        emit(c, data, len);
-        return;
-    }
-    if (memmem(data, len, "\"usage\"", 7)) {
-        cJSON *j = cJSON_ParseWithLength(data, len);
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
-        if (cJSON_IsObject(u)) {
-            read_usage(c, u);
-            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
-            if (!c->client_usage) {
-                if (!cJSON_IsArray(ch) || cJSON_GetArraySize(ch) > 0) {
-                    cJSON_DeleteItemFromObjectCaseSensitive(j, "usage");
-                    char *t = cJSON_PrintUnformatted(j);
-                    if (t)
-                        emit(c, t, strlen(t));
-                    free(t);
-                }
-                cJSON_Delete(j);
-                return;
-            }
-        }
-        cJSON_Delete(j);
-    }
-    emit(c, data, len);
-}
+static const tg_target_t *target(const tg_call_t *c) { return &c->route->targets[c->pick.target]; }
+static const tg_adapter_t *adapter(const tg_call_t *c) { return target(c)->provider->adapter; }
 
 static void on_sse_event(void *arg, const char *line, size_t len)
 {
-    tg_call_t *c = arg; /* e.g. `event: error`: keep it with its data */
-    evbuffer_add(c->out, line, len);
-    evbuffer_add(c->out, "\n", 1);
+    tg_call_t *c = arg; /* `event: NAME`: kept for the data line that follows */
+    const char *v = line + 6; /* after "event:" */
+    size_t n = len > 6 ? len - 6 : 0;
+    if (n && *v == ' ')
+        v++, n--;
+    if (len < 6 || n >= sizeof(c->sse_event))
+        n = 0;
+    memcpy(c->sse_event, v, n);
+    c->sse_event_len = n;
 }
 
-static void on_sse_data(void *arg, char *data, size_t len) { handle_data(arg, data, len); }
+static void on_sse_data(void *arg, char *data, size_t len)
+{
+    tg_call_t *c = arg;
+    adapter(c)->event(&c->relay, c->sse_event, c->sse_event_len, data, len, c->out);
+    c->sse_event_len = 0;
+}
 
 static const tg_sse_cbs_t sse_cbs = {on_sse_data, on_sse_event};
 
@@ -380,7 +158,7 @@ static void flush_out(tg_call_t *c)
 
 static void start_stream(tg_call_t *c)
 {
-    c->started = 1;
+    c->started = 1; /* from here on the answer is the client's: no other attempt */
     tg_call_headers(c);
     tg_http_add_header(c->req, "cache-control", "no-cache");
     tg_http_stream_begin(c->req, 200, "text/event-stream; charset=utf-8");
@@ -392,6 +170,28 @@ static void on_drain(tg_http_req_t *req, void *arg)
     c->paused = 0;
     if (c->up)
         tg_upstream_resume(c->up);
+}
+
+/* A header line of the attempt's answer: the first one means the answer began. */
+static void on_header(void *arg, const char *line, size_t n)
+{
+    tg_call_t *c = arg;
+    if (!c->first_byte) {
+        c->first_byte = 1;
+        if (c->timer && !c->backing_off)
+            event_del(c->timer); /* the first-byte timeout */
+    }
+    static const char ra[] = "retry-after:", ram[] = "retry-after-ms:";
+    char v[24];
+    int ms = n > sizeof(ram) - 1 && !strncasecmp(line, ram, sizeof(ram) - 1);
+    if (!ms && !(n > sizeof(ra) - 1 && !strncasecmp(line, ra, sizeof(ra) - 1)))
+        return;
+    size_t skip = ms ? sizeof(ram) - 1 : sizeof(ra) - 1;
+    snprintf(v, sizeof(v), "%.*s", (int)(n - skip), line + skip);
+    char *end;
+    long long x = strtoll(v, &end, 10); /* an HTTP date is not honoured: too rare to matter */
+    if (end != v && x > 0 && x < 86400000LL && (ms || !c->retry_after_ms))
+        c->retry_after_ms = ms ? x : x * 1000;
 }
 
 static int on_data(void *arg, int status, const char *p, size_t n)
@@ -416,6 +216,8 @@ static int on_data(void *arg, int status, const char *p, size_t n)
     return rc;
 }
 
+/* ---- the end: an error, the usage record, the answer's end ---- */
+
 static void set_error(tg_call_t *c, tg_err_t err, const char *msg)
 {
     const tg_err_info_t *e = tg_err_info(err);
@@ -436,17 +238,45 @@ static void set_error(tg_call_t *c, tg_err_t err, const char *msg)
     c->status = e->status;
 }
 
+/* A stream that broke says so before it ends: chat and completions as a data event with
+ * OpenAI's error object, the Responses API as its `error` event. */
+static void stream_error(tg_call_t *c)
+{
+    size_t n = evbuffer_get_length(c->body);
+    const char *b = (const char *)evbuffer_pullup(c->body, (ssize_t)n);
+    if (c->ep != TG_EP_RESPONSES) {
+        evbuffer_add_printf(c->out, "data: %.*s\n\n", (int)n, b);
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(b, n);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "error");
+    cJSON_AddItemToObject(ev, "code", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e, "type"), 1));
+    cJSON_AddItemToObject(ev, "message",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e, "message"), 1));
+    cJSON_AddNullToObject(ev, "param");
+    char *t = cJSON_PrintUnformatted(ev);
+    if (t)
+        evbuffer_add_printf(c->out, "event: error\ndata: %s\n\n", t);
+    free(t);
+    cJSON_Delete(ev);
+    cJSON_Delete(j);
+}
+
 /* The usage record is durable: now the client may see the end of the answer. */
 static void on_durable(void *arg)
 {
     tg_call_t *c = arg;
     if (c->started) {
         if (!c->gone) {
-            if (c->status >= 300) { /* the stream broke: say so before it ends */
-                emit(c, (const char *)evbuffer_pullup(c->body, -1), evbuffer_get_length(c->body));
-                flush_out(c);
-            }
-            tg_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+            if (c->status >= 300)
+                stream_error(c);
+            if (c->relay.held && evbuffer_get_length(c->relay.held))
+                evbuffer_add_buffer(c->out, c->relay.held); /* response.completed */
+            else if (c->ep != TG_EP_RESPONSES)
+                evbuffer_add(c->out, "data: [DONE]\n\n", 14);
+            flush_out(c);
         }
         tg_http_stream_end(c->req);
     } else {
@@ -458,11 +288,14 @@ static void on_durable(void *arg)
     tg_call_free(c);
 }
 
+/* Settles and records the request (reached: some attempt reached a provider), then ends it
+ * once the record is durable. */
 static void record_and_finish(tg_call_t *c, int reached)
 {
     tg_usage_row_t u;
 
     c->finished = 1;
+    tg_pool_abandon(c->route->targets, &c->tries);
     if (!reached) { /* never reached a provider: no usage, answer now */
         tg_admit_release(&c->ticket);
         on_durable(c);
@@ -475,8 +308,9 @@ static void record_and_finish(tg_call_t *c, int reached)
     snprintf(u.project_id, sizeof(u.project_id), "%s", c->key->row.project_id);
     snprintf(u.api_key_id, sizeof(u.api_key_id), "%s", c->key->row.id);
     snprintf(u.model, sizeof(u.model), "%s", c->model->id);
-    snprintf(u.provider_id, sizeof(u.provider_id), "%s", c->route->provider->row.id);
+    snprintf(u.provider_id, sizeof(u.provider_id), "%s", target(c)->provider->row.id);
     snprintf(u.endpoint, sizeof(u.endpoint), "%s", c->endpoint);
+    snprintf(u.response_id, sizeof(u.response_id), "%s", c->relay.response_id);
     u.status = c->status;
     u.latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
     u.streamed = c->stream;
@@ -486,61 +320,176 @@ static void record_and_finish(tg_call_t *c, int reached)
     int answered = !c->aborted && c->up_result == TG_UP_OK && c->status >= 200 &&
                    c->status < 300;
     tg_counts_t own = {0};
-    int usable = c->usage.present && c->usage.valid;
-    if (!usable && (c->aborted || c->relayed || c->usage.present || answered)) {
+    const tg_counts_t *rep = &c->relay.usage;
+    if (!(rep->present && rep->valid) &&
+        (c->aborted || c->relay.relayed || rep->present || answered)) {
+        const tg_tok_t *tok = tg_api_tokenizer(c->model->tokenizer);
         own.input = c->bound.text_tokens >= 0 ? c->bound.text_tokens : c->bound.tokens;
-        own.output = c->stream ? relayed_tokens(c) : answered ? answer_tokens(c) : 0;
+        if (c->stream) {
+            own.output = tg_relay_tokens(&c->relay, tok);
+        } else if (answered) {
+            size_t n = evbuffer_get_length(c->body);
+            own.output = adapter(c)->answer_tokens(
+                c->ep, (const char *)evbuffer_pullup(c->body, (ssize_t)n), n, tok);
+        }
     }
-    tg_settle(&c->ticket, c->model, &c->usage, &own, answered, &u, c->w->base, on_durable, c);
+    tg_settle(&c->ticket, c->model, rep, &own, answered, &u, c->w->base, on_durable, c);
 }
 
-/* The `usage` object of a non-streamed answer, without parsing the whole answer (which
- * can be large): the last `"usage"` key — unescaped quotes cannot occur inside a JSON
- * string — and its balanced braces. Returns 0 (usage read or absent) or -1 when the body is
- * not a JSON object at all. */
-static int read_usage_fast(tg_call_t *c, const char *b, size_t n)
+/* ---- attempts ---- */
+
+static void attempt(tg_call_t *c);
+static const tg_up_cbs_t relay_cbs;
+
+/* Every candidate failed (or none was available): the last failure's answer, already in
+ * c->body, or 503 when no attempt was made. wait_ms: when a candidate may be available. */
+static void no_more_attempts(tg_call_t *c, int64_t wait_ms)
 {
-    static const char key[] = "\"usage\"";
-    size_t lo = 0, hi = n;
-    while (lo < hi && (b[lo] == ' ' || b[lo] == '\n' || b[lo] == '\r' || b[lo] == '\t'))
-        lo++;
-    while (hi > lo && (b[hi - 1] == ' ' || b[hi - 1] == '\n' || b[hi - 1] == '\r' || b[hi - 1] == '\t'))
-        hi--;
-    if (hi - lo < 2 || b[lo] != '{' || b[hi - 1] != '}')
-        return -1;
-    const char *p = NULL;
-    for (size_t i = hi - (sizeof(key) - 1); i > lo; i--)
-        if (memcmp(b + i, key, sizeof(key) - 1) == 0) {
-            p = b + i + sizeof(key) - 1;
-            break;
-        }
-    if (!p)
-        return 0;
-    const char *end = b + hi;
-    while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t' || *p == '\r'))
-        p++;
-    if (p == end || *p != '{')
-        return 0;
-    int depth = 0, in_str = 0;
-    for (const char *q = p; q < end; q++) {
-        if (in_str) {
-            if (*q == '\\')
-                q++;
-            else if (*q == '"')
-                in_str = 0;
-        } else if (*q == '"') {
-            in_str = 1;
-        } else if (*q == '{') {
-            depth++;
-        } else if (*q == '}' && --depth == 0) {
-            cJSON *u = cJSON_ParseWithLength(p, (size_t)(q - p + 1));
-            if (cJSON_IsObject(u))
-                read_usage(c, u);
-            cJSON_Delete(u);
-            return 0;
-        }
+    if (c->tries.attempts == 0) {
+        char msg[TG_NAME_MAX + 200];
+        snprintf(msg, sizeof(msg),
+                 "No upstream provider of the model `%s` is available right now (each is "
+                 "cooling down after failures or rate limits). Please retry shortly.",
+                 c->model->id);
+        set_error(c, TG_E_UNAVAILABLE, msg);
     }
-    return 0;
+    if (wait_ms > 0) {
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)((wait_ms + 999) / 1000));
+        tg_http_add_header(c->req, "retry-after", v);
+    }
+    record_and_finish(c, c->reached);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    tg_call_t *c = arg;
+    if (c->backing_off) { /* the back-off is over: the next candidate */
+        c->backing_off = 0;
+        attempt(c);
+        return;
+    }
+    /* no first byte within the provider's timeout_ms: give this attempt up */
+    if (!c->up || c->first_byte)
+        return;
+    tg_upstream_cancel(c->up);
+    c->up = NULL;
+    relay_cbs.on_done(c, TG_UP_ETIMEOUT, 0);
+}
+
+static void arm(tg_call_t *c, int64_t ms, int backing_off)
+{
+    if (!c->timer && !(c->timer = evtimer_new(c->w->base, on_timer, c)))
+        return; /* out of memory: the upstream's own timeout still ends the attempt */
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    c->backing_off = backing_off;
+    evtimer_add(c->timer, &tv);
+}
+
+/* Starts the next attempt on the candidate the pool picks. */
+static void attempt(tg_call_t *c)
+{
+    int64_t wait = 0;
+    if (c->gone) {
+        record_and_finish(c, c->reached);
+        return;
+    }
+    if (c->tries.attempts >= TG_ATTEMPTS_MAX ||
+        tg_pool_pick(c->model->id, c->route->targets, c->route->n, &c->tries, &c->pick,
+                     &wait) < 0) {
+        no_more_attempts(c, wait);
+        return;
+    }
+    const tg_target_t *t = target(c);
+    const tg_provider_t *p = t->provider;
+    size_t hint, len = 0;
+    tg_http_body(c->req, &hint);
+    char *body = p->adapter->body(c->fwd_json, c->ep, t->upstream_model, c->stream, hint, &len);
+    char url[TG_URL_MAX + TG_NAME_MAX + 128], auth[TG_UPSTREAM_KEY_MAX + 32];
+    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    p->adapter->address(&p->row, t->upstream_model, c->path, url, sizeof(url));
+    p->adapter->auth(p->nkeys ? p->keys[c->pick.key] : "", auth, sizeof(auth));
+    if (auth[0])
+        headers[1] = auth;
+    /* the attempt's own state: nothing of a failed attempt reached the client */
+    c->first_byte = 0;
+    c->retry_after_ms = 0;
+    c->status = 0;
+    evbuffer_drain(c->body, evbuffer_get_length(c->body));
+    c->up = body ? tg_upstream_send(c->w->up, "POST", url, headers, body, len,
+                                    c->w->cfg->upstream_timeout_ms, &relay_cbs, c)
+                 : NULL;
+    sodium_memzero(auth, sizeof(auth));
+    if (!c->up) {
+        tg_pool_abandon(c->route->targets, &c->tries);
+        set_error(c, TG_E_UNAVAILABLE, NULL);
+        record_and_finish(c, c->reached);
+        return;
+    }
+    if (p->row.timeout_ms > 0)
+        arm(c, p->row.timeout_ms, 0);
+}
+
+/* What one failed attempt tells the pool, the operator and, if it is the last, the client. */
+typedef struct {
+    tg_outcome_t outcome;
+    int retry;        /* another candidate may serve it */
+    tg_err_t err;     /* the client's error if this is the last attempt (0: pass through) */
+    char msg[300];    /* its message (also the provider's last_error) */
+} verdict_t;
+
+static void judge(tg_call_t *c, int result, verdict_t *v)
+{
+    int status = c->status;
+    memset(v, 0, sizeof(*v));
+    if (result == TG_UP_ECONNECT) {
+        *v = (verdict_t){TG_OUT_FAILED, 1, TG_E_UPSTREAM_FAILED, ""};
+        snprintf(v->msg, sizeof(v->msg), "The upstream provider could not be reached.");
+        return;
+    }
+    if (result == TG_UP_ETIMEOUT) { /* before the first byte it may go elsewhere */
+        *v = (verdict_t){TG_OUT_FAILED, !c->first_byte, TG_E_UPSTREAM_TIMEOUT, ""};
+        snprintf(v->msg, sizeof(v->msg), "The upstream provider timed out%s.",
+                 c->first_byte ? "" : " before its first byte");
+        return;
+    }
+    if (result != TG_UP_OK) {
+        *v = (verdict_t){TG_OUT_FAILED, !c->first_byte, TG_E_UPSTREAM_FAILED, ""};
+        snprintf(v->msg, sizeof(v->msg), "The upstream provider's answer broke off.");
+        return;
+    }
+    size_t n = evbuffer_get_length(c->body);
+    const char *b = (const char *)evbuffer_pullup(c->body, (ssize_t)n);
+    if (status >= 200 && status < 300) {
+        if (adapter(c)->answer(&c->relay, b, n) == 0) {
+            v->outcome = TG_OUT_OK;
+            return;
+        }
+        *v = (verdict_t){TG_OUT_FAILED, 1, TG_E_UPSTREAM_FAILED, ""};
+        snprintf(v->msg, sizeof(v->msg), "The upstream provider's answer is not JSON.");
+        return;
+    }
+    switch (adapter(c)->error(status, b, n)) {
+    case TG_UPERR_PASS: /* the client's mistake, in OpenAI's words: passed through */
+        v->outcome = TG_OUT_CLIENT;
+        return;
+    case TG_UPERR_AUTH: /* the key is Tollgate's, not the client's: never quote the answer */
+        *v = (verdict_t){TG_OUT_AUTH, 1, TG_E_UPSTREAM_FAILED, ""};
+        snprintf(v->msg, sizeof(v->msg),
+                 "The upstream provider refused the gateway's credentials (HTTP %d).", status);
+        return;
+    case TG_UPERR_LIMITED:
+        *v = (verdict_t){TG_OUT_LIMITED, 1, TG_E_UNAVAILABLE, ""};
+        snprintf(v->msg, sizeof(v->msg),
+                 "The upstream provider of this model is rate limited (HTTP 429). Please retry "
+                 "shortly.");
+        return;
+    case TG_UPERR_SERVER:
+    default:
+        *v = (verdict_t){TG_OUT_FAILED, 1, TG_E_UPSTREAM_FAILED, ""};
+        snprintf(v->msg, sizeof(v->msg), "The upstream provider failed (HTTP %d).", status);
+        return;
+    }
 }
 
 static void on_done(void *arg, int result, int status)
@@ -550,8 +499,12 @@ static void on_done(void *arg, int result, int status)
     c->up_result = result;
     if (status)
         c->status = status;
+    if (c->timer && !c->backing_off)
+        event_del(c->timer);
+    if (result != TG_UP_ECONNECT)
+        c->reached = 1; /* it may have started generating: the record says what it cost */
 
-    if (c->started) {
+    if (c->started) { /* a stream the client already has: it ends here, whatever happened */
         process_sse(c, NULL, 0, 1);
         flush_out(c);
         if (result == TG_UP_ETIMEOUT)
@@ -559,72 +512,76 @@ static void on_done(void *arg, int result, int status)
         else if (result != TG_UP_OK)
             set_error(c, TG_E_UPSTREAM_FAILED,
                       "The upstream provider closed the stream before it was complete.");
+        tg_pool_report(c->route->targets, &c->pick, &c->tries,
+                       result == TG_UP_OK ? TG_OUT_OK : TG_OUT_FAILED, 0,
+                       result == TG_UP_OK ? NULL : "The stream broke off.");
         record_and_finish(c, 1);
         return;
     }
-    if (result == TG_UP_ECONNECT) {
-        set_error(c, TG_E_UPSTREAM_FAILED, "The upstream provider could not be reached.");
-        record_and_finish(c, 0);
-        return;
+    verdict_t v;
+    judge(c, result, &v);
+    if (v.msg[0]) /* the pool logs what changes a provider's state, once */
+        tg_debug("provider %s, model %s, attempt %d: %s", target(c)->provider->row.id,
+                 c->model->id, c->tries.attempts, v.msg);
+    tg_pool_report(c->route->targets, &c->pick, &c->tries, v.outcome, c->retry_after_ms,
+                   v.outcome == TG_OUT_OK || v.outcome == TG_OUT_CLIENT ? NULL : v.msg);
+    if (v.err)
+        set_error(c, v.err, v.msg);
+    if (v.retry && !c->gone && c->tries.attempts < TG_ATTEMPTS_MAX) {
+        /* jittered, doubling back-off: BACKOFF_MS, then twice that, each ± half */
+        int64_t base = (int64_t)BACKOFF_MS << (c->tries.attempts - 1);
+        arm(c, base / 2 + (int64_t)randombytes_uniform((uint32_t)base + 1), 1);
+        if (c->backing_off)
+            return;
     }
-    if (result == TG_UP_ETIMEOUT) {
-        set_error(c, TG_E_UPSTREAM_TIMEOUT, NULL);
-        record_and_finish(c, 1);
-        return;
+    if (v.err && c->retry_after_ms > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", (long long)((c->retry_after_ms + 999) / 1000));
+        tg_http_add_header(c->req, "retry-after", ra);
     }
-    size_t n = evbuffer_get_length(c->body);
-    const char *b = (const char *)evbuffer_pullup(c->body, (ssize_t)n);
-    if (result != TG_UP_OK) {
-        set_error(c, TG_E_UPSTREAM_FAILED, NULL);
-    } else if (status >= 200 && status < 300) {
-        if (read_usage_fast(c, b, n) < 0)
-            set_error(c, TG_E_UPSTREAM_FAILED, NULL);
-    } else {
-        cJSON *j = cJSON_ParseWithLength(b, n);
-        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
-            set_error(c, TG_E_UPSTREAM_FAILED, NULL);
-        } else if (status == 401 || status == 403) {
-            /* The provider refused Tollgate's own credential: the client's key is fine, and
-             * the upstream's message may quote part of the upstream key. */
-            tg_warn("provider %s refused its credential (HTTP %d)", c->route->provider->row.id,
-                    status);
-            set_error(c, TG_E_UPSTREAM_FAILED,
-                      "The upstream provider refused the gateway's credentials.");
-        } /* else: an OpenAI-shaped upstream error passes through with its status */
-        cJSON_Delete(j);
-    }
-    record_and_finish(c, 1);
+    record_and_finish(c, c->reached);
 }
+
+static const tg_up_cbs_t relay_cbs = {on_header, on_data, on_done};
 
 static void on_client_close(tg_http_req_t *req, void *arg)
 {
     tg_call_t *c = arg;
     c->gone = 1;
-    if (!c->up)
-        return; /* the answer is complete and waiting for its usage record */
-    tg_upstream_cancel(c->up);
-    c->up = NULL;
+    if (c->up) {
+        tg_upstream_cancel(c->up);
+        c->up = NULL;
+        c->reached = 1;
+    } else if (c->backing_off) {
+        event_del(c->timer);
+        c->backing_off = 0;
+    } else {
+        return; /* in admission (it sees `gone`), or complete and waiting for its record */
+    }
     c->aborted = 1;
     c->status = 499;
-    record_and_finish(c, 1);
+    record_and_finish(c, c->reached);
 }
 
 void tg_api_abort_all(tg_api_worker_t *w)
 {
     for (tg_call_t *c = w->calls, *next; c; c = next) {
         next = c->next;
-        if (!c->up)
+        if (c->up) {
+            tg_upstream_cancel(c->up);
+            c->up = NULL;
+            c->reached = 1;
+        } else if (c->backing_off) {
+            event_del(c->timer);
+            c->backing_off = 0;
+        } else {
             continue;
-        tg_upstream_cancel(c->up);
-        c->up = NULL;
+        }
         c->aborted = 1;
         set_error(c, TG_E_UNAVAILABLE, "The server is shutting down.");
-        record_and_finish(c, 1);
+        record_and_finish(c, c->reached);
     }
 }
-
-static const tg_up_cbs_t relay_cbs = {on_data, on_done};
-
 /* The input bound (gate/bound.c), and the context-window check (400
  * context_length_exceeded) on the exact text count where the model's tokenizer is ours.
  * -1 after answering. */
@@ -632,7 +589,20 @@ static int bound_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
 {
     const tg_tok_t *tok = tg_api_tokenizer(m->tokenizer);
     int rc;
-    if (c->input_kind == IN_CHAT) {
+    if (c->input_kind == IN_RESPONSES) {
+        int continues = 0;
+        static const char *const refs[] = {"previous_response_id", "conversation", "prompt"};
+        for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, refs[i]);
+            continues |= v && !cJSON_IsNull(v);
+        }
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+        rc = tg_bound_responses(m, tok, c->input_node,
+                                cJSON_GetObjectItemCaseSensitive(j, "instructions"),
+                                cJSON_GetObjectItemCaseSensitive(j, "tools"),
+                                cJSON_GetObjectItemCaseSensitive(text, "format"), continues,
+                                &c->bound);
+    } else if (c->input_kind == IN_CHAT) {
         const cJSON *tools = cJSON_GetObjectItemCaseSensitive(j, "tools");
         if (!tools)
             tools = cJSON_GetObjectItemCaseSensitive(j, "functions");
@@ -642,7 +612,7 @@ static int bound_input(tg_call_t *c, const tg_model_row_t *m, const cJSON *j)
         rc = tg_bound_text(m, tok, c->input_node, &c->bound);
     }
     if (rc == TG_BOUND_EUNBOUNDED) {
-        tg_call_error(c, TG_E_INVALID_VALUE, "messages",
+        tg_call_error(c, TG_E_INVALID_VALUE, c->input_kind == IN_RESPONSES ? "input" : "messages",
                       "The model `%s` has no context window in this server's model table, so "
                       "the cost of its audio, file and image parts cannot be bounded. Ask the "
                       "operator to set the model's context_window.", m->id);
@@ -751,23 +721,25 @@ static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refu
                   (long long)w->requested, wait);
 }
 
+
 static void on_admitted(void *arg, int rc);
 
-/* Resolves, routes, admits and forwards. Takes j. */
-static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
+/* Resolves the model and its route, bounds the input and admits. Takes j. */
+static void forward(tg_call_t *c, cJSON *j, const char *type, tg_ep_t ep, const char *path)
 {
     const char *model = cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring;
     const tg_model_row_t *m = tg_catalog_model(c->cat, model, strlen(model));
     const tg_cat_route_t *r = m ? tg_catalog_route(c->cat, m) : NULL;
 
-    if (!m || !r->provider || !tg_catalog_key_allows(c->key, m->id)) {
+    c->fwd_json = j; /* the call owns it from here: freed with the call */
+    if (!m || !r->n || !tg_catalog_key_allows(c->key, m->id)) {
+        if (m && !r->n)
+            tg_api_note_unserved(m->id); /* the operator's log and /readyz say so */
         tg_call_error(c, TG_E_MODEL_NOT_FOUND, NULL,
                       "The model `%.200s` does not exist or you do not have access to it.", model);
-        cJSON_Delete(j); /* after the message: `model` points into it */
         return;
     }
     if (strcmp(m->type, type) != 0) {
-        cJSON_Delete(j);
         tg_call_error(c, TG_E_NOT_FOUND, "model",
                       "This is not %s model and thus not supported in the v1/%s endpoint.",
                       strcmp(type, "chat") == 0 ? "a chat" : strcmp(type, "embedding") == 0
@@ -775,20 +747,17 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         return;
     }
     if (!tg_usage_ok()) { /* never served unmetered: its usage could not be recorded */
-        cJSON_Delete(j);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL,
                       "The database is unavailable, so this request's usage could not be "
                       "recorded; it was not started. Please retry shortly.");
         return;
     }
-    if (bound_input(c, m, j) < 0) {
-        cJSON_Delete(j);
+    if (bound_input(c, m, j) < 0)
         return;
-    }
     c->model = m;
     c->route = r;
-    c->fwd_json = j;
-    c->fwd_path = path;
+    c->ep = c->relay.ep = ep;
+    c->path = path;
     tg_admit_req_t q = {c->key->org, c->key->row.project_id, m, c->bound.tokens, c->out_cap,
                         c->n};
     tg_http_on_close(c->req, on_client_close, c);
@@ -797,19 +766,14 @@ static void forward(tg_call_t *c, cJSON *j, const char *type, const char *path)
         on_admitted(c, rc);
 }
 
-/* Admitted (rc 0: relays) or refused (-1: answers why). Takes c->fwd_json. */
+/* Admitted (rc 0: the first attempt) or refused (-1: answers why). */
 static void on_admitted(void *arg, int rc)
 {
     tg_call_t *c = arg;
-    cJSON *j = c->fwd_json;
-    const char *path = c->fwd_path;
     const tg_model_row_t *m = c->model;
-    const tg_cat_route_t *r = c->route;
     const tg_refusal_t *why = &c->why;
 
-    c->fwd_json = NULL;
     if (rc < 0) {
-        cJSON_Delete(j);
         if (why->err == TG_E_BELOW_USAGE_TIER)
             tg_call_error(c, TG_E_BELOW_USAGE_TIER, "model",
                           "The model `%s` requires usage tier %s or higher; your organization is "
@@ -827,72 +791,45 @@ static void on_admitted(void *arg, int rc)
         return;
     }
     if (c->gone) { /* the client left while the shared counters decided */
-        cJSON_Delete(j);
         tg_admit_release(&c->ticket);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
-    cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(r->upstream_model));
-    size_t in_len, cap;
-    tg_http_body(c->req, &in_len);
-    cap = in_len + 256; /* the rewrite adds at most stream_options and a longer model name */
-    char *body = malloc(cap);
-    if (body && !cJSON_PrintPreallocated(j, body, (int)cap, 0)) {
-        free(body);
-        body = cJSON_PrintUnformatted(j);
-    }
-    cJSON_Delete(j);
-    char url[TG_URL_MAX + 64];
-    char auth[600];
-    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
-    tg_provider_request(&r->provider->row, r->provider->api_key, path, url, sizeof(url), auth,
-                        sizeof(auth));
-    if (auth[0])
-        headers[1] = auth;
     c->body = evbuffer_new();
     if (c->stream) /* only streams need the SSE parser and an output batch */
         c->out = evbuffer_new();
-    if (!body || !c->body || (c->stream && (!c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0))) {
-        free(body);
+    if (!c->body || (c->stream && (!c->out || tg_sse_init(&c->sse, SSE_EVENT_MAX) < 0))) {
         tg_admit_release(&c->ticket);
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
         return;
     }
-    c->up = tg_upstream_post(c->w->up, url, headers, body, strlen(body),
-                             c->w->cfg->upstream_timeout_ms, &relay_cbs, c);
-    memset(auth, 0, sizeof(auth));
-    if (!c->up) {
-        tg_admit_release(&c->ticket);
-        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
-        return;
-    }
-    c->next = c->w->calls;
+    c->next = c->w->calls; /* in flight: tg_api_abort_all finds it */
     if (c->w->calls)
         c->w->calls->prev = c;
     c->w->calls = c;
+    attempt(c);
 }
 
 /* Authentication, the JSON body, `model`, and the presence of the endpoint's required
- * `field` (its value in *value). NULL after answering an error. */
+ * `field` (its value in *value; field NULL: none required). NULL after answering an error. */
 static cJSON *begin(tg_call_t *c, const char *endpoint, const char *field, const cJSON **value)
 {
     cJSON *j;
     if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
         return NULL;
     c->endpoint = endpoint;
-    *value = cJSON_GetObjectItemCaseSensitive(j, field);
+    *value = field ? cJSON_GetObjectItemCaseSensitive(j, field) : NULL;
     if (check_model(c, j) < 0) {
         cJSON_Delete(j);
         return NULL;
     }
-    if (!*value || cJSON_IsNull(*value)) {
-        missing(c, field);
+    if (field && (!*value || cJSON_IsNull(*value))) {
+        tg_missing(c, field);
         cJSON_Delete(j);
         return NULL;
     }
     return j;
 }
-
 static const char *roles[] = {"system", "user", "assistant", "tool", "function", "developer"};
 
 void tg_api_chat(tg_call_t *c)
@@ -902,7 +839,7 @@ void tg_api_chat(tg_call_t *c)
     if (!j)
         return;
     if (!cJSON_IsArray(msgs)) {
-        bad_type(c, "messages", "an array", msgs);
+        tg_bad_type(c, "messages", "an array", msgs);
         goto bad;
     }
     if (cJSON_GetArraySize(msgs) == 0) {
@@ -917,17 +854,17 @@ void tg_api_chat(tg_call_t *c)
         char name[64];
         snprintf(name, sizeof(name), "messages[%d]", i);
         if (!cJSON_IsObject(msg)) {
-            bad_type(c, name, "an object", msg);
+            tg_bad_type(c, name, "an object", msg);
             goto bad;
         }
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(msg, "role");
         snprintf(name, sizeof(name), "messages[%d].role", i);
         if (!role) {
-            missing(c, name);
+            tg_missing(c, name);
             goto bad;
         }
         if (!cJSON_IsString(role)) {
-            bad_type(c, name, "a string", role);
+            tg_bad_type(c, name, "a string", role);
             goto bad;
         }
         size_t k = 0;
@@ -942,15 +879,15 @@ void tg_api_chat(tg_call_t *c)
         i++;
     }
     int64_t mt = -1, mct = -1;
-    if (opt_int(c, j, "max_tokens", 1, 1LL << 31, &mt) < 0 ||
-        opt_int(c, j, "max_completion_tokens", 1, 1LL << 31, &mct) < 0 ||
+    if (tg_opt_int(c, j, "max_tokens", 1, 1LL << 31, &mt) < 0 ||
+        tg_opt_int(c, j, "max_completion_tokens", 1, 1LL << 31, &mct) < 0 ||
         check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
     c->out_cap = mct >= 0 ? mct : mt; /* -1: the model's maximum */
     c->out_cap_explicit = c->out_cap >= 0;
     c->input_node = msgs;
     c->input_kind = IN_CHAT;
-    forward(c, j, "chat", "chat/completions");
+    forward(c, j, "chat", TG_EP_CHAT, "chat/completions");
     return;
 bad:
     cJSON_Delete(j);
@@ -964,13 +901,13 @@ void tg_api_completions(tg_call_t *c)
     if (!j)
         return;
     if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt)) {
-        bad_type(c, "prompt", "a string or an array", prompt);
+        tg_bad_type(c, "prompt", "a string or an array", prompt);
         goto bad;
     }
     int64_t mt = 16, best_of = 1; /* OpenAI's default max_tokens for completions is 16 */
-    if (opt_int(c, j, "max_tokens", 0, 1LL << 31, &mt) < 0 ||
-        opt_int(c, j, "best_of", 1, 20, &best_of) < 0 ||
-        opt_int(c, j, "logprobs", 0, 5, &x) < 0 || check_common(c, j) < 0 || check_stream(c, j) < 0)
+    if (tg_opt_int(c, j, "max_tokens", 0, 1LL << 31, &mt) < 0 ||
+        tg_opt_int(c, j, "best_of", 1, 20, &best_of) < 0 ||
+        tg_opt_int(c, j, "logprobs", 0, 5, &x) < 0 || check_common(c, j) < 0 || check_stream(c, j) < 0)
         goto bad;
     c->out_cap = mt;
     c->out_cap_explicit = 1;
@@ -978,7 +915,7 @@ void tg_api_completions(tg_call_t *c)
         c->n = best_of;
     c->input_node = prompt;
     c->input_kind = IN_PROMPT;
-    forward(c, j, "completion", "completions");
+    forward(c, j, "completion", TG_EP_COMPLETIONS, "completions");
     return;
 bad:
     cJSON_Delete(j);
@@ -1006,7 +943,7 @@ void tg_api_embeddings(tg_call_t *c)
             goto bad;
         }
     } else {
-        bad_type(c, "input", "a string or an array", input);
+        tg_bad_type(c, "input", "a string or an array", input);
         goto bad;
     }
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "encoding_format");
@@ -1017,14 +954,167 @@ void tg_api_embeddings(tg_call_t *c)
                       "Invalid value for 'encoding_format': expected 'float' or 'base64'.");
         goto bad;
     }
-    if (opt_int(c, j, "dimensions", 1, 1 << 16, &x) < 0)
+    if (tg_opt_int(c, j, "dimensions", 1, 1 << 16, &x) < 0)
         goto bad;
     c->n = 1;
     c->out_cap = 0;
     c->input_node = input;
     c->input_kind = IN_EMBEDDING;
-    forward(c, j, "embedding", "embeddings");
+    forward(c, j, "embedding", TG_EP_EMBEDDINGS, "embeddings");
     return;
 bad:
     cJSON_Delete(j);
+}
+
+/* POST /v1/responses: OpenAI's Responses API, plain or streamed, admitted and billed like a
+ * chat completion (input from `input`, `instructions` and tools; the output cap from
+ * `max_output_tokens`). */
+void tg_api_responses(tg_call_t *c)
+{
+    const cJSON *none, *v;
+    cJSON *j = begin(c, "responses", NULL, &none);
+    if (!j)
+        return;
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(j, "input");
+    if (input && !cJSON_IsNull(input) && !cJSON_IsString(input) && !cJSON_IsArray(input)) {
+        tg_bad_type(c, "input", "a string or an array", input);
+        goto bad;
+    }
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(j, "tools");
+    if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools)) {
+        tg_bad_type(c, "tools", "an array", tools);
+        goto bad;
+    }
+    int64_t mot = -1;
+    int stream = 0, background = 0;
+    if (tg_opt_string(c, j, "instructions", &v) < 0 ||
+        tg_opt_string(c, j, "previous_response_id", &v) < 0 ||
+        tg_opt_int(c, j, "max_output_tokens", 16, 1LL << 31, &mot) < 0 ||
+        tg_opt_number(c, j, "temperature", 0, 2) < 0 || tg_opt_number(c, j, "top_p", 0, 1) < 0 ||
+        tg_opt_bool(c, j, "stream", &stream) < 0 || tg_opt_bool(c, j, "background", &background) < 0)
+        goto bad;
+    if (background) { /* answered later, to a poll: its usage would never pass through here */
+        tg_call_error(c, TG_E_INVALID_VALUE, "background",
+                      "Background responses are not supported by this server: their usage could "
+                      "not be metered. Send the request without 'background'.");
+        goto bad;
+    }
+    c->stream = stream;
+    c->n = 1;
+    c->out_cap = mot; /* -1: the model's maximum */
+    c->out_cap_explicit = mot >= 0;
+    c->input_node = input;
+    c->input_kind = IN_RESPONSES;
+    forward(c, j, "chat", TG_EP_RESPONSES, "responses");
+    return;
+bad:
+    cJSON_Delete(j);
+}
+
+/* ---- GET and DELETE of a stored response: to the provider that made it ---- */
+
+static int item_data(void *arg, int status, const char *p, size_t n)
+{
+    tg_call_t *c = arg;
+    c->status = status;
+    if (evbuffer_get_length(c->body) + n > c->w->cfg->max_response_bytes)
+        return -1;
+    evbuffer_add(c->body, p, n);
+    return 0;
+}
+
+static void item_done(void *arg, int result, int status)
+{
+    tg_call_t *c = arg;
+    c->up = NULL;
+    size_t n = evbuffer_get_length(c->body);
+    const char *b = (const char *)evbuffer_pullup(c->body, (ssize_t)n);
+    if (result == TG_UP_ETIMEOUT) {
+        set_error(c, TG_E_UPSTREAM_TIMEOUT, NULL);
+    } else if (result != TG_UP_OK) {
+        set_error(c, TG_E_UPSTREAM_FAILED, "The upstream provider could not be reached.");
+    } else {
+        c->status = status;
+        if (status >= 300 && c->item_provider->adapter->error(status, b, n) != TG_UPERR_PASS)
+            /* a refused key, a failure: never the upstream's words (they may quote the key) */
+            set_error(c, TG_E_UPSTREAM_FAILED, "The upstream provider failed.");
+    }
+    n = evbuffer_get_length(c->body);
+    tg_call_headers(c);
+    tg_http_respond(c->req, c->status, "application/json",
+                    (const char *)evbuffer_pullup(c->body, (ssize_t)n), n);
+    tg_call_free(c);
+}
+
+static void item_close(tg_http_req_t *req, void *arg)
+{
+    tg_call_t *c = arg;
+    if (!c->up)
+        return;
+    tg_upstream_cancel(c->up);
+    c->up = NULL;
+    tg_call_free(c);
+}
+
+static const tg_up_cbs_t item_cbs = {NULL, item_data, item_done};
+
+void tg_api_response_item(tg_call_t *c, const char *rest, size_t len)
+{
+    const char *m = tg_http_method(c->req), *slash = memchr(rest, '/', len);
+    size_t idlen = slash ? (size_t)(slash - rest) : len;
+    int get = strcmp(m, "GET") == 0, del = strcmp(m, "DELETE") == 0;
+    int items = slash && tg_span_is(slash, len - idlen, "/input_items");
+    char id[TG_RESPONSE_ID_MAX], pid[TG_ID_MAX], path[TG_RESPONSE_ID_MAX + 32];
+
+    if ((slash && !items) || idlen == 0) {
+        tg_call_unknown_url(c);
+        return;
+    }
+    if (!(get || (del && !items))) {
+        tg_call_bad_method(c);
+        return;
+    }
+    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0)
+        return;
+    int ok = idlen < sizeof(id);
+    for (size_t i = 0; ok && i < idlen; i++)
+        ok = (rest[i] >= 'a' && rest[i] <= 'z') || (rest[i] >= 'A' && rest[i] <= 'Z') ||
+             (rest[i] >= '0' && rest[i] <= '9') || rest[i] == '_' || rest[i] == '-';
+    int rc = ok ? (memcpy(id, rest, idlen), id[idlen] = '\0',
+                   c->w->store->usage->response_provider(c->w->store, c->key->row.org_id, id,
+                                                         pid))
+                : TG_STORE_NOTFOUND;
+    const tg_provider_t *p = rc == 0 ? tg_catalog_provider(c->cat, pid) : NULL;
+    if (rc < 0 && rc != TG_STORE_NOTFOUND) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    if (!p) { /* never made here, another organisation's, or its provider is gone */
+        tg_call_error(c, TG_E_NOT_FOUND, NULL, "Response with id '%.*s' not found.",
+                      (int)(idlen < 100 ? idlen : 100), rest);
+        return;
+    }
+    char url[TG_URL_MAX + sizeof(path) + 512], auth[TG_UPSTREAM_KEY_MAX + 32];
+    const char *headers[3] = {"Accept: application/json", NULL, NULL};
+    const char *query = items ? tg_http_query(c->req) : NULL;
+    snprintf(path, sizeof(path), "responses/%s%s", id, items ? "/input_items" : "");
+    p->adapter->address(&p->row, "", path, url, sizeof(url));
+    if (query && *query && strlen(url) + strlen(query) + 2 < sizeof(url)) {
+        strcat(url, strchr(url, '?') ? "&" : "?");
+        strcat(url, query);
+    }
+    p->adapter->auth(p->nkeys ? p->keys[0] : "", auth, sizeof(auth));
+    if (auth[0])
+        headers[1] = auth;
+    c->item_provider = p;
+    c->body = evbuffer_new();
+    c->up = c->body ? tg_upstream_send(c->w->up, m, url, headers, NULL, 0,
+                                       c->w->cfg->upstream_timeout_ms, &item_cbs, c)
+                    : NULL;
+    sodium_memzero(auth, sizeof(auth));
+    if (!c->up) {
+        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    tg_http_on_close(c->req, item_close, c);
 }

@@ -21,7 +21,7 @@ static cJSON *model_object(const tg_model_row_t *m)
 
 static int visible(tg_call_t *c, const tg_model_row_t *m)
 {
-    return tg_catalog_route(c->cat, m)->provider && tg_catalog_key_allows(c->key, m->id);
+    return tg_catalog_route(c->cat, m)->n > 0 && tg_catalog_key_allows(c->key, m->id);
 }
 
 void tg_api_models_list(tg_call_t *c)

@@ -2,10 +2,55 @@
 #include "api/api_int.h"
 
 #include "billing/usage.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "core/util.h"
 #include "gate/gate.h"
+#include "providers/pool.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ---- models asked for that no provider serves ---- */
+
+#define UNSERVED_MAX 64
+#define UNSERVED_LOG_EVERY 60 /* s: the log says it once a minute per model */
+#define UNSERVED_SHOWN 600    /* s: /readyz names a model asked for this recently */
+
+static pthread_mutex_t unserved_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char model[TG_NAME_MAX];
+    int64_t seen, logged;
+} unserved[UNSERVED_MAX];
+
+void tg_api_note_unserved(const char *model)
+{
+    int64_t now = tg_now();
+    int log = 0, slot = -1, oldest = 0;
+    pthread_mutex_lock(&unserved_mu);
+    for (int i = 0; i < UNSERVED_MAX && slot < 0; i++)
+        if (!strcmp(unserved[i].model, model))
+            slot = i;
+    for (int i = 0; slot < 0 && i < UNSERVED_MAX; i++)
+        if (unserved[i].seen < unserved[oldest].seen)
+            oldest = i;
+    if (slot < 0) { /* the table is small: the least recent model makes room */
+        slot = oldest;
+        snprintf(unserved[slot].model, sizeof(unserved[slot].model), "%s", model);
+        unserved[slot].logged = 0;
+    }
+    unserved[slot].seen = now;
+    if (now - unserved[slot].logged >= UNSERVED_LOG_EVERY) {
+        unserved[slot].logged = now;
+        log = 1;
+    }
+    pthread_mutex_unlock(&unserved_mu);
+    if (log)
+        tg_warn("no provider serves %s: requests for it get 404 model_not_found (add one with "
+                "POST /v1/organization/providers, or enable one that lists it)", model);
+}
 
 void tg_api_health(tg_call_t *c)
 {
@@ -15,10 +60,12 @@ void tg_api_health(tg_call_t *c)
 }
 
 /* Ready: the catalog is loaded, the database answers (usage can be recorded) and, with
- * several instances, so does Redis; otherwise 503 naming what is missing. */
+ * several instances, so does Redis; otherwise 503 naming what is missing. `warnings` names
+ * what does not make the instance unready but leaves requests unanswered: no provider at
+ * all, or models asked for recently that no provider serves. */
 void tg_api_ready(tg_call_t *c)
 {
-    cJSON *o = cJSON_CreateObject(), *down = NULL;
+    cJSON *o = cJSON_CreateObject(), *down = NULL, *warn = NULL;
     int db = tg_usage_ok(), redis = !tg_shared_on() || tg_shared_ok();
     int ok = c->cat && db && redis;
     cJSON_AddStringToObject(o, "status", ok ? "ok" : c->cat ? "unavailable" : "starting");
@@ -28,7 +75,60 @@ void tg_api_ready(tg_call_t *c)
         cJSON_AddItemToArray(down, cJSON_CreateString("database"));
     if (!redis)
         cJSON_AddItemToArray(down, cJSON_CreateString("redis"));
+    if (c->cat) {
+        size_t n, served = 0;
+        const tg_model_row_t *ms = tg_catalog_models(c->cat, &n);
+        for (size_t i = 0; i < n; i++)
+            served += tg_catalog_route(c->cat, &ms[i])->n > 0;
+        warn = cJSON_CreateArray();
+        if (!served)
+            cJSON_AddItemToArray(warn, cJSON_CreateString(
+                "no provider serves any model: add one with POST /v1/organization/providers"));
+        int64_t now = tg_now();
+        pthread_mutex_lock(&unserved_mu);
+        for (int i = 0; served && i < UNSERVED_MAX; i++) {
+            const tg_model_row_t *m = unserved[i].model[0] && now - unserved[i].seen < UNSERVED_SHOWN
+                                          ? tg_catalog_model(c->cat, unserved[i].model,
+                                                             strlen(unserved[i].model))
+                                          : NULL;
+            char t[TG_NAME_MAX + 32];
+            if (m && !tg_catalog_route(c->cat, m)->n) {
+                snprintf(t, sizeof(t), "no provider serves %s", m->id);
+                cJSON_AddItemToArray(warn, cJSON_CreateString(t));
+            }
+        }
+        pthread_mutex_unlock(&unserved_mu);
+        if (cJSON_GetArraySize(warn))
+            cJSON_AddItemToObject(o, "warnings", warn);
+        else
+            cJSON_Delete(warn);
+    }
     tg_call_json(c, ok ? 200 : 503, o);
+}
+
+static void addf(tg_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(tg_strbuf_t *b, const char *fmt, ...)
+{
+    char t[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t, sizeof(t), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        tg_strbuf_add(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
+}
+
+/* Providers' health and attempts (provider ids are the operator's, few, and no tenant's). */
+static void provider_metrics(void *arg, const char *id, const tg_health_view_t *h)
+{
+    tg_strbuf_t *b = arg;
+    addf(b, "tollgate_provider_up{provider=\"%s\"} %d\n", id,
+         strcmp(h->status, "open") != 0);
+    addf(b, "tollgate_provider_consecutive_failures{provider=\"%s\"} %d\n", id,
+         h->consecutive_failures);
+    for (int o = 0; o < TG_OUT__N; o++)
+        addf(b, "tollgate_provider_attempts_total{provider=\"%s\",outcome=\"%s\"} %llu\n", id,
+             tg_pool_outcome_name((tg_outcome_t)o), (unsigned long long)h->outcomes[o]);
 }
 
 void tg_api_metrics(tg_call_t *c)
@@ -64,7 +164,19 @@ void tg_api_metrics(tg_call_t *c)
                   "# TYPE tollgate_worst_case_refusals_total counter\n"
                   "tollgate_worst_case_refusals_total %llu\n",
                   g.unbilled_nanos, g.refusals_worst_case);
+    tg_strbuf_t b = {0};
+    tg_strbuf_add(&b, buf, (size_t)n);
+    tg_strbuf_lit(&b, "# HELP tollgate_provider_up 0 while the provider's circuit breaker is open\n"
+                      "# TYPE tollgate_provider_up gauge\n"
+                      "# TYPE tollgate_provider_consecutive_failures gauge\n"
+                      "# HELP tollgate_provider_attempts_total Upstream attempts by outcome\n"
+                      "# TYPE tollgate_provider_attempts_total counter\n");
+    tg_pool_each(provider_metrics, &b);
     tg_call_headers(c);
-    tg_http_respond(c->req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+    if (b.oom)
+        tg_http_respond(c->req, 503, "text/plain", "", 0);
+    else
+        tg_http_respond(c->req, 200, "text/plain; version=0.0.4", b.p, b.len);
+    tg_strbuf_free(&b);
     tg_call_free(c);
 }

@@ -38,6 +38,10 @@ static void handle(tg_http_req_t *req, void *data)
         post ? tg_api_completions(c) : tg_call_bad_method(c);
     } else if (tg_span_is(path, len, "/v1/embeddings")) {
         post ? tg_api_embeddings(c) : tg_call_bad_method(c);
+    } else if (tg_span_is(path, len, "/v1/responses")) {
+        post ? tg_api_responses(c) : tg_call_bad_method(c);
+    } else if (path_prefix(path, len, "/v1/responses/")) {
+        tg_api_response_item(c, path + 14, len - 14);
     } else if (tg_span_is(path, len, "/v1/models")) {
         get ? tg_api_models_list(c) : tg_call_bad_method(c);
     } else if (path_prefix(path, len, "/v1/models/")) {

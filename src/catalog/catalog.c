@@ -22,8 +22,9 @@ struct tg_catalog {
     size_t nkeys;
     uint32_t *key_slots; /* open addressing on the key hash: index+1, 0 empty */
     size_t key_mask;
-    tg_cat_provider_t *providers;
+    tg_provider_t *providers;
     size_t nproviders;
+    tg_target_t *targets; /* the routes' targets, model after model */
     tg_model_row_t *models; /* sorted by id */
     size_t nmodels;
     tg_cat_route_t *routes; /* parallel to models */
@@ -53,6 +54,7 @@ static void catalog_free(tg_catalog_t *c)
     free(c->providers);
     free(c->models);
     free(c->routes);
+    free(c->targets);
     free(c->rl);
     free(c);
 }
@@ -119,31 +121,58 @@ static void parse_allowed(tg_cat_key_t *k)
     cJSON_Delete(a);
 }
 
-static void build_routes(tg_catalog_t *c)
+/* Each model's targets: the enabled providers that serve it, in the store's order (by
+ * priority). Two passes over the providers' model lists: count, then fill. */
+static int build_routes(tg_catalog_t *c)
 {
+    size_t total = 0;
     c->routes = calloc(c->nmodels ? c->nmodels : 1, sizeof(*c->routes));
-    /* providers come ordered by priority: the first one that serves a model wins */
-    for (size_t p = 0; p < c->nproviders; p++) {
-        cJSON *arr = cJSON_Parse(c->providers[p].row.models);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, arr) {
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "model");
-            const cJSON *um = cJSON_GetObjectItemCaseSensitive(it, "upstream_model");
-            if (!cJSON_IsString(m))
-                continue;
-            const tg_model_row_t *model = tg_catalog_model(c, m->valuestring,
-                                                           strlen(m->valuestring));
-            if (!model)
-                continue;
-            tg_cat_route_t *r = &c->routes[model - c->models];
-            if (r->provider)
-                continue;
-            r->provider = &c->providers[p];
-            snprintf(r->upstream_model, sizeof(r->upstream_model), "%s",
-                     cJSON_IsString(um) && *um->valuestring ? um->valuestring : m->valuestring);
+    if (!c->routes)
+        return -1;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            c->targets = calloc(total ? total : 1, sizeof(*c->targets));
+            if (!c->targets)
+                return -1;
+            size_t at = 0; /* each route's slice, counted in pass 0 */
+            for (size_t m = 0; m < c->nmodels; m++) {
+                c->routes[m].targets = c->targets + at;
+                at += (size_t)c->routes[m].n;
+                c->routes[m].n = 0;
+            }
         }
-        cJSON_Delete(arr);
+        for (size_t p = 0; p < c->nproviders; p++) {
+            if (!c->providers[p].row.enabled)
+                continue;
+            cJSON *arr = cJSON_Parse(c->providers[p].row.models);
+            const cJSON *it;
+            cJSON_ArrayForEach(it, arr) {
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "model");
+                const cJSON *um = cJSON_GetObjectItemCaseSensitive(it, "upstream_model");
+                if (!cJSON_IsString(m))
+                    continue;
+                const tg_model_row_t *model = tg_catalog_model(c, m->valuestring,
+                                                               strlen(m->valuestring));
+                if (!model)
+                    continue;
+                tg_cat_route_t *r = &c->routes[model - c->models];
+                if (r->n == TG_POOL_TARGETS_MAX)
+                    continue;
+                if (pass == 0) {
+                    r->n++;
+                    total++;
+                    continue;
+                }
+                tg_target_t *t = (tg_target_t *)&r->targets[r->n++];
+                t->provider = &c->providers[p];
+                snprintf(t->upstream_model, sizeof(t->upstream_model), "%s",
+                         cJSON_IsString(um) && *um->valuestring ? um->valuestring
+                                                                : m->valuestring);
+            }
+            cJSON_Delete(arr);
+        }
     }
+    return 0;
 }
 
 static void (*on_change)(void);
@@ -205,17 +234,25 @@ int tg_catalog_refresh(tg_store_t *st)
     if (!c->providers)
         goto fail;
     for (size_t i = 0; i < nprovs; i++) {
-        tg_cat_provider_t *p = &c->providers[c->nproviders];
+        tg_provider_t *p = &c->providers[c->nproviders];
+        char text[TG_SECRET_BLOB_MAX];
         p->row = provs[i];
+        if (!(p->adapter = tg_adapter_find(p->row.type))) {
+            tg_error("provider %s: unknown type '%s'; it serves nothing", p->row.id, p->row.type);
+            continue;
+        }
         if (p->row.secret_len &&
-            tg_secret_open(p->row.secret, p->row.secret_len, p->api_key, sizeof(p->api_key)) < 0) {
+            tg_secret_open(p->row.secret, p->row.secret_len, text, sizeof(text)) < 0) {
             tg_error("provider %s: cannot decrypt its upstream key (wrong secret key file?)",
                      p->row.id);
             continue;
         }
+        p->nkeys = p->row.secret_len ? tg_provider_split_keys(text, p->keys) : 0;
+        sodium_memzero(text, sizeof(text));
         c->nproviders++;
     }
-    build_routes(c);
+    if (build_routes(c) < 0)
+        goto fail;
     sodium_memzero(provs, nprovs * sizeof(*provs));
     free(provs);
     free(keys);
@@ -285,6 +322,14 @@ const tg_model_row_t *tg_catalog_model(const tg_catalog_t *c, const char *id, si
 const tg_cat_route_t *tg_catalog_route(const tg_catalog_t *c, const tg_model_row_t *m)
 {
     return &c->routes[m - c->models];
+}
+
+const tg_provider_t *tg_catalog_provider(const tg_catalog_t *c, const char *id)
+{
+    for (size_t i = 0; i < c->nproviders; i++)
+        if (strcmp(c->providers[i].row.id, id) == 0)
+            return &c->providers[i];
+    return NULL;
 }
 
 const tg_model_row_t *tg_catalog_models(const tg_catalog_t *c, size_t *n)

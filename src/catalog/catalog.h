@@ -1,5 +1,5 @@
 /* The in-memory catalog: an immutable, refcounted snapshot of organisations, projects, live
- * keys, providers (with their decrypted upstream keys) and models. The request path reads
+ * keys, providers (with their adapters and decrypted upstream keys) and models. The request path reads
  * only this — never the database. Any change made through the Admin API rebuilds the
  * snapshot from the store and publishes it; workers pick the new one up on their next
  * request (tg_catalog_current) and old snapshots live until their last request ends. */
@@ -7,6 +7,7 @@
 #define TG_CATALOG_H
 
 #include "limits/ratelimit.h"
+#include "providers/pool.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -20,14 +21,11 @@ typedef struct {
     const tg_project_row_t *project; /* NULL for admin keys */
 } tg_cat_key_t;
 
+/* A model's route: the enabled providers that serve it, by priority (providers/pool.h picks
+ * among them per attempt). n == 0: no provider serves the model. */
 typedef struct {
-    tg_provider_row_t row;
-    char api_key[512]; /* decrypted upstream credential; never logged or returned */
-} tg_cat_provider_t;
-
-typedef struct {
-    const tg_cat_provider_t *provider; /* NULL: the model has no provider */
-    char upstream_model[TG_NAME_MAX];
+    const tg_target_t *targets;
+    int n;
 } tg_cat_route_t;
 
 typedef struct tg_catalog tg_catalog_t;
@@ -54,6 +52,8 @@ const tg_model_row_t *tg_catalog_model(const tg_catalog_t *c, const char *id, si
 /* The route of a model (index i of tg_catalog_models), never NULL. */
 const tg_cat_route_t *tg_catalog_route(const tg_catalog_t *c, const tg_model_row_t *m);
 const tg_model_row_t *tg_catalog_models(const tg_catalog_t *c, size_t *n);
+/* A provider by id (enabled or not); NULL when there is none. */
+const tg_provider_t *tg_catalog_provider(const tg_catalog_t *c, const char *id);
 int tg_catalog_key_allows(const tg_cat_key_t *k, const char *model);
 /* The project's limits for a model: the tighter of `org` (the tier's defaults) and the
  * project's own rate limits (set through the Admin API). */

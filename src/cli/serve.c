@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "limits/tiers.h"
 #include "pricing/pricing.h"
+#include "providers/pool.h"
 #include "shared/shared.h"
 #include "store/store.h"
 
@@ -54,6 +55,10 @@ static void usage(FILE *f)
           "  --max-header-bytes N        largest request head (default 65536)\n"
           "  --upstream-timeout-ms N     whole upstream request (default 600000)\n"
           "  --idle-timeout-ms N         idle keep-alive / slow request (default 60000)\n"
+          "  --breaker-failures N        consecutive failures that open a provider's circuit\n"
+          "                              breaker (default 5; docs/routing.md)\n"
+          "  --breaker-cooldown-ms N     how long an open breaker skips its provider before one\n"
+          "                              request probes it (default 30000)\n"
           "  --shutdown-timeout-ms N     grace for in-flight requests (default 30000)\n"
           "  --log-level LEVEL           debug, info, warn, error (default info)\n"
           "  --smtp-url URL              SMTP server for e-mail spend alerts (smtp:// or smtps://)\n"
@@ -76,6 +81,7 @@ typedef struct {
     const char *listen, *db, *redis, *smtp_url, *smtp_from;
     long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
+    long breaker_failures, breaker_cooldown;
 } serve_opts_t;
 
 static const struct option opts[] = {
@@ -88,6 +94,8 @@ static const struct option opts[] = {
     {"max-header-bytes", required_argument, NULL, 'H'},
     {"upstream-timeout-ms", required_argument, NULL, 'u'},
     {"idle-timeout-ms", required_argument, NULL, 'i'},
+    {"breaker-failures", required_argument, NULL, 'B'},
+    {"breaker-cooldown-ms", required_argument, NULL, 'C'},
     {"shutdown-timeout-ms", required_argument, NULL, 's'},
     {"log-level", required_argument, NULL, 'L'},
     {"smtp-url", required_argument, NULL, 'S'},
@@ -138,6 +146,8 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
         case 'H': if (num("max-header-bytes", optarg, 1024, 1L << 20, &o->max_header)) return -1; break;
         case 'u': if (num("upstream-timeout-ms", optarg, 100, 86400000, &o->upstream_timeout)) return -1; break;
         case 'i': if (num("idle-timeout-ms", optarg, 100, 86400000, &o->idle_timeout)) return -1; break;
+        case 'B': if (num("breaker-failures", optarg, 1, 1000, &o->breaker_failures)) return -1; break;
+        case 'C': if (num("breaker-cooldown-ms", optarg, 100, 86400000, &o->breaker_cooldown)) return -1; break;
         case 's': if (num("shutdown-timeout-ms", optarg, 0, 86400000, &o->shutdown_timeout)) return -1; break;
         case 'L':
             if (!strcmp(optarg, "debug")) tg_log_level = TG_LOG_DEBUG;
@@ -227,6 +237,8 @@ int tg_cli_serve(int argc, char **argv)
                       .max_body = 32L << 20,
                       .max_header = 64L << 10,
                       .upstream_timeout = 600000,
+                      .breaker_failures = 5,
+                      .breaker_cooldown = 30000,
                       .idle_timeout = 60000,
                       .shutdown_timeout = 30000};
     char host[256], path[4096];
@@ -271,6 +283,7 @@ int tg_cli_serve(int argc, char **argv)
     if (o.redis && !pg)
         return tg_cli_fail("serve: --redis shares limits between instances on one PostgreSQL; "
                            "use --db postgres://… with it");
+    tg_pool_config((int)o.breaker_failures, o.breaker_cooldown);
     if (o.redis) {
         char err[512];
         if (tg_shared_config(o.redis, err, sizeof(err)) < 0)

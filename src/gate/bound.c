@@ -240,3 +240,94 @@ int tg_bound_text(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *inp
     }
     return finish(m, n, 0, out);
 }
+
+/* Tokens of the strings under `key` of o (0 when absent); -1 when out of memory. */
+static int64_t field_count(const tg_tok_t *tok, const cJSON *o, const char *key)
+{
+    const cJSON *v = get(o, key);
+    return v ? text_count(tok, v) : 0;
+}
+
+int tg_bound_responses(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *input,
+                       const cJSON *instructions, const cJSON *tools, const cJSON *format,
+                       int continues, tg_bound_t *out)
+{
+    int64_t total = TG_BOUND_PER_REQUEST, k;
+    int unbounded = continues;
+    const cJSON *item, *part;
+
+    memset(out, 0, sizeof(*out));
+    out->text_tokens = -1;
+    out->max_item = -1;
+    if ((k = text_count(tok, instructions)) < 0)
+        return TG_BOUND_ENOMEM;
+    total = add(total, k);
+    if (cJSON_IsString(input)) {
+        if ((k = text_count(tok, input)) < 0)
+            return TG_BOUND_ENOMEM;
+        total = add(total, add(k, TG_BOUND_PER_MESSAGE));
+    }
+    const cJSON *items = cJSON_IsArray(input) ? input : NULL;
+    cJSON_ArrayForEach(item, items)
+    {
+        const cJSON *type = get(item, "type"), *content = get(item, "content");
+        total = add(total, TG_BOUND_PER_MESSAGE);
+        if (!type || is(type, "message")) {
+            if (cJSON_IsString(content)) {
+                if ((k = text_count(tok, content)) < 0)
+                    return TG_BOUND_ENOMEM;
+                total = add(total, k);
+            }
+            const cJSON *parts = cJSON_IsArray(content) ? content : NULL;
+            cJSON_ArrayForEach(part, parts)
+            {
+                const cJSON *pt = get(part, "type");
+                if (is(pt, "input_text") || is(pt, "output_text") || is(pt, "text") ||
+                    is(pt, "refusal")) {
+                    if ((k = field_count(tok, part, "text")) < 0 ||
+                        (total = add(total, k), (k = field_count(tok, part, "refusal")) < 0))
+                        return TG_BOUND_ENOMEM;
+                    total = add(total, k);
+                } else if (is(pt, "input_image")) {
+                    int64_t t = image_tokens(m, part);
+                    out->images++;
+                    if (t < 0)
+                        unbounded = 1;
+                    else
+                        total = add(total, t);
+                } else {
+                    unbounded = 1; /* input_file, input_audio, and any part type to come */
+                }
+            }
+            if (content && !cJSON_IsString(content) && !cJSON_IsArray(content))
+                unbounded = 1;
+        } else if (is(type, "function_call") || is(type, "function_call_output") ||
+                   is(type, "custom_tool_call") || is(type, "custom_tool_call_output")) {
+            static const char *const keys[] = {"name", "arguments", "output", "input"};
+            for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                if ((k = field_count(tok, item, keys[i])) < 0)
+                    return TG_BOUND_ENOMEM;
+                total = add(total, k);
+            }
+        } else {
+            unbounded = 1; /* reasoning, item_reference, computer calls, … */
+        }
+    }
+    if (input && !cJSON_IsString(input) && !cJSON_IsArray(input))
+        unbounded = 1;
+    const cJSON *extra[2] = {tools, format};
+    for (int i = 0; i < 2; i++) {
+        if (!extra[i] || cJSON_IsNull(extra[i]))
+            continue;
+        char *t = cJSON_PrintUnformatted(extra[i]);
+        if (!t)
+            return TG_BOUND_ENOMEM;
+        size_t len = strlen(t);
+        size_t n = tok ? tg_tok_count(tok, t, len) : len;
+        free(t);
+        if (n == TG_TOK_COUNT_ERR)
+            return TG_BOUND_ENOMEM;
+        total = add(total, add((int64_t)n, TG_BOUND_TOOLS));
+    }
+    return finish(m, total, unbounded, out);
+}

@@ -22,6 +22,7 @@
 #include "catalog/catalog.h"
 #include "core/errors.h"
 #include "limits/ratelimit.h"
+#include "providers/provider.h"
 #include "shared/shared.h"
 #include "store/store.h"
 
@@ -65,6 +66,14 @@ enum {
  * and response_format (may be NULL). tok: the model's tokenizer, NULL when it has none. */
 int tg_bound_chat(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *messages,
                   const cJSON *tools, const cJSON *response_format, tg_bound_t *out);
+/* The Responses API: input (a string or an array of items), instructions, tools and
+ * text.format (each may be NULL). What only the context window bounds: a previous response,
+ * a conversation or a stored prompt the request continues (`continues` set), files, audio,
+ * reasoning items and item references. text_tokens stays -1 (the upstream judges its
+ * window). */
+int tg_bound_responses(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *input,
+                       const cJSON *instructions, const cJSON *tools, const cJSON *format,
+                       int continues, tg_bound_t *out);
 /* A completions prompt or an embeddings input: a string, an array of strings, or token
  * arrays. Counts each string; an array of token ids counts its length. */
 int tg_bound_text(const tg_model_row_t *m, const tg_tok_t *tok, const cJSON *input,
@@ -127,18 +136,8 @@ void tg_admit_release(tg_ticket_t *t);
 
 /* ---- settle.c ---- */
 
-/* Token counts as a party reported them. `valid` is 0 when any count was missing where
- * required, negative, not an integer or not a number: such counts are not used. Counts
- * are clamped to [0, TG_TOKENS_MAX] while parsing, so no later sum can overflow. */
-#define TG_TOKENS_MAX (1LL << 40)
-typedef struct {
-    int present, valid;
-    int64_t input, cached, output;
-} tg_counts_t;
-
-/* One count from a JSON value: 0 with *out, or -1 when v is not a non-negative integer
- * (too large values clamp to TG_TOKENS_MAX). Never undefined behaviour, whatever v is. */
-int tg_count_from_json(const cJSON *v, int64_t *out);
+/* Token counts (tg_counts_t, tg_count_from_json) come from providers/provider.h: what an
+ * upstream reported, read by its adapter. */
 
 enum {
     TG_DISC_NONE = 0,

@@ -22,24 +22,6 @@ const char *tg_disc_name(int kind)
     return kind >= 0 && kind < TG_DISC__N ? names[kind] : "unknown";
 }
 
-int tg_count_from_json(const cJSON *v, int64_t *out)
-{
-    if (!cJSON_IsNumber(v))
-        return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0)) /* negative, or NaN */
-        return -1;
-    if (d >= (double)TG_TOKENS_MAX) { /* includes infinity: absurd, judged by the caller */
-        *out = TG_TOKENS_MAX;
-        return 0;
-    }
-    int64_t k = (int64_t)d; /* defined: 0 <= d < 2^40 */
-    if ((double)k != d)
-        return -1; /* not an integer */
-    *out = k;
-    return 0;
-}
-
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 

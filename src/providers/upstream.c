@@ -181,9 +181,20 @@ void tg_upstream_free(tg_upstream_t *up)
     free(up);
 }
 
-tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *const *headers,
-                              char *body, size_t len, long timeout_ms, const tg_up_cbs_t *cbs,
-                              void *arg)
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *p)
+{
+    tg_up_req_t *r = p;
+    size_t n = size * nmemb, k = n;
+    while (k && (ptr[k - 1] == '\r' || ptr[k - 1] == '\n'))
+        k--;
+    if (r->cbs.on_header && k)
+        r->cbs.on_header(r->arg, ptr, k);
+    return n;
+}
+
+tg_up_req_t *tg_upstream_send(tg_upstream_t *up, const char *method, const char *url,
+                              const char *const *headers, char *body, size_t len,
+                              long timeout_ms, const tg_up_cbs_t *cbs, void *arg)
 {
     tg_up_req_t *r = calloc(1, sizeof(*r));
     if (!r) {
@@ -201,9 +212,17 @@ tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *co
     if (!r->easy || !r->headers)
         goto fail;
     curl_easy_setopt(r->easy, CURLOPT_URL, url);
-    curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (cbs->on_header) {
+        curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, header_cb);
+        curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+    }
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);

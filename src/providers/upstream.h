@@ -13,6 +13,9 @@ typedef struct tg_up_req tg_up_req_t;
 enum { TG_UP_OK = 0, TG_UP_ECONNECT = 1, TG_UP_ETIMEOUT = 2, TG_UP_EFAIL = 3 };
 
 typedef struct {
+    /* One header line of the answer (the status line first: the answer's first byte), without
+     * its CRLF. May be NULL. */
+    void (*on_header)(void *arg, const char *line, size_t n);
     /* Body bytes, with the status and content type known. Return 0 to go on, 1 to pause
      * (the same bytes come again after tg_upstream_resume), -1 to abort (on_done then gets
      * TG_UP_EFAIL). */
@@ -24,11 +27,13 @@ typedef struct {
 tg_upstream_t *tg_upstream_new(struct event_base *base);
 void tg_upstream_free(tg_upstream_t *up);
 
-/* POSTs `body` (takes ownership; freed with free()) to url with the given header lines
- * ("Name: value", NULL-terminated; copied). Returns NULL on failure (no callback then). */
-tg_up_req_t *tg_upstream_post(tg_upstream_t *up, const char *url, const char *const *headers,
-                              char *body, size_t len, long timeout_ms, const tg_up_cbs_t *cbs,
-                              void *arg);
+/* Sends `method` ("POST", "GET", "DELETE") to url with the given header lines ("Name:
+ * value", NULL-terminated; copied) and, for POST, `body` (takes ownership; freed with free();
+ * NULL for none). timeout_ms bounds the whole transfer. Returns NULL on failure (no callback
+ * then). */
+tg_up_req_t *tg_upstream_send(tg_upstream_t *up, const char *method, const char *url,
+                              const char *const *headers, char *body, size_t len,
+                              long timeout_ms, const tg_up_cbs_t *cbs, void *arg);
 /* Stops the transfer and closes its connection at once; no callback runs afterwards. */
 void tg_upstream_cancel(tg_up_req_t *r);
 void tg_upstream_resume(tg_up_req_t *r);

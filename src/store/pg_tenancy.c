@@ -194,15 +194,19 @@ static int pg_provider_upsert(tg_store_t *b, const tg_provider_row_t *r)
     tg_pg__int(&a, r->weight);
     tg_pg__int(&a, r->priority);
     tg_pg__int(&a, r->created_at);
+    tg_pg__text(&a, r->api_version);
+    tg_pg__int(&a, r->timeout_ms);
+    tg_pg__int(&a, r->enabled);
     return tg_pg__cmd((pg_t *)b,
                       "INSERT INTO providers (id,organization_id,name,type,base_url,secret,"
-                      "models,weight,priority,created_at)"
-                      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (id) DO UPDATE"
+                      "models,weight,priority,created_at,api_version,timeout_ms,enabled)"
+                      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (id) DO UPDATE"
                       " SET organization_id=EXCLUDED.organization_id, name=EXCLUDED.name,"
                       " type=EXCLUDED.type, base_url=EXCLUDED.base_url,"
                       " secret=EXCLUDED.secret, models=EXCLUDED.models,"
                       " weight=EXCLUDED.weight, priority=EXCLUDED.priority,"
-                      " created_at=EXCLUDED.created_at, seq=DEFAULT",
+                      " created_at=EXCLUDED.created_at, api_version=EXCLUDED.api_version,"
+                      " timeout_ms=EXCLUDED.timeout_ms, enabled=EXCLUDED.enabled, seq=DEFAULT",
                       &a, NULL);
 }
 
@@ -226,13 +230,17 @@ static void fill_provider(const PGresult *res, int i, void *out)
     r->weight = (int)tg_pg__col_int(res, i, 7);
     r->priority = (int)tg_pg__col_int(res, i, 8);
     r->created_at = tg_pg__col_int(res, i, 9);
+    tg_pg__col_text(res, i, 10, r->api_version, sizeof(r->api_version));
+    r->timeout_ms = tg_pg__col_int(res, i, 11);
+    r->enabled = (int)tg_pg__col_int(res, i, 12);
 }
 
 static int pg_provider_list(tg_store_t *b, tg_provider_row_t **rows, size_t *n)
 {
     return tg_pg__collect((pg_t *)b,
                           "SELECT id,organization_id,name,type,base_url,secret,models,weight,"
-                          "priority,created_at FROM providers ORDER BY priority, created_at, seq",
+                          "priority,created_at,api_version,timeout_ms,enabled FROM providers"
+                          " ORDER BY priority, created_at, seq",
                           NULL, sizeof(tg_provider_row_t), fill_provider, (void **)rows, n);
 }
 

@@ -57,6 +57,17 @@ static void arr_text(arr_t *a, const char *v)
     arr_put(a, "\"", 1);
 }
 
+/* "" becomes NULL (an unquoted NULL in an array literal). */
+static void arr_opt_text(arr_t *a, const char *v)
+{
+    if (*v) {
+        arr_text(a, v);
+        return;
+    }
+    arr_sep(a);
+    arr_put(a, "NULL", 4);
+}
+
 static void arr_int(arr_t *a, int64_t v)
 {
     char t[24];
@@ -90,7 +101,7 @@ static int cmp_str(const void *x, const void *y)
 static int pg_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
                            unsigned char *inserted)
 {
-    enum { NCOL = 17 };
+    enum { NCOL = 18 };
     arr_t c[NCOL] = {{0}};
     tg_pg_args_t a = {0};
     PGresult *res = NULL;
@@ -118,6 +129,7 @@ static int pg_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
         arr_int(&c[14], r->aborted);
         arr_int(&c[15], r->cost_nanousd);
         arr_int(&c[16], r->unbilled_nanousd);
+        arr_opt_text(&c[17], r->response_id);
     }
     if (arr_args(c, NCOL, &a) < 0)
         goto out;
@@ -126,11 +138,11 @@ static int pg_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
                        "INSERT INTO usage_records (request_id, created_at, organization_id,"
                        " project_id, api_key_id, model, provider_id, endpoint, input_tokens,"
                        " cached_input_tokens, output_tokens, status, latency_ms, streamed,"
-                       " aborted, cost_nanousd, unbilled_nanousd)"
+                       " aborted, cost_nanousd, unbilled_nanousd, response_id)"
                        " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],"
                        " $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[],"
                        " $10::bigint[], $11::bigint[], $12::int[], $13::bigint[], $14::int[],"
-                       " $15::int[], $16::bigint[], $17::bigint[])"
+                       " $15::int[], $16::bigint[], $17::bigint[], $18::text[])"
                        " ON CONFLICT DO NOTHING RETURNING request_id",
                        &a);
     if (!res)
@@ -159,6 +171,23 @@ out:
     PQclear(res);
     arr_free(c, NCOL);
     return rc;
+}
+
+static void fill_provider_id(const PGresult *r, int row, void *out)
+{
+    tg_pg__col_text(r, row, 0, out, TG_ID_MAX);
+}
+
+static int pg_response_provider(tg_store_t *b, const char *org_id, const char *response_id,
+                                char provider_id[TG_ID_MAX])
+{
+    tg_pg_args_t a = {0};
+    tg_pg__text(&a, response_id);
+    tg_pg__text(&a, org_id);
+    return tg_pg__get_one((pg_t *)b,
+                          "SELECT provider_id FROM usage_records WHERE response_id=$1 AND"
+                          " organization_id=$2 LIMIT 1",
+                          &a, fill_provider_id, provider_id);
 }
 
 static int pg_usage_count(tg_store_t *b, int64_t *n)
@@ -407,4 +436,5 @@ const struct tg_store_usage tg_pg__usage = {
     .usage_agg_add = pg_usage_agg_add,
     .month_spend = pg_month_spend,
     .usage_query = pg_usage_query,
+    .response_provider = pg_response_provider,
 };

@@ -179,7 +179,9 @@ static int sq_provider_upsert(tg_store_t *b, const tg_provider_row_t *r)
 {
     sq_t *s = (sq_t *)b;
     sqlite3_stmt *st =
-        tg_sq__prep(s, "INSERT OR REPLACE INTO providers VALUES (?,?,?,?,?,?,?,?,?,?)");
+        tg_sq__prep(s, "INSERT OR REPLACE INTO providers (id,organization_id,name,type,"
+                       "base_url,secret,models,weight,priority,created_at,api_version,"
+                       "timeout_ms,enabled) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -1;
     tg_sq__bind_text(st, 1, r->id);
@@ -195,6 +197,9 @@ static int sq_provider_upsert(tg_store_t *b, const tg_provider_row_t *r)
     sqlite3_bind_int(st, 8, r->weight);
     sqlite3_bind_int(st, 9, r->priority);
     sqlite3_bind_int64(st, 10, r->created_at);
+    tg_sq__bind_text(st, 11, r->api_version);
+    sqlite3_bind_int64(st, 12, r->timeout_ms);
+    sqlite3_bind_int(st, 13, r->enabled);
     return tg_sq__run(s, st);
 }
 
@@ -220,6 +225,9 @@ static void fill_provider(sqlite3_stmt *st, void *p)
     r->weight = sqlite3_column_int(st, 7);
     r->priority = sqlite3_column_int(st, 8);
     r->created_at = sqlite3_column_int64(st, 9);
+    tg_sq__col_text(st, 10, r->api_version, sizeof(r->api_version));
+    r->timeout_ms = sqlite3_column_int64(st, 11);
+    r->enabled = sqlite3_column_int(st, 12);
 }
 
 static int sq_provider_list(tg_store_t *b, tg_provider_row_t **rows, size_t *n)
@@ -228,7 +236,8 @@ static int sq_provider_list(tg_store_t *b, tg_provider_row_t **rows, size_t *n)
     return tg_sq__collect(
         s,
         tg_sq__prep(s, "SELECT id,organization_id,name,type,base_url,secret,models,weight,"
-                       "priority,created_at FROM providers ORDER BY priority, created_at,"
+                       "priority,created_at,api_version,timeout_ms,enabled FROM providers"
+                       " ORDER BY priority, created_at,"
                        " rowid"),
         sizeof(tg_provider_row_t), fill_provider, (void **)rows, n);
 }

@@ -15,7 +15,7 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
     sq_t *s = (sq_t *)b;
     if (!s->usage_ins &&
         !(s->usage_ins = tg_sq__prep(s, "INSERT OR IGNORE INTO usage_records VALUES"
-                                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")))
+                                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")))
         return -1;
     sqlite3_stmt *st = s->usage_ins;
     for (size_t i = 0; i < n; i++) {
@@ -38,6 +38,10 @@ static int sq_usage_insert(tg_store_t *b, const tg_usage_row_t *rows, size_t n,
         sqlite3_bind_int(st, 15, r->aborted);
         sqlite3_bind_int64(st, 16, r->cost_nanousd);
         sqlite3_bind_int64(st, 17, r->unbilled_nanousd);
+        if (r->response_id[0])
+            tg_sq__bind_text(st, 18, r->response_id);
+        else
+            sqlite3_bind_null(st, 18);
         if (sqlite3_step(st) != SQLITE_DONE) {
             tg_error("sqlite usage insert: %s", sqlite3_errmsg(s->db));
             sqlite3_reset(st);
@@ -217,10 +221,28 @@ static int sq_usage_query(tg_store_t *b, const tg_usage_query_t *q, tg_usage_buc
     return tg_sq__collect(s, st, sizeof(tg_usage_bucket_row_t), fill_bucket, (void **)rows, n);
 }
 
+static int sq_response_provider(tg_store_t *b, const char *org_id, const char *response_id,
+                                char provider_id[TG_ID_MAX])
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = tg_sq__prep(s, "SELECT provider_id FROM usage_records WHERE"
+                                      " response_id=? AND organization_id=? LIMIT 1");
+    if (!st)
+        return -1;
+    tg_sq__bind_text(st, 1, response_id);
+    tg_sq__bind_text(st, 2, org_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        tg_sq__col_text(st, 0, provider_id, TG_ID_MAX);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? TG_STORE_NOTFOUND : -1;
+}
+
 const struct tg_store_usage tg_sq__usage = {
     .usage_insert = sq_usage_insert,
     .usage_count = sq_usage_count,
     .usage_agg_add = sq_usage_agg_add,
     .month_spend = sq_month_spend,
     .usage_query = sq_usage_query,
+    .response_provider = sq_response_provider,
 };

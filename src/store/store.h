@@ -16,7 +16,7 @@
 #define TG_NAME_MAX 256
 #define TG_URL_MAX 1024
 #define TG_JSON_MAX 4096
-#define TG_SECRET_BLOB_MAX 512
+#define TG_SECRET_BLOB_MAX 4096 /* a provider's keys, sealed: 8 × 400 characters */
 
 /* A (scope, amount) pair: overdrafts (scope = org), spend limits in cents (scope = org or
  * project id), month spend in nano-dollars (scope = project id). */

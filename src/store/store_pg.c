@@ -108,6 +108,13 @@ static const char *migrations[] = {
     "  email TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
     "  invited_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, accepted_at BIGINT,"
     "  seq BIGSERIAL);",
+    /* 2: routing (SQLite 8) */
+    "ALTER TABLE providers ADD COLUMN api_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE providers ADD COLUMN timeout_ms BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE usage_records ADD COLUMN response_id TEXT;"
+    "CREATE INDEX usage_records_response ON usage_records(response_id)"
+    "  WHERE response_id IS NOT NULL;",
 };
 
 /* ---- parameters ---- */

@@ -115,6 +115,14 @@ static const char *migrations[] = {
     "ALTER TABLE models ADD COLUMN image_tile_tokens INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE models ADD COLUMN image_max_tokens INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE usage_records ADD COLUMN unbilled_nanousd INTEGER NOT NULL DEFAULT 0;",
+    /* 8: routing — a provider's api-version (azure), first-byte timeout and switch; which
+     * provider made a Responses API answer (GET/DELETE /v1/responses/{id} go there) */
+    "ALTER TABLE providers ADD COLUMN api_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE providers ADD COLUMN timeout_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE usage_records ADD COLUMN response_id TEXT;"
+    "CREATE INDEX usage_records_response ON usage_records(response_id)"
+    "  WHERE response_id IS NOT NULL;",
 };
 
 int tg_sq__exec(sq_t *s, const char *sql)

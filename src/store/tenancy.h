@@ -47,11 +47,15 @@ typedef struct {
     char name[TG_NAME_MAX];
     char type[32];
     char base_url[TG_URL_MAX];
-    unsigned char secret[TG_SECRET_BLOB_MAX]; /* the upstream key, encrypted (auth/secretbox) */
+    /* the upstream keys, newline-separated, encrypted (auth/secretbox) */
+    unsigned char secret[TG_SECRET_BLOB_MAX];
     size_t secret_len;
     char models[TG_JSON_MAX]; /* JSON array of {"model","upstream_model"} */
     int weight, priority;
     int64_t created_at;
+    char api_version[32]; /* azure: the api-version query ("" for the default) */
+    int64_t timeout_ms;   /* wait this long for the first byte (0: the server's timeout) */
+    int enabled;
 } tg_provider_row_t;
 
 typedef struct {

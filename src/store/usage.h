@@ -8,6 +8,8 @@
 #error "include store/store.h"
 #endif
 
+#define TG_RESPONSE_ID_MAX 128
+
 typedef struct {
     char request_id[40];
     int64_t created_at;
@@ -23,6 +25,7 @@ typedef struct {
     int streamed, aborted;
     int64_t cost_nanousd;
     int64_t unbilled_nanousd; /* what the upstream reported above the reservation: not charged */
+    char response_id[TG_RESPONSE_ID_MAX]; /* the Responses API's id of the answer, else "" */
 } tg_usage_row_t;
 
 /* One row of usage_agg: totals per minute × organisation × project × key × model × endpoint. */
@@ -81,6 +84,10 @@ struct tg_store_usage {
     /* Usage and costs: sums per bucket and group from the aggregates (see tg_usage_query_t). */
     int (*usage_query)(tg_store_t *st, const tg_usage_query_t *q, tg_usage_bucket_row_t **rows,
                        size_t *n);
+    /* The provider that answered a Responses API request of org_id whose answer had id
+     * response_id: 0 with provider_id, TG_STORE_NOTFOUND, or -1. */
+    int (*response_provider)(tg_store_t *st, const char *org_id, const char *response_id,
+                             char provider_id[TG_ID_MAX]);
 };
 
 #endif

@@ -724,10 +724,10 @@ describe('refusals change nothing; no usage is lost', () => {
   it('an upstream error releases the reservation; what reached the provider is recorded once', async () => {
     const c = await Customer.create('Upstream error', { cents: 1 });
     const e = await c.client.chat.completions.create({ model: 'test-fast', max_tokens: 10, messages: [{ role: 'user', content: 'mock:status=500' }] }).then(() => null, (x) => x);
-    assert.equal(e?.status, 500);
+    assert.equal(e?.status, 502);
     const row = usageRecord(e.headers.get('x-request-id'));
     assert.ok(row, 'the request reached a provider: one usage record');
-    assert.equal(row.status, 500);
+    assert.equal(row.status, 502);
     const { b } = await assertBooksBalance(c, 'upstream error');
     assert.equal(b.used, BigInt(row.cost_nanousd));
   });

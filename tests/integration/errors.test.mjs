@@ -220,27 +220,36 @@ describe('errors', () => {
   });
 
   describe('upstream failures', () => {
-    it('upstream 500 with an OpenAI error → 500 passed through', async (t) => {
+    it('upstream 500 with an OpenAI error, no other provider → 502 server_error naming the status', async () => {
+      // SPEC.md §3: when every candidate fails, a 4xx other than 429 passes through, a 5xx
+      // becomes 502 server_error (the upstream's words are not the client's business)
       const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'please mock:status=500' }] } });
-      assertErrorResponse(r, 500, {}, 'upstream 500');
-      assert.deepEqual(r.json, { error: { message: 'mock upstream error 500', type: 'server_error', param: null, code: null } },
-        'the upstream error body is passed through');
+      assertErrorResponse(r, 502, { type: 'server_error' }, 'upstream 500');
+      assert.match(r.json.error.message, /HTTP 500/);
       const rid = assertCommonHeaders(r.headers, { orgId: env.orgId });
       assert.ok(!r.text.includes(UPSTREAM_KEY), 'upstream secret never leaks');
       const s = await env.mock.stats();
       assert.ok(s.requests >= 1, 'the request reached the upstream');
       const row = env.usageRow(rid);
       assert.ok(row, 'a request that reached a provider gets a usage record');
-      assert.equal(row.status, 500);
+      assert.equal(row.status, 502);
       assert.equal(row.output_tokens, 0);
-      await expectAPIError(env.client().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mock:status=500' }] }), 500);
+      assert.equal(row.cost_nanousd, 0);
+      await expectAPIError(env.client().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mock:status=500' }] }), 502, { type: 'server_error' });
       await env.assertAlive();
     });
 
-    it('upstream 500 on a streaming request → 500 error before any stream', async () => {
+    it('upstream 400 with an OpenAI error → passed through with its status and body', async () => {
+      const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mock:status=400' }] } });
+      assertErrorResponse(r, 400, {}, 'upstream 400');
+      assert.deepEqual(r.json, { error: { message: 'mock upstream error 400', type: 'invalid_request_error', param: null, code: null } },
+        'the upstream error body is passed through');
+    });
+
+    it('upstream 500 on a streaming request → 502 error before any stream', async () => {
       const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'mock:status=500' }] } });
-      // nothing was streamed yet, so the client gets the upstream's status and error, as from OpenAI
-      assertErrorResponse(r, 500, {}, 'streaming upstream 500');
+      // nothing was streamed yet, so the client gets a plain error, as from OpenAI
+      assertErrorResponse(r, 502, { type: 'server_error' }, 'streaming upstream 500');
       assertCommonHeaders(r.headers, { orgId: env.orgId });
       await env.assertAlive();
     });

@@ -198,7 +198,8 @@ export class Mock {
     return m;
   }
 
-  /** {requests, aborted, last_request: {method, path, authorization, body}}; body parsed if JSON text. */
+  /** {requests, aborted, failed, last_request: {method, path, query, authorization, api_key, body}};
+   * body parsed if JSON text. */
   async stats() {
     const r = await fetch(`${this.origin}/mock/stats`);
     assert.equal(r.status, 200, 'mock /mock/stats');
@@ -214,6 +215,17 @@ export class Mock {
     const r = await fetch(`${this.origin}/mock/reset`, { method: 'POST' });
     await r.arrayBuffer();
     assert.ok(r.status >= 200 && r.status < 300, `mock /mock/reset -> ${r.status}`);
+  }
+
+  /** Changes the failure mode / latency at runtime, any of {fail_status, fail_percent,
+   * retry_after (null: off), latency_ms}; with no argument only reads it. Returns the config. */
+  async config(changes) {
+    const r = changes === undefined
+      ? await fetch(`${this.origin}/mock/config`)
+      : await fetch(`${this.origin}/mock/config`, { method: 'POST', body: JSON.stringify(changes) });
+    const body = await r.json();
+    assert.equal(r.status, 200, `mock /mock/config -> ${r.status} ${JSON.stringify(body)}`);
+    return body;
   }
 
   async stop() {

@@ -91,6 +91,7 @@ static void add_provider(tg_store_t *st, const char *id, int priority, const cha
     p.weight = 1;
     p.priority = priority;
     p.created_at = at;
+    p.enabled = 1;
     assert_int_equal(st->tenancy->provider_upsert(st, &p), 0);
 }
 
@@ -142,7 +143,7 @@ static fx_t *seeded(void **state)
     add_model(st, "gpt-4.1-mini");
     add_model(st, "orphan-model");
 
-    /* inserted first but lower in priority (larger number): loses gpt-4o-mini */
+    /* inserted first but lower in priority (larger number): gpt-4o-mini's second target */
     add_provider(st, "prov_backup", 5, "sk-upstream-backup",
                  "[{\"model\":\"gpt-4o-mini\",\"upstream_model\":\"backup-mini\"},"
                  "{\"model\":\"gpt-4.1-mini\",\"upstream_model\":\"gpt-4.1-mini-2025-04-14\"}]",
@@ -286,33 +287,38 @@ static void test_models_and_routes(void **state)
     /* the first provider by priority serves gpt-4o-mini, with its decrypted key */
     const tg_cat_route_t *r = tg_catalog_route(c, mini);
     assert_non_null(r);
-    assert_non_null(r->provider);
-    assert_string_equal(r->provider->row.id, "prov_main");
-    assert_string_equal(r->provider->api_key, "sk-upstream-main-0123456789");
-    assert_string_equal(r->provider->row.base_url, "https://prov_main.example.com/v1");
-    assert_string_equal(r->upstream_model, "gpt-4o-mini-2024-07-18");
+    assert_true(r->n >= 1);
+    assert_string_equal(r->targets[0].provider->row.id, "prov_main");
+    assert_int_equal(r->targets[0].provider->nkeys, 1);
+    assert_string_equal(r->targets[0].provider->keys[0], "sk-upstream-main-0123456789");
+    assert_string_equal(r->targets[0].provider->row.base_url, "https://prov_main.example.com/v1");
+    assert_string_equal(r->targets[0].upstream_model, "gpt-4o-mini-2024-07-18");
+    /* the other provider that serves it follows, by priority, with its own upstream name */
+    assert_int_equal(r->n, 2);
+    assert_string_equal(r->targets[1].provider->row.id, "prov_backup");
+    assert_string_equal(r->targets[1].upstream_model, "backup-mini");
 
     /* no upstream_model: the model's own name */
     r = tg_catalog_route(c, m4o);
-    assert_non_null(r->provider);
-    assert_string_equal(r->provider->row.id, "prov_main");
-    assert_string_equal(r->upstream_model, "gpt-4o");
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->targets[0].provider->row.id, "prov_main");
+    assert_string_equal(r->targets[0].upstream_model, "gpt-4o");
 
     /* served only by the backup provider */
     const tg_model_row_t *m41 = tg_catalog_model(c, "gpt-4.1-mini", 12);
     assert_non_null(m41);
     r = tg_catalog_route(c, m41);
-    assert_non_null(r->provider);
-    assert_string_equal(r->provider->row.id, "prov_backup");
-    assert_string_equal(r->provider->api_key, "sk-upstream-backup");
-    assert_string_equal(r->upstream_model, "gpt-4.1-mini-2025-04-14");
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->targets[0].provider->row.id, "prov_backup");
+    assert_string_equal(r->targets[0].provider->keys[0], "sk-upstream-backup");
+    assert_string_equal(r->targets[0].upstream_model, "gpt-4.1-mini-2025-04-14");
 
     /* no provider at all */
     const tg_model_row_t *orphan = tg_catalog_model(c, "orphan-model", 12);
     assert_non_null(orphan);
     r = tg_catalog_route(c, orphan);
     assert_non_null(r);
-    assert_null(r->provider);
+    assert_int_equal(r->n, 0);
 
     /* organisation and project lookups */
     assert_non_null(tg_catalog_org(c, "org_a"));
@@ -355,7 +361,7 @@ static void test_reload_and_snapshot_lifetime(void **state)
     assert_true(tg_catalog_key_allows(held, "gpt-4o-mini"));
     const tg_model_row_t *mini = tg_catalog_model(old, "gpt-4o-mini", 11);
     assert_non_null(mini);
-    assert_string_equal(tg_catalog_route(old, mini)->provider->api_key,
+    assert_string_equal(tg_catalog_route(old, mini)->targets[0].provider->keys[0],
                         "sk-upstream-main-0123456789");
     tg_catalog_unref(old);
 
@@ -387,14 +393,14 @@ static void test_provider_changes(void **state)
     const tg_model_row_t *mini = tg_catalog_model(c, "gpt-4o-mini", 11);
     assert_non_null(mini);
     const tg_cat_route_t *r = tg_catalog_route(c, mini);
-    assert_non_null(r->provider);
-    assert_string_equal(r->provider->row.id, "prov_backup");
-    assert_string_equal(r->provider->api_key, "sk-upstream-backup");
-    assert_string_equal(r->upstream_model, "backup-mini");
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->targets[0].provider->row.id, "prov_backup");
+    assert_string_equal(r->targets[0].provider->keys[0], "sk-upstream-backup");
+    assert_string_equal(r->targets[0].upstream_model, "backup-mini");
     /* and gpt-4o has no provider any more */
     const tg_model_row_t *m4o = tg_catalog_model(c, "gpt-4o", 6);
     assert_non_null(m4o);
-    assert_null(tg_catalog_route(c, m4o)->provider);
+    assert_int_equal(tg_catalog_route(c, m4o)->n, 0);
 }
 
 static void test_undecryptable_provider_never_routes(void **state)
@@ -412,12 +418,14 @@ static void test_undecryptable_provider_never_routes(void **state)
     tg_catalog_t *c = tg_catalog_current(&f->slot);
 
     const tg_model_row_t *orphan = tg_catalog_model(c, "orphan-model", 12);
-    assert_null(tg_catalog_route(c, orphan)->provider);
+    assert_int_equal(tg_catalog_route(c, orphan)->n, 0);
     const tg_model_row_t *mini = tg_catalog_model(c, "gpt-4o-mini", 11);
     const tg_cat_route_t *r = tg_catalog_route(c, mini);
-    assert_non_null(r->provider);
-    assert_string_equal(r->provider->row.id, "prov_main");
-    assert_string_equal(r->provider->api_key, "sk-upstream-main-0123456789");
+    assert_true(r->n >= 1);
+    assert_string_equal(r->targets[0].provider->row.id, "prov_main");
+    assert_string_equal(r->targets[0].provider->keys[0], "sk-upstream-main-0123456789");
+    for (int i = 0; i < r->n; i++) /* the foreign provider is not among them */
+        assert_string_not_equal(r->targets[i].provider->row.id, "prov_foreign");
     /* everything else is unaffected */
     assert_non_null(lookup(c, f->k_all));
 }

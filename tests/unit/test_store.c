@@ -388,6 +388,9 @@ static tg_provider_row_t provider(const char *id, int priority, int64_t at)
     p.weight = 3;
     p.priority = priority;
     p.created_at = at;
+    p.enabled = priority != 2; /* one of each */
+    p.timeout_ms = 1500 + priority;
+    snprintf(p.api_version, sizeof(p.api_version), "2024-10-%02d", 20 + priority);
     return p;
 }
 
@@ -404,6 +407,9 @@ static void provider_eq(const tg_provider_row_t *a, const tg_provider_row_t *b)
     assert_int_equal(a->weight, b->weight);
     assert_int_equal(a->priority, b->priority);
     assert_true(a->created_at == b->created_at);
+    assert_int_equal(a->enabled, b->enabled);
+    assert_true(a->timeout_ms == b->timeout_ms);
+    assert_string_equal(a->api_version, b->api_version);
 }
 
 static void test_providers(void **state)

@@ -1,6 +1,6 @@
-/* api/inference: tg_api__strip_null_usage, which hides `"usage":null` from stream chunks when
+/* providers/openai.c: tg_openai_strip_null_usage, which hides `"usage":null` from stream chunks when
  * the client did not ask for usage. */
-#include "api/api_int.h"
+#include "providers/provider.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +22,7 @@ static char *strip(const char *in)
     assert_non_null(buf);
     memcpy(buf, in, len);
     memset(buf + len, '#', 16);
-    size_t n = tg_api__strip_null_usage(buf, len);
+    size_t n = tg_openai_strip_null_usage(buf, len);
     assert_true(n <= len);
     for (size_t i = len; i < len + 16; i++)
         assert_int_equal(buf[i], '#');
@@ -69,7 +69,7 @@ static void unchanged_text(const char *in)
     char *buf = malloc(len + 1);
     assert_non_null(buf);
     memcpy(buf, in, len + 1);
-    assert_int_equal(tg_api__strip_null_usage(buf, len), len);
+    assert_int_equal(tg_openai_strip_null_usage(buf, len), len);
     assert_memory_equal(buf, in, len + 1);
     free(buf);
 }
@@ -123,7 +123,7 @@ static void test_respects_len(void **state)
 {
     /* only the first len bytes are looked at and moved */
     char buf[] = "{\"id\":\"x\"}\"usage\":null";
-    size_t n = tg_api__strip_null_usage(buf, 10);
+    size_t n = tg_openai_strip_null_usage(buf, 10);
     assert_int_equal(n, 10);
     assert_memory_equal(buf, "{\"id\":\"x\"}\"usage\":null", sizeof(buf));
 }
