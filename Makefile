@@ -157,6 +157,8 @@ check:
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
 	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
 	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)
+	@! grep -rlnE '#include "(api|http)/' src/providers || (echo "src/providers sees the HTTP call (api/ or http/)" && false)
+	@! grep -rln 'tg_call_t' src/providers || (echo "src/providers uses tg_call_t" && false)
 	@echo "boundaries ok"
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS.

@@ -309,6 +309,9 @@ static cJSON *rate_limit_object(tg_call_t *c, const tg_project_row_t *p, const t
     cJSON_AddNumberToObject(o, "max_tokens_per_1_minute", (double)eff.v[TG_RL_TPM]);
     cJSON_AddNumberToObject(o, "max_requests_per_1_day", (double)eff.v[TG_RL_RPD]);
     cJSON_AddNumberToObject(o, "max_tokens_per_1_day", (double)eff.v[TG_RL_TPD]);
+    /* Tollgate's: whether any enabled provider serves the model now (else requests for it
+     * get 404 model_not_found, whatever the limits say) */
+    cJSON_AddBoolToObject(o, "served", tg_catalog_route(c->cat, m)->n > 0);
     return o;
 }
 

@@ -150,8 +150,13 @@ export function Loading() {
   );
 }
 
-export function Badge({ children, kind = 'neutral' }) {
-  return <span class={cls('badge', `badge-${kind}`)}>{children}</span>;
+// title: a tooltip; testid: its data-testid.
+export function Badge({ children, kind = 'neutral', title, testid }) {
+  return (
+    <span class={cls('badge', `badge-${kind}`)} title={title} data-testid={testid}>
+      {children}
+    </span>
+  );
 }
 
 export function PageHeader({ title, description, actions }) {
