@@ -35,7 +35,7 @@
 #define STREAM_HWM (256 * 1024)     /* pause the upstream above this much unsent output */
 #define SSE_EVENT_MAX (1024 * 1024) /* one upstream SSE event */
 #define TG_ATTEMPTS_MAX 3           /* attempts per request, over all providers */
-#define BACKOFF_MS 50               /* before the second attempt (then doubled), ± half */
+#define BACKOFF_MS 20               /* before the second attempt (then doubled), ± half */
 /* ---- tokenizers: loaded once at start, read-only afterwards ---- */
 
 static tg_tok_t *toks[2]; /* cl100k_base, o200k_base */

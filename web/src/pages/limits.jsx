@@ -28,6 +28,8 @@ const CSS = `
 .card .lm-rl-table{max-height:520px;overflow-y:auto;margin-bottom:0;border-bottom:1px solid var(--border)}
 .lm-legend{margin-top:12px}
 .lm-rl-table thead th{position:sticky;top:0;background:var(--bg);z-index:1}
+.lm-rl-table .lm-rl-unserved td{color:var(--muted);background:var(--bg-subtle)}
+.lm-rl-unserved .badge{margin-left:8px;font-family:var(--font);vertical-align:1px}
 .lm-save-row{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
 .lm-save-row .notice{margin:0}
 `;
@@ -344,6 +346,13 @@ function limitCell(v) {
   return Number(v) > 0 ? formatNumber(v) : <span class="muted">{t('limits.unlimited')}</span>;
 }
 
+// Whether any enabled upstream provider serves the model (Tollgate's "served"; a server
+// that does not say is taken to serve it). An unserved model's requests get 404
+// model_not_found whatever its limits are, so it is never shown as usable.
+function isServed(r) {
+  return r.served !== false;
+}
+
 function RateLimits({ session, projects, tier }) {
   const [projectId, setProjectId] = useState(projects.length ? projects[0].id : '');
   const [filter, setFilter] = useState('');
@@ -354,6 +363,12 @@ function RateLimits({ session, projects, tier }) {
     () => (projectId ? api.list(`${ORG}/projects/${encodeURIComponent(projectId)}/rate_limits`) : Promise.resolve([])),
     [projectId]
   );
+  const all = limits.data || [];
+  // served models first, then the ones no provider serves (each group in the server's order)
+  const ordered = [...all.filter(isServed), ...all.filter((r) => !isServed(r))];
+  const noneServed = all.length > 0 && !all.some(isServed);
+  const q = filter.trim().toLowerCase();
+  const shown = q ? ordered.filter((r) => r.model.toLowerCase().includes(q)) : ordered;
   const tr = tier.data;
   const next = tr && tr.next_tier;
   let nextText = null;
@@ -431,6 +446,11 @@ function RateLimits({ session, projects, tier }) {
         </div>
       </div>
       <ErrorBox error={limits.error} />
+      {noneServed && (
+        <Notice kind="warning" testid="rate-limit-none-served">
+          {t('limits.none_served')}
+        </Notice>
+      )}
       <Table
         class="lm-rl-table"
         columns={[
@@ -443,15 +463,32 @@ function RateLimits({ session, projects, tier }) {
         empty={t('limits.no_models')}
         loading={limits.loading && !limits.data}
       >
-        {(limits.data || []).filter((r) => !filter.trim() || r.model.toLowerCase().includes(filter.trim().toLowerCase())).map((r) => (
-          <tr key={r.id} data-testid="rate-limit-row" data-model={r.model}>
-            <td class="mono">{r.model}</td>
-            <td class="num">{limitCell(r.max_requests_per_1_minute)}</td>
-            <td class="num">{limitCell(r.max_tokens_per_1_minute)}</td>
-            <td class="num">{limitCell(r.max_requests_per_1_day)}</td>
-            <td class="num">{limitCell(r.max_tokens_per_1_day)}</td>
-          </tr>
-        ))}
+        {shown.map((r) => {
+          const served = isServed(r);
+          return (
+            <tr
+              key={r.id}
+              data-testid="rate-limit-row"
+              data-model={r.model}
+              data-served={served ? 'true' : 'false'}
+              class={served ? undefined : 'lm-rl-unserved'}
+              title={served ? undefined : t('limits.unserved_title')}
+            >
+              <td class="mono">
+                {r.model}
+                {!served && (
+                  <Badge kind="warning" testid="rate-limit-unserved" title={t('limits.unserved_title')}>
+                    {t('limits.unserved')}
+                  </Badge>
+                )}
+              </td>
+              <td class="num">{limitCell(r.max_requests_per_1_minute)}</td>
+              <td class="num">{limitCell(r.max_tokens_per_1_minute)}</td>
+              <td class="num">{limitCell(r.max_requests_per_1_day)}</td>
+              <td class="num">{limitCell(r.max_tokens_per_1_day)}</td>
+            </tr>
+          );
+        })}
       </Table>
       <div class="field-hint lm-legend">{t('limits.rate_legend')}</div>
     </Card>
@@ -560,6 +597,9 @@ export const strings = {
     'limits.col_model': 'Model',
     'limits.no_models': 'No models.',
     'limits.unlimited': 'No limit',
+    'limits.unserved': 'No provider',
+    'limits.unserved_title': 'No enabled upstream provider serves this model: requests for it are refused until the operator adds a provider for it.',
+    'limits.none_served': 'No upstream provider is configured for any model yet, so no request can be served. The operator must add a provider first.',
     'limits.rate_legend': 'RPM: requests per minute · TPM: tokens per minute · RPD: requests per day · TPD: tokens per day',
   },
   zh: {
@@ -616,6 +656,9 @@ export const strings = {
     'limits.col_model': '模型',
     'limits.no_models': '没有模型。',
     'limits.unlimited': '不限',
+    'limits.unserved': '无提供方',
+    'limits.unserved_title': '没有已启用的上游提供方提供此模型：在运营方为它添加提供方之前，对它的请求都会被拒绝。',
+    'limits.none_served': '尚未为任何模型配置上游提供方，因此目前无法处理任何请求。需要运营方先添加提供方。',
     'limits.rate_legend': 'RPM：每分钟请求数 · TPM：每分钟令牌数 · RPD：每天请求数 · TPD：每天令牌数',
   },
 };
