@@ -18,7 +18,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { Env, MOCK_CONTENT, MOCK_COMPLETION_TOKENS } from '../integration/harness.mjs';
+import { Env, MODELS, MOCK_CONTENT, MOCK_COMPLETION_TOKENS } from '../integration/harness.mjs';
 import {
   launchBrowser, openPage, settle, screenshot, clearOutput, layoutProblems, untranslatedLabels, amountIn, integerIn,
 } from './browser.mjs';
@@ -26,6 +26,9 @@ import { startSmtpSink } from '../integration/smtp_sink.mjs';
 
 const PASSWORD = 'e2e-password-1234';
 const MODEL = 'test-model'; // $0.01 per output token: the mock's 5 tokens cost $0.05
+// In the shipped model table (data/models.json) but listed by no provider (the harness's
+// 'mock' serves MODELS, 'mock-priced' serves MODEL): requests for it get 404 model_not_found.
+const UNSERVED_MODEL = 'gpt-4o';
 const CARD_OK = '4242 4242 4242 4242';
 const CARD_DECLINED = '4000 0000 0000 0002';
 const CARD_EXP = `12/${String((new Date().getUTCFullYear() + 4) % 100).padStart(2, '0')}`;
@@ -35,11 +38,13 @@ const LANGS = [
     lang: 'en', locale: 'en-US', htmlLang: /^en\b/i,
     nav: { 'nav-api-keys': /^API keys$/i, 'nav-projects': /^Projects$/i, 'nav-billing': /^Billing$/i, 'nav-limits': /^Limits$/i, 'nav-usage': /^Usage$/i, 'nav-settings': /^Settings$/i },
     createKeyLabel: /Create new secret key/i,
+    unservedBadge: 'No provider',
   },
   {
     lang: 'zh', locale: 'zh-CN', htmlLang: /^zh\b/i,
     nav: Object.fromEntries(['nav-api-keys', 'nav-projects', 'nav-billing', 'nav-limits', 'nav-usage', 'nav-settings'].map((k) => [k, /[\u4e00-\u9fff]/])),
     createKeyLabel: /[\u4e00-\u9fff]/,
+    unservedBadge: '无提供方',
   },
 ];
 
@@ -393,6 +398,51 @@ for (const L of LANGS) {
       await page.getByTestId('next-tier').waitFor({ state: 'visible' });
       assert.ok(await page.getByTestId('rate-limit-row').count() >= 1, 'the rate limits in force are listed');
       await shot('limits');
+
+      // a model no provider serves is not shown as usable: after the served ones, marked
+      const rateRow = (model) => page.locator(`[data-testid="rate-limit-row"][data-model="${model}"]`);
+      assert.ok(!MODELS.includes(UNSERVED_MODEL) && UNSERVED_MODEL !== MODEL, 'UNSERVED_MODEL is listed by no provider');
+      const rlProject = await page.getByTestId('rate-limit-project').inputValue();
+      const rlApi = await sessionGet(page, origin, `/v1/organization/projects/${encodeURIComponent(rlProject)}/rate_limits?limit=100`);
+      assert.equal(rlApi.status, 200, rlApi.text);
+      assert.equal(rlApi.json.has_more, false, 'every model on one page of 100');
+      const servedByApi = Object.fromEntries(rlApi.json.data.map((r) => [r.model, r.served]));
+      assert.equal(servedByApi[UNSERVED_MODEL], false, `the server says ${UNSERVED_MODEL} is not served`);
+      for (const m of [MODEL, ...MODELS]) assert.equal(servedByApi[m], true, `the server says ${m} is served`);
+      const rlRows = await page.getByTestId('rate-limit-row').evaluateAll((els) => els.map((el) => ({
+        model: el.dataset.model,
+        served: el.dataset.served,
+        badges: el.querySelectorAll('[data-testid="rate-limit-unserved"]').length,
+      })));
+      assert.equal(rlRows.length, rlApi.json.data.length, 'one row per model');
+      for (const r of rlRows) {
+        assert.equal(r.served, String(servedByApi[r.model]), `data-served of ${r.model} is the server's "served"`);
+        assert.equal(r.badges, r.served === 'false' ? 1 : 0, `the "no provider" badge on ${r.model} only when unserved`);
+      }
+      const firstUnserved = rlRows.findIndex((r) => r.served === 'false');
+      assert.ok(firstUnserved > 0, `served rows first, then unserved ones: ${rlRows.map((r) => `${r.model}=${r.served}`).join(' ')}`);
+      assert.ok(rlRows.slice(firstUnserved).every((r) => r.served === 'false'),
+        `no served row after an unserved one: ${rlRows.map((r) => `${r.model}=${r.served}`).join(' ')}`);
+      assert.equal(await rateRow(MODEL).getAttribute('data-served'), 'true', `${MODEL} is served`);
+      assert.equal(await rateRow(MODEL).getByTestId('rate-limit-unserved').count(), 0, `no badge on ${MODEL}`);
+      assert.equal(await rateRow(UNSERVED_MODEL).getAttribute('data-served'), 'false', `${UNSERVED_MODEL} is not served`);
+      const badge = rateRow(UNSERVED_MODEL).getByTestId('rate-limit-unserved');
+      assert.equal((await badge.innerText()).trim(), L.unservedBadge, `the badge on ${UNSERVED_MODEL}`);
+      const tip = (await rateRow(UNSERVED_MODEL).getAttribute('title')) || '';
+      assert.ok(tip.length > 10, `the row's tooltip explains: "${tip}"`);
+      if (L.lang === 'zh') assert.match(tip, /[\u4e00-\u9fff]/, `the tooltip in Chinese: "${tip}"`);
+      const cellColor = (model) => rateRow(model).locator('td').first().evaluate((el) => getComputedStyle(el).color);
+      assert.notEqual(await cellColor(UNSERVED_MODEL), await cellColor(MODEL), 'the unserved row is muted');
+      assert.equal(await page.getByTestId('rate-limit-none-served').count(), 0, 'no "no provider at all" notice: some models are served');
+      // filtered: the served match first, the unserved ones after it
+      await page.getByTestId('rate-limit-filter').fill('gpt-4o');
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="rate-limit-row"]')].every((el) => el.dataset.model.includes('gpt-4o')));
+      const filtered = await page.getByTestId('rate-limit-row').evaluateAll((els) => els.map((el) => `${el.dataset.model}=${el.dataset.served}`));
+      const cut = filtered.findIndex((x) => x.endsWith('=false'));
+      assert.ok(cut > 0 && filtered.slice(cut).every((x) => x.endsWith('=false')),
+        `filtered too, the served matches (gpt-4o-mini) first, then the unserved ones: ${filtered.join(' ')}`);
+      await shot('limits-unserved');
+      await page.getByTestId('rate-limit-filter').fill('');
       await page.getByTestId('hard-limit').fill('50');
       await page.getByTestId('alert-threshold').fill('20');
       await page.getByTestId('alert-email').fill('alerts@example.com');

@@ -1,7 +1,8 @@
 // Limits: usage limits (the monthly hard limit and an e-mail alert, for the organisation
 // and for each project) and rate limits (the usage tier, what the next one needs, and the
-// per-model limits in force for a project). Amounts are typed in dollars and sent in cents;
-// the server decides what is valid.
+// per-model limits in force for a project; a model no enabled provider serves, which is
+// refused whatever its limits, is listed after the served ones, muted and marked). Amounts
+// are typed in dollars and sent in cents; the server decides what is valid.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n.js';
