@@ -563,10 +563,19 @@ static void on_client_close(tg_http_req_t *req, void *arg)
     record_and_finish(c, c->reached);
 }
 
+static void item_answer(tg_call_t *c);
+
 void tg_api_abort_all(tg_api_worker_t *w)
 {
     for (tg_call_t *c = w->calls, *next; c; c = next) {
         next = c->next;
+        if (c->item_provider && c->up) { /* GET/DELETE of a stored response */
+            tg_upstream_cancel(c->up);
+            c->up = NULL;
+            set_error(c, TG_E_UNAVAILABLE, "The server is shutting down.");
+            item_answer(c);
+            continue;
+        }
         if (c->up) {
             tg_upstream_cancel(c->up);
             c->up = NULL;
@@ -1039,7 +1048,12 @@ static void item_done(void *arg, int result, int status)
             /* a refused key, a failure: never the upstream's words (they may quote the key) */
             set_error(c, TG_E_UPSTREAM_FAILED, "The upstream provider failed.");
     }
-    n = evbuffer_get_length(c->body);
+    item_answer(c);
+}
+
+static void item_answer(tg_call_t *c)
+{
+    size_t n = evbuffer_get_length(c->body);
     tg_call_headers(c);
     tg_http_respond(c->req, c->status, "application/json",
                     (const char *)evbuffer_pullup(c->body, (ssize_t)n), n);
@@ -1108,6 +1122,10 @@ void tg_api_response_item(tg_call_t *c, const char *rest, size_t len)
         headers[1] = auth;
     c->item_provider = p;
     c->body = evbuffer_new();
+    c->next = c->w->calls; /* in flight: tg_api_abort_all finds it */
+    if (c->w->calls)
+        c->w->calls->prev = c;
+    c->w->calls = c;
     c->up = c->body ? tg_upstream_send(c->w->up, m, url, headers, NULL, 0,
                                        c->w->cfg->upstream_timeout_ms, &item_cbs, c)
                     : NULL;
