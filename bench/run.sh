@@ -33,6 +33,14 @@
 #                              load: 30,000 RPM), or "bench", Tier 5 with every limit × 1000,
 #                              appended to a copy of the table (TOLLGATE_DATA_DIR in the temp dir)
 #   BENCH_SCALE_ARGS=          extra arguments for the two (b) instances (after BENCH_TOLLGATE_ARGS)
+#   BENCH_ROUTING=0            "1": also run the routing series (JSON, 1 connection and
+#                              BENCH_CONNECTIONS): (r1) gpt-4o-mini on the one provider above
+#                              against (r2) a model bench-routed (gpt-4o-mini's prices) served by
+#                              two providers of equal priority and weight, the mock above and a
+#                              second mock failing 10 of every 100 requests with 503, each failed
+#                              attempt retried on the other after a 20 ms ± 10 back-off; reports
+#                              the share of requests retried and the added latency of a retry
+#                              (needs Tollgate)
 #   BENCH_KEEP=0               "1": keep the temp dir (logs, configs, raw wrk output)
 #   BENCH_RESULTS=build/bench-results.md
 set -uo pipefail
@@ -59,6 +67,7 @@ TOLLGATE_ARGS=${BENCH_TOLLGATE_ARGS:-}
 TOLLGATE_SETUP=${BENCH_TOLLGATE_SETUP:-}
 SKIP_TOLLGATE=${BENCH_SKIP_TOLLGATE:-0}
 DO_SCALE=${BENCH_SCALE:-0}
+DO_ROUTING=${BENCH_ROUTING:-0}
 SCALE_TIER=${BENCH_SCALE_TIER:-bench}
 SCALE_ARGS=${BENCH_SCALE_ARGS:-}
 KEEP=${BENCH_KEEP:-0}
@@ -68,6 +77,8 @@ RESULTS=${BENCH_RESULTS:-$BUILD_DIR/bench-results.md}
 unset BENCH_BODY BENCH_PATH BENCH_KEY
 
 MODEL=gpt-4o-mini
+ROUTED_MODEL=bench-routed
+FLAKY_PERCENT=10
 UPSTREAM_KEY=sk-upstream-bench
 CHAT_BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
 STREAM_BODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
@@ -173,6 +184,10 @@ if [ ! -x "$MOCK_BIN" ] || [ "$ROOT/bench/mock_upstream.c" -nt "$MOCK_BIN" ]; th
     make -C "$ROOT" --no-print-directory build/mock_upstream >&2 || die "cannot build mock_upstream"
 fi
 NCPU=$(nproc 2>/dev/null || echo '?')
+if [ "$DO_ROUTING" = 1 ]; then
+    [ "$SKIP_TOLLGATE" = 1 ] && die "BENCH_ROUTING=1 needs Tollgate (BENCH_SKIP_TOLLGATE=0)"
+    command -v node >/dev/null || die "BENCH_ROUTING=1: node not found (apt-get install nodejs)"
+fi
 if [ "$DO_SCALE" = 1 ]; then
     [ "${BENCH_DB:-sqlite}" = sqlite ] ||
         die "BENCH_SCALE=1 compares against a Tollgate on SQLite: leave BENCH_DB unset (the series starts its own PostgreSQL)"
@@ -224,6 +239,20 @@ wait_for_match "$TMP/mock.out" '^listening on [0-9]+$' "$MOCK_PID" 10 ||
 MOCK_PORT=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$TMP/mock.out" | head -n 1)
 MOCK_URL="http://127.0.0.1:$MOCK_PORT"
 log "mock_upstream (threads $MOCK_THREADS) on $MOCK_URL"
+
+# The routing series' second upstream: the same mock, failing exactly FLAKY_PERCENT of every
+# 100 inference requests with 503.
+FLAKY_PID=""
+if [ "$DO_ROUTING" = 1 ]; then
+    start_bg flaky "$MOCK_BIN" --listen 127.0.0.1:0 --threads "$MOCK_THREADS" --latency-ms 0 \
+        --fail-status 503 --fail-percent "$FLAKY_PERCENT"
+    FLAKY_PID=$LAST_PID
+    wait_for_match "$TMP/flaky.out" '^listening on [0-9]+$' "$FLAKY_PID" 10 ||
+        { show_log "$TMP/flaky.err"; die "the flaky mock_upstream did not start"; }
+    FLAKY_PORT=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$TMP/flaky.out" | head -n 1)
+    FLAKY_URL="http://127.0.0.1:$FLAKY_PORT"
+    log "flaky mock_upstream (threads $MOCK_THREADS, 503 on $FLAKY_PERCENT of every 100) on $FLAKY_URL"
+fi
 
 # ---- 2. nginx ------------------------------------------------------------------------
 
@@ -589,9 +618,101 @@ elif [ "$DO_SCALE" = 1 ]; then
     fail "BENCH_SCALE=1: not measured (Tollgate did not start)"
 fi
 
+# ---- 3c. routing over two providers (BENCH_ROUTING=1) --------------------------------
+
+ROUTE_OK=0
+ROUTE_MAIN_ID=""
+ROUTE_FLAKY_ID=""
+ROUTE_BODY="{\"model\":\"$ROUTED_MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]}"
+
+# route_stats: "MAIN_OK MAIN_FAILED FLAKY_OK FLAKY_FAILED OTHER" from Tollgate's /metrics:
+# tollgate_provider_attempts_total of the two routed providers (OTHER: their attempts of any
+# other outcome). Empty when /metrics cannot be read.
+route_stats() {
+    curl -sS --max-time 5 "$TG_URL/metrics" 2>/dev/null | awk -v m="$ROUTE_MAIN_ID" -v f="$ROUTE_FLAKY_ID" '
+        $1 ~ /^tollgate_provider_attempts_total\{/ {
+            seen = 1
+            p = $1; sub(/.*provider="/, "", p); sub(/".*/, "", p)
+            o = $1; sub(/.*outcome="/, "", o); sub(/".*/, "", o)
+            if (p == m && o == "ok") mo += $2
+            else if (p == m && o == "failed") mf += $2
+            else if (p == f && o == "ok") fo += $2
+            else if (p == f && o == "failed") ff += $2
+            else if (p == m || p == f) other += $2
+        }
+        END { if (seen) printf "%d %d %d %d %d\n", mo, mf, fo, ff, other }'
+}
+declare -A ROUTE_BEFORE ROUTE_AFTER
+
+setup_routing() {
+    local body
+    # bench-routed: gpt-4o-mini's prices, type, window and tokenizer under another name.
+    api GET "/v1/organization/models/$MODEL" || { api_fail "GET /v1/organization/models/$MODEL"; return 1; }
+    body=$(node -e '
+        const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const o = {};
+        for (const k of Object.keys(m))
+            if (!["id", "object", "owned_by", "created"].includes(k)) o[k] = m[k];
+        if (o.input_price === undefined || o.output_price === undefined) process.exit(1);
+        process.stdout.write(JSON.stringify(o));
+    ' "$TMP/api.json") || { fail "Tollgate: $MODEL has no prices"; show_log "$TMP/api.json"; return 1; }
+    api POST "/v1/organization/models/$ROUTED_MODEL" "$body" ||
+        { api_fail "POST /v1/organization/models/$ROUTED_MODEL"; return 1; }
+
+    # Two providers of it, priority 0 and weight 1 each: the main mock and the flaky one.
+    local name url id
+    for name in routed-main routed-flaky; do
+        url=$MOCK_URL
+        [ "$name" = routed-flaky ] && url=$FLAKY_URL
+        api POST /v1/organization/providers "{\"name\":\"$name\",\"type\":\"openai_compatible\",\"base_url\":\"$url/v1\",\"api_key\":\"$UPSTREAM_KEY\",\"models\":[{\"model\":\"$ROUTED_MODEL\",\"upstream_model\":\"$MODEL\"}],\"priority\":0,\"weight\":1}" ||
+            { api_fail "POST /v1/organization/providers ($name)"; return 1; }
+        id=$(json_get "$TMP/api.json" '.id') ||
+            { fail "Tollgate: provider $name has no id"; show_log "$TMP/api.json"; return 1; }
+        if [ "$name" = routed-main ]; then ROUTE_MAIN_ID=$id; else ROUTE_FLAKY_ID=$id; fi
+    done
+    log "$ROUTED_MODEL: providers $ROUTE_MAIN_ID (→ $MOCK_URL) and $ROUTE_FLAKY_ID (→ $FLAKY_URL)"
+
+    # As for gpt-4o-mini in setup_tollgate: the project's limits of the model raised (best effort).
+    api POST "/v1/organization/projects/$TG_PROJECT_ID/rate_limits/rl-$ROUTED_MODEL" \
+        '{"max_requests_per_1_minute":100000000,"max_tokens_per_1_minute":1000000000000}' ||
+        log "note: raising the project rate limit of $ROUTED_MODEL answered HTTP $API_CODE (continuing)"
+
+    # Probe: 40 requests, every one 200; the flaky provider gets half of the first attempts and
+    # fails one in ten of them, so at least one attempt must have failed and been retried.
+    local i code before after bf fo af
+    before=$(route_stats)
+    [ -n "$before" ] || { fail "Tollgate: /metrics has no tollgate_provider_attempts_total"; return 1; }
+    for ((i = 0; i < 40; i++)); do
+        code=$(curl -sS --max-time 10 -o "$TMP/probe.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+            -H "Authorization: Bearer $TG_KEY" --data "$ROUTE_BODY" "$TG_URL/v1/chat/completions") ||
+            code=000
+        if [ "$code" != 200 ]; then
+            fail "Tollgate: probe $((i + 1)) of $ROUTED_MODEL answered HTTP $code"
+            show_log "$TMP/probe.json"
+            show_log "$TMP/tollgate.err"
+            return 1
+        fi
+    done
+    after=$(route_stats)
+    read -r _ _ _ bf _ <<<"$before"
+    read -r _ _ fo af _ <<<"$after"
+    if [ -z "$after" ] || [ "$fo" -eq 0 ] || [ "$af" -le "$bf" ]; then
+        fail "Tollgate: 40 probes of $ROUTED_MODEL, but the flaky provider's attempts (ok failed) went '${before:-?}' → '${after:-?}' (main ok, main failed, flaky ok, flaky failed, other): no retry seen"
+        return 1
+    fi
+    log "$ROUTED_MODEL: 40 probes answered 200; attempts (main ok/failed, flaky ok/failed, other): $after"
+    return 0
+}
+
+if [ "$DO_ROUTING" = 1 ] && [ "$TG_OK" = 1 ]; then
+    setup_routing && ROUTE_OK=1
+elif [ "$DO_ROUTING" = 1 ]; then
+    fail "BENCH_ROUTING=1: not measured (Tollgate did not start)"
+fi
+
 # ---- 4. measurements -----------------------------------------------------------------
 
-declare -A RPS P50 P90 P99 ERRS REQS
+declare -A RPS P50 P90 P99 MEAN CYCLE ERRS REQS NON2XX
 MEASURE_PRE_HOOK="" # a function measure() calls with the run's id between warm-up and run
 ROWS=()
 
@@ -662,6 +783,15 @@ measure() {
     P50[$id]=$p50_us
     P90[$id]=$p90_us
     P99[$id]=$p99_us
+    # wrk's latency.mean, and the mean time a request held its connection: connections ×
+    # duration / requests (closed loop, Little's law). wrk's histogram (mean and percentiles)
+    # is after its coordinated-omission correction (stats_correct: a sample longer than twice
+    # the mean interval per connection adds samples at that value minus 1, 2, … intervals),
+    # which inflates a mean when a few requests are much slower than the rest; the second is not.
+    MEAN[$id]=$(result_field "$line" mean_us)
+    CYCLE[$id]=$(awk -v c="$conns" -v d="$(result_field "$line" duration_us)" -v n="${REQS[$id]}" \
+        'BEGIN { if (n > 0 && d > 0) printf "%.1f", c * d / n }')
+    NON2XX[$id]=$non2xx
     local sock=$((connect_err + read_err + write_err + timeout_err))
     ERRS[$id]="$non2xx / $sock"
     if [ "$non2xx" -gt 0 ] || [ "$sock" -gt 0 ]; then
@@ -669,6 +799,7 @@ measure() {
         # Show what such a response looks like.
         local sbody=$CHAT_BODY
         [ "$stream" = 1 ] && sbody=$STREAM_BODY
+        [ -n "${BENCH_BODY:-}" ] && sbody=$BENCH_BODY
         local args=(-sS -i --max-time 10 -H 'Content-Type: application/json' --data "$sbody")
         [ -n "$key" ] && args+=(-H "Authorization: Bearer $key")
         curl "${args[@]}" "$url/v1/chat/completions" >"$TMP/sample-$id.txt" 2>&1 || true
@@ -739,6 +870,46 @@ if [ "$SCALE_OK" = 1 ]; then
     measure_scale_b scale_b_sse "$LB_STREAM_URL" 1
 fi
 
+# The routing series: (r1) and (r2) alternately, 1 connection then $CONNS, so that each pair
+# runs in the same minute. (r2)'s body names bench-routed (BENCH_BODY, for post.lua); the
+# flaky provider's failed attempts are read from /metrics after the warm-up and after the run.
+# shellcheck disable=SC2317 # called through MEASURE_PRE_HOOK
+route_before() { sleep 0.2; ROUTE_BEFORE[$1]=$(route_stats); }
+measure_route_r1() { # measure_route_r1 ID THREADS CONNS
+    measure "$1" "(r1) Tollgate → mock, $MODEL, 1 provider" "$TG_URL" "$2" "$3" 0 "$TG_KEY" \
+        "$TG_PID" tollgate "$TMP/tollgate.err"
+}
+measure_route_r2() { # measure_route_r2 ID THREADS CONNS
+    export BENCH_BODY=$ROUTE_BODY
+    MEASURE_PRE_HOOK=route_before
+    measure "$1" "(r2) Tollgate → mock + flaky mock, $ROUTED_MODEL, 2 providers" "$TG_URL" "$2" "$3" 0 \
+        "$TG_KEY" "$TG_PID" tollgate "$TMP/tollgate.err"
+    MEASURE_PRE_HOOK=""
+    unset BENCH_BODY
+    sleep 0.2 # the last requests' retries
+    ROUTE_AFTER[$1]=$(route_stats)
+    check_alive "$MOCK_PID" mock_upstream "$TMP/mock.err" "(r2)"
+    check_alive "$FLAKY_PID" "the flaky mock_upstream" "$TMP/flaky.err" "(r2)"
+    if [ -z "${ROUTE_BEFORE[$1]:-}" ] || [ -z "${ROUTE_AFTER[$1]}" ]; then
+        fail "(r2) $1: cannot read the providers' attempts from $TG_URL/metrics"
+        return 1
+    fi
+    local bf af
+    read -r _ _ _ bf _ <<<"${ROUTE_BEFORE[$1]}"
+    read -r _ _ _ af _ <<<"${ROUTE_AFTER[$1]}"
+    if [ -n "${REQS[$1]:-}" ] && [ "$af" -le "$bf" ]; then
+        fail "(r2) $1: no attempt of the flaky provider failed (attempts ${ROUTE_BEFORE[$1]} → ${ROUTE_AFTER[$1]}): no retry was measured"
+        return 1
+    fi
+    log "  attempts (main ok/failed, flaky ok/failed, other): ${ROUTE_BEFORE[$1]} → ${ROUTE_AFTER[$1]}"
+}
+if [ "$ROUTE_OK" = 1 ]; then
+    measure_route_r1 route_r1_c1 1 1
+    measure_route_r2 route_r2_c1 1 1
+    measure_route_r1 route_r1 "$WRK_THREADS" "$CONNS"
+    measure_route_r2 route_r2 "$WRK_THREADS" "$CONNS"
+fi
+
 # ---- 5. report -----------------------------------------------------------------------
 
 ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }' || printf 'n/a'; }
@@ -786,6 +957,45 @@ cpu_per_req() {
         if (f == "idle") { printf "%.0f %%", 100 * D[8] / (D[7] + D[8]); exit }
         if (f == "rest") { v = D[7]; for (i = 1; i <= 6; i++) v -= D[i] } else v = D[f]
         if (n > 0) printf "%.0f", v / hz * 1e6 / n; else printf "n/a" }'
+}
+
+# route_delta ID FIELDS: the growth over run ID of route_stats fields FIELDS (1 main ok, 2 main
+# failed, 3 flaky ok, 4 flaky failed, 5 other; "2+5" for a sum).
+route_delta() {
+    if [ -z "${ROUTE_BEFORE[$1]:-}" ] || [ -z "${ROUTE_AFTER[$1]:-}" ]; then
+        printf 'n/a'
+        return
+    fi
+    awk -v b="${ROUTE_BEFORE[$1]}" -v a="${ROUTE_AFTER[$1]}" -v f="$2" 'BEGIN {
+        split(b, B, " "); split(a, A, " "); k = split(f, F, "+"); s = 0
+        for (i = 1; i <= k; i++) s += A[F[i]] - B[F[i]]
+        printf "%d", s }'
+}
+# route_retried ID [pct]: the fraction of run ID's requests retried (the flaky provider's failed
+# attempts over the requests wrk completed); "pct": as a percentage.
+route_retried() {
+    local d
+    d=$(route_delta "$1" 4)
+    if [ "$d" = n/a ] || [ -z "${REQS[$1]:-}" ]; then
+        printf 'n/a'
+        return
+    fi
+    awk -v d="$d" -v n="${REQS[$1]}" -v p="${2:-}" 'BEGIN {
+        if (n <= 0) { printf "n/a"; exit }
+        if (p == "pct") printf "%.2f %%", 100 * d / n; else printf "%.6f", d / n }'
+}
+# retry_cost R2 R1 MEANS: (MEANS[R2] - MEANS[R1]) / the fraction of R2's requests retried, in
+# ms; MEANS is CYCLE (connections × duration / requests) or MEAN (wrk's latency.mean).
+retry_cost() {
+    local f
+    local -n means=$3
+    f=$(route_retried "$1")
+    if [ "$f" = n/a ] || [ -z "${means[$1]:-}" ] || [ -z "${means[$2]:-}" ]; then
+        printf 'n/a'
+        return
+    fi
+    awk -v a="${means[$1]}" -v b="${means[$2]}" -v f="$f" 'BEGIN {
+        if (f > 0) printf "%.1f", (a - b) / f / 1000; else printf "n/a" }'
 }
 
 mode_of() {
@@ -888,6 +1098,59 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted"
         echo "(0.5 s later, for the last settlements), over the requests wrk completed. A script call is"
         echo "one round trip; the commands the scripts run inside Redis are not counted. They include the"
         echo "instances' background scripts (a heartbeat a second each, a sweep every 5 s)."
+    fi
+    if [ "$DO_ROUTING" = 1 ]; then
+        echo
+        echo "## Routing: two providers, one failing $FLAKY_PERCENT % (BENCH_ROUTING=1)"
+        echo
+        echo "- (r1) \`$MODEL\` on the provider \"mock\" alone: the Tollgate above, its project key."
+        echo "- (r2) \`$ROUTED_MODEL\` (a model with $MODEL's prices and type, \`upstream_model\` $MODEL),"
+        echo "  served by two providers of priority 0 and weight 1: \"routed-main\" → the mock above, and"
+        echo "  \"routed-flaky\" → a second \`mock_upstream --threads $MOCK_THREADS --latency-ms 0 --fail-status 503 --fail-percent $FLAKY_PERCENT\`"
+        echo "  ($FLAKY_PERCENT of every 100 of its requests answer 503). Tollgate alternates the two; an attempt"
+        echo "  that fails goes to the other after a jittered back-off of 20 ms ± 10 ms (docs/routing.md)."
+        echo "  Same Tollgate, same key, same prompt; the body names \`$ROUTED_MODEL\`."
+        echo "- JSON only; r1 and r2 measured alternately, 1 connection then $CONNS."
+        echo
+        echo "| run | mode | req/s | p50 ms | p90 ms | p99 ms | mean ms (wrk) | mean ms (conn × time / req) | non-2xx / socket errors | requests retried |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for id in route_r1_c1 route_r2_c1 route_r1 route_r2; do
+            case $id in route_r1*) label="(r1) $MODEL, 1 provider" ;; *) label="(r2) $ROUTED_MODEL, 2 providers" ;; esac
+            retried=""
+            case $id in route_r2*) retried="$(route_retried "$id" pct) ($(route_delta "$id" 4) of ${REQS[$id]:-?})" ;; esac
+            echo "| $label | $(mode_of "$id") | ${RPS[$id]:-failed} | $(ms "${P50[$id]:-}") | $(ms "${P90[$id]:-}") | $(ms "${P99[$id]:-}") | $(ms "${MEAN[$id]:-}") | $(ms "${CYCLE[$id]:-}") | ${ERRS[$id]:-n/a} | $retried |"
+        done
+        echo
+        echo "| | 1 connection | $CONNS connections |"
+        echo "|---|---:|---:|"
+        echo "| **r2 / r1 throughput** | **$(ratio "${RPS[route_r2_c1]:-}" "${RPS[route_r1_c1]:-}")** | **$(ratio "${RPS[route_r2]:-}" "${RPS[route_r1]:-}")** |"
+        echo "| r2 requests retried (the flaky provider's failed attempts / requests) | $(route_retried route_r2_c1 pct) | $(route_retried route_r2 pct) |"
+        echo "| r2 attempts: routed-main ok / routed-flaky ok / routed-flaky failed | $(route_delta route_r2_c1 1) / $(route_delta route_r2_c1 3) / $(route_delta route_r2_c1 4) | $(route_delta route_r2 1) / $(route_delta route_r2 3) / $(route_delta route_r2 4) |"
+        echo "| r2 attempts of another outcome (routed-main failed, 429, 4xx…) | $(route_delta route_r2_c1 2+5) | $(route_delta route_r2 2+5) |"
+        echo "| r2 non-2xx responses | ${NON2XX[route_r2_c1]:-n/a} | ${NON2XX[route_r2]:-n/a} |"
+        echo "| r2 added mean vs r1, conn × time / req (ms) | $(added "${CYCLE[route_r2_c1]:-}" "${CYCLE[route_r1_c1]:-}") | $(added "${CYCLE[route_r2]:-}" "${CYCLE[route_r1]:-}") |"
+        echo "| r2 added mean vs r1, wrk (ms) | $(added "${MEAN[route_r2_c1]:-}" "${MEAN[route_r1_c1]:-}") | $(added "${MEAN[route_r2]:-}" "${MEAN[route_r1]:-}") |"
+        echo "| r2 added p50 / p99 vs r1, wrk (ms) | $(added "${P50[route_r2_c1]:-}" "${P50[route_r1_c1]:-}") / $(added "${P99[route_r2_c1]:-}" "${P99[route_r1_c1]:-}") | $(added "${P50[route_r2]:-}" "${P50[route_r1]:-}") / $(added "${P99[route_r2]:-}" "${P99[route_r1]:-}") |"
+        echo "| **added latency of a retry (ms)** = (mean_r2 − mean_r1) / fraction retried, conn × time / req | **$(retry_cost route_r2_c1 route_r1_c1 CYCLE)** | |"
+        echo "| the same from wrk's mean (inflated, see below) | $(retry_cost route_r2_c1 route_r1_c1 MEAN) | |"
+        echo
+        echo "Added latency of a retry = (mean_r2 − mean_r1) / fraction of r2's requests retried, at 1"
+        echo "connection, where a mean is the time a request holds its connection: connections × run"
+        echo "time / requests completed (closed loop: the latency plus wrk's few µs between two requests,"
+        echo "the same in r1 and r2). The fraction is the flaky provider's failed attempts"
+        echo "(\`tollgate_provider_attempts_total{outcome=\"failed\"}\` in /metrics, after the warm-up and 0.2 s"
+        echo "after the run) over the requests wrk completed; expected ≈ 50 % × $FLAKY_PERCENT % = $(awk -v p="$FLAKY_PERCENT" 'BEGIN { printf "%g", p / 2 }') %."
+        echo "A retried request waits the back-off (20 ms ± 10) and pays a failed attempt and a second one."
+        echo "Every failed attempt should be retried on the healthy provider, so r2's non-2xx count should"
+        echo "be 0. Under $CONNS connections a difference of means is mostly queueing, so the cost of a"
+        echo "retry is computed at 1 connection only."
+        echo
+        echo "wrk's percentiles and mean (its \`done()\` hook, bench/post.lua) are taken after its"
+        echo "coordinated-omission correction: a request that took more than twice the mean interval of"
+        echo "its connection (there: run time / requests per connection) adds samples at its latency"
+        echo "minus 1, 2, … intervals. At 1 connection a retried request (~20 ms) among ~2 ms intervals"
+        echo "so adds ~10 samples, which is why r2's p90 and wrk's mean move far more than 5 % of"
+        echo "requests × 20 ms would; the cost of a retry above uses the other mean."
     fi
     if [ ${#FAILURES[@]} -gt 0 ]; then
         echo
