@@ -170,6 +170,9 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
 int tg_api_monthly_threshold(tg_call_t *c, const cJSON *j, int64_t *cents);
 /* project NULL: the organisation's limit */
 void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
+/* billing.c: an operator's credit grant to org_id (the body: amount, expires_at, …) */
+void tg_api_grant_credit(tg_call_t *c, const char *org_id);
+/* platform.c: /v1/platform/… (sub: the path after "/v1/platform/") */
 void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
 void tg_api_usage_tier(tg_call_t *c);
 /* alerts.c: spend alerts of the organisation (project NULL) or of a project */

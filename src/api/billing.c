@@ -1,5 +1,5 @@
-/* Money on the Admin API: the balance and credit grants, monthly hard spend limits, and the
- * operator's /v1/platform/organizations (customer organisations and their credit). */
+/* Money on the Admin API: the balance and credit grants (also the operator's grants to a
+ * customer, through platform.c), and monthly hard spend limits. */
 #include "api/api_int.h"
 
 #include "auth/keys.h"
@@ -113,7 +113,7 @@ out:
     return rc;
 }
 
-static void create_grant(tg_call_t *c, const char *org_id)
+void tg_api_grant_credit(tg_call_t *c, const char *org_id)
 {
     tg_grant_row_t g;
     if (grant_body(c, org_id, &g) < 0)
@@ -170,7 +170,7 @@ void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, 
             if (!c->key->org->is_operator)
                 tg_call_missing_scope(c, TG_SCOPE_MGMT_WRITE);
             else
-                create_grant(c, c->org_id);
+                tg_api_grant_credit(c, c->org_id);
         } else {
             tg_call_bad_method(c);
         }
@@ -301,108 +301,4 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
     } else {
         tg_call_bad_method(c);
     }
-}
-
-/* ---- /v1/platform/organizations (the operator's organisation only) ---- */
-
-static cJSON *org_object(const tg_org_row_t *o)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "object", "organization");
-    cJSON_AddStringToObject(j, "id", o->id);
-    cJSON_AddStringToObject(j, "name", o->name);
-    cJSON_AddStringToObject(j, "tier", o->tier);
-    cJSON_AddNumberToObject(j, "created_at", (double)o->created_at);
-    return j;
-}
-
-/* A new customer organisation (tier Free) with its default project and first admin key. */
-static void create_org(tg_call_t *c)
-{
-    cJSON *j = tg_call_body_json(c);
-    tg_org_row_t o;
-    tg_project_row_t p;
-    tg_key_row_t k;
-    char secret[TG_KEY_SECRET_MAX];
-
-    if (!j)
-        return;
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
-    if (!name || !cJSON_IsString(name) || !*name->valuestring ||
-        strlen(name->valuestring) >= sizeof(o.name)) {
-        tg_call_error(c, name ? TG_E_INVALID_VALUE : TG_E_MISSING_PARAM, "name",
-                      "'name' must be a non-empty string of at most %zu bytes.",
-                      sizeof(o.name) - 1);
-        cJSON_Delete(j);
-        return;
-    }
-    int rc = tg_org_create(c->w->store, name->valuestring, "free", 0, "first admin key", NULL,
-                           &o, &p, &k, secret);
-    cJSON_Delete(j);
-    if (rc != 0 || tg_catalog_reload(c->w->store) < 0) {
-        sodium_memzero(secret, sizeof(secret));
-        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-        return;
-    }
-    cJSON *out = org_object(&o);
-    cJSON_AddStringToObject(out, "default_project_id", p.id);
-    cJSON *ak = cJSON_AddObjectToObject(out, "admin_key");
-    cJSON_AddStringToObject(ak, "object", "organization.admin_api_key");
-    cJSON_AddStringToObject(ak, "id", k.id);
-    cJSON_AddStringToObject(ak, "name", k.name);
-    cJSON_AddStringToObject(ak, "redacted_value", k.redacted);
-    cJSON_AddStringToObject(ak, "value", secret); /* shown once */
-    sodium_memzero(secret, sizeof(secret));
-    tg_call_json(c, 200, out);
-}
-
-void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
-{
-    unsigned scope = tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
-    char id[TG_ID_MAX];
-
-    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
-        return;
-    if (!c->key->org->is_operator) { /* platform-wide: only the operator's admin keys */
-        tg_call_missing_scope(c, scope);
-        return;
-    }
-    if (tg_span_is(sub, len, "organizations")) {
-        if (tg_call_is(c, "GET")) {
-            tg_org_row_t *rows;
-            size_t n;
-            if (c->w->store->tenancy->org_list(c->w->store, &rows, &n) < 0) {
-                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-                return;
-            }
-            cJSON *items = cJSON_CreateArray();
-            for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(items, org_object(&rows[i]));
-            free(rows);
-            tg_call_list(c, items);
-        } else if (tg_call_is(c, "POST")) {
-            create_org(c);
-        } else {
-            tg_call_bad_method(c);
-        }
-        return;
-    }
-    /* organizations/{org_id}/credit_grants */
-    static const char pre[] = "organizations/";
-    static const char suf[] = "/credit_grants";
-    size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
-    if (len > plen + slen && !memcmp(sub, pre, plen) && !memcmp(sub + len - slen, suf, slen) &&
-        len - plen - slen < sizeof(id)) {
-        snprintf(id, sizeof(id), "%.*s", (int)(len - plen - slen), sub + plen);
-        if (!tg_call_org(c, id)) {
-            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", id);
-            return;
-        }
-        if (tg_call_is(c, "POST"))
-            create_grant(c, id);
-        else
-            tg_call_bad_method(c);
-        return;
-    }
-    tg_call_unknown_url(c);
 }

@@ -188,6 +188,10 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
                       redacted);
         return -1;
     }
+    if (k->org->suspended) { /* nothing is deleted; the operator may reactivate it */
+        tg_call_error(c, TG_E_ACCOUNT_DEACTIVATED, NULL, NULL);
+        return -1;
+    }
     c->key = k;
     tg_usage_touch_key(k->row.id); /* last_used_at, written in the writer's next batch */
     snprintf(c->org_id, sizeof(c->org_id), "%s", k->row.org_id);

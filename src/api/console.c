@@ -17,6 +17,10 @@
 #include <string.h>
 #include <strings.h>
 
+#define DEACTIVATED                                                                        \
+    "This organization's account is deactivated. If you feel this is an error, contact your "  \
+    "platform's operator."
+
 #define COOKIE "tg_session"
 
 /* The value of cookie `name` (into out); -1 when absent or too long. */
@@ -103,6 +107,10 @@ int tg_console_auth(tg_call_t *c, unsigned scope)
         tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
         return -1;
     }
+    if (org->suspended) {
+        tg_call_error(c, TG_E_ACCOUNT_DEACTIVATED, NULL, DEACTIVATED);
+        return -1;
+    }
     tg_cat_key_t *k = &c->session_key;
     memset(k, 0, sizeof(*k));
     k->row.kind = TG_KEY_ADMIN;
@@ -130,6 +138,10 @@ static void session_answer(tg_call_t *c, int status, const tg_user_row_t *u, con
     char csrf[TG_TOKEN_HASH];
     if (!org) {
         tg_call_error(c, TG_E_NOT_LOGGED_IN, NULL, NULL);
+        return;
+    }
+    if (org->suspended) { /* no session for a deactivated organisation */
+        tg_call_error(c, TG_E_ACCOUNT_DEACTIVATED, NULL, DEACTIVATED);
         return;
     }
     tg_session_csrf(token, strlen(token), csrf);

@@ -11,6 +11,9 @@
       "You didn't provide an API key. You need to provide your API key in an Authorization "       \
       "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")                           \
     X(INVALID_KEY, 401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.") \
+    X(ACCOUNT_DEACTIVATED, 401, "invalid_request_error", "account_deactivated",                    \
+      "This key is associated with a deactivated account. If you feel this is an error, contact "  \
+      "your platform's operator.")                                                                \
     X(MISSING_SCOPE, 401, "invalid_request_error", NULL,                                           \
       "You have insufficient permissions for this operation.")                                     \
     X(INVALID_JSON, 400, "invalid_request_error", NULL,                                            \

@@ -148,7 +148,7 @@ int tg_tiers_rank(const char *tier)
 int tg_tiers_promote(tg_store_t *st, const tg_org_row_t *org)
 {
     int64_t paid = 0, first = 0;
-    if (org->is_operator)
+    if (org->is_operator || org->tier_locked) /* the operator's hand wins over payments */
         return 0;
     if (st->payments->org_payments(st, org->id, &paid, &first) < 0)
         return -1;

@@ -33,13 +33,15 @@ static void fill_org(const PGresult *res, int i, void *out)
     tg_pg__col_text(res, i, 2, r->tier, sizeof(r->tier));
     r->is_operator = (int)tg_pg__col_int(res, i, 3);
     r->created_at = tg_pg__col_int(res, i, 4);
+    r->suspended = (int)tg_pg__col_int(res, i, 5);
+    r->tier_locked = (int)tg_pg__col_int(res, i, 6);
 }
 
 static int pg_org_list(tg_store_t *b, tg_org_row_t **rows, size_t *n)
 {
     return tg_pg__collect((pg_t *)b,
-                          "SELECT id,name,tier,is_operator,created_at FROM organizations"
-                          " ORDER BY created_at, id COLLATE \"C\"",
+                          "SELECT id,name,tier,is_operator,created_at,suspended,tier_locked"
+                          " FROM organizations ORDER BY created_at, id COLLATE \"C\"",
                           NULL, sizeof(tg_org_row_t), fill_org, (void **)rows, n);
 }
 
@@ -58,6 +60,22 @@ static int pg_org_set_tier(tg_store_t *b, const char *org_id, const char *tier)
     tg_pg__text(&a, tier);
     tg_pg__text(&a, org_id);
     return tg_pg__cmd((pg_t *)b, "UPDATE organizations SET tier=$1 WHERE id=$2", &a, NULL);
+}
+
+static int pg_org_update(tg_store_t *b, const char *org_id, const char *name, const char *tier,
+                         int suspended)
+{
+    tg_pg_args_t a = {0};
+    tg_pg__opt_text(&a, name);
+    tg_pg__opt_text(&a, tier);
+    tg_pg__int(&a, suspended);
+    tg_pg__text(&a, org_id);
+    return tg_pg__change((pg_t *)b,
+                         "UPDATE organizations SET name=COALESCE($1,name), tier=COALESCE($2,tier),"
+                         " tier_locked=CASE WHEN $2::text IS NULL THEN tier_locked ELSE 1 END,"
+                         " suspended=CASE WHEN $3::int < 0 THEN suspended ELSE $3::int END"
+                         " WHERE id=$4",
+                         &a);
 }
 
 /* ---- projects ---- */
@@ -364,6 +382,7 @@ const struct tg_store_tenancy tg_pg__tenancy = {
     .model_list = pg_model_list,
     .org_rename = pg_org_rename,
     .org_set_tier = pg_org_set_tier,
+    .org_update = pg_org_update,
     .rate_limit_set = pg_rate_limit_set,
     .rate_limit_list = pg_rate_limit_list,
 };

@@ -33,6 +33,8 @@ static void fill_org(sqlite3_stmt *st, void *p)
     tg_sq__col_text(st, 2, r->tier, sizeof(r->tier));
     r->is_operator = sqlite3_column_int(st, 3);
     r->created_at = sqlite3_column_int64(st, 4);
+    r->suspended = sqlite3_column_int(st, 5);
+    r->tier_locked = sqlite3_column_int(st, 6);
 }
 
 static int sq_org_list(tg_store_t *b, tg_org_row_t **rows, size_t *n)
@@ -40,8 +42,8 @@ static int sq_org_list(tg_store_t *b, tg_org_row_t **rows, size_t *n)
     sq_t *s = (sq_t *)b;
     return tg_sq__collect(
         s,
-        tg_sq__prep(s, "SELECT id,name,tier,is_operator,created_at FROM organizations"
-                       " ORDER BY created_at, id"),
+        tg_sq__prep(s, "SELECT id,name,tier,is_operator,created_at,suspended,tier_locked"
+                       " FROM organizations ORDER BY created_at, id"),
         sizeof(tg_org_row_t), fill_org, (void **)rows, n);
 }
 
@@ -313,6 +315,26 @@ static int sq_org_set_tier(tg_store_t *b, const char *org_id, const char *tier)
     return tg_sq__run(s, st);
 }
 
+static int sq_org_update(tg_store_t *b, const char *org_id, const char *name, const char *tier,
+                         int suspended)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = tg_sq__prep(
+        s, "UPDATE organizations SET name=COALESCE(?1,name), tier=COALESCE(?2,tier),"
+           " tier_locked=CASE WHEN ?2 IS NULL THEN tier_locked ELSE 1 END,"
+           " suspended=CASE WHEN ?3 < 0 THEN suspended ELSE ?3 END WHERE id=?4");
+    if (!st)
+        return -1;
+    if (name)
+        tg_sq__bind_text(st, 1, name);
+    if (tier)
+        tg_sq__bind_text(st, 2, tier);
+    sqlite3_bind_int(st, 3, suspended);
+    tg_sq__bind_text(st, 4, org_id);
+    int rc = tg_sq__run(s, st);
+    return rc < 0 ? rc : sqlite3_changes(s->db) ? 0 : TG_STORE_NOTFOUND;
+}
+
 /* ---- projects' rate limits ---- */
 
 static int sq_rate_limit_set(tg_store_t *b, const tg_rate_limit_row_t *r)
@@ -375,6 +397,7 @@ const struct tg_store_tenancy tg_sq__tenancy = {
     .model_list = sq_model_list,
     .org_rename = sq_org_rename,
     .org_set_tier = sq_org_set_tier,
+    .org_update = sq_org_update,
     .rate_limit_set = sq_rate_limit_set,
     .rate_limit_list = sq_rate_limit_list,
 };

@@ -115,6 +115,9 @@ static const char *migrations[] = {
     "ALTER TABLE usage_records ADD COLUMN response_id TEXT;"
     "CREATE INDEX usage_records_response ON usage_records(response_id)"
     "  WHERE response_id IS NOT NULL;",
+    /* 3: platform calls (SQLite 9) */
+    "ALTER TABLE organizations ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE organizations ADD COLUMN tier_locked INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- parameters ---- */

@@ -123,6 +123,9 @@ static const char *migrations[] = {
     "ALTER TABLE usage_records ADD COLUMN response_id TEXT;"
     "CREATE INDEX usage_records_response ON usage_records(response_id)"
     "  WHERE response_id IS NOT NULL;",
+    /* 9: the operator's platform calls — a suspended organisation, a tier set by hand */
+    "ALTER TABLE organizations ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE organizations ADD COLUMN tier_locked INTEGER NOT NULL DEFAULT 0;",
 };
 
 int tg_sq__exec(sq_t *s, const char *sql)

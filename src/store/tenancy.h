@@ -13,6 +13,8 @@ typedef struct {
     char tier[16];
     int is_operator;
     int64_t created_at;
+    int suspended;   /* its keys and sessions answer 401 account_deactivated */
+    int tier_locked; /* the operator set the tier by hand: payments no longer move it */
 } tg_org_row_t;
 
 typedef struct {
@@ -98,6 +100,10 @@ struct tg_store_tenancy {
     int (*model_list)(tg_store_t *st, tg_model_row_t **rows, size_t *n);
     int (*org_rename)(tg_store_t *st, const char *id, const char *name);
     int (*org_set_tier)(tg_store_t *st, const char *org_id, const char *tier);
+    /* The operator's changes: any of name (NULL: unchanged), tier (NULL: unchanged; set, it
+     * becomes sticky), suspended (-1: unchanged). TG_STORE_NOTFOUND for an unknown id. */
+    int (*org_update)(tg_store_t *st, const char *org_id, const char *name, const char *tier,
+                      int suspended);
     int (*rate_limit_set)(tg_store_t *st, const tg_rate_limit_row_t *row);
     int (*rate_limit_list)(tg_store_t *st, tg_rate_limit_row_t **rows, size_t *n);
 };

@@ -830,11 +830,15 @@ static int64_t realtime_ms(void)
 }
 
 /* sleeps until `ms` past the start of second t */
+/* Until ms past the start of second t, and until tg_now() says t too: time() reads the
+ * kernel's coarse clock, which may lag CLOCK_REALTIME by a tick or more. */
 static void sleep_until(int64_t t, int ms)
 {
     int64_t target = t * 1000 + ms;
     for (int64_t now = realtime_ms(); now < target; now = realtime_ms())
         usleep((useconds_t)((target - now) * 1000));
+    while (tg_now() < t)
+        usleep(1000);
 }
 
 static void steps(run_t *r, int phase, const char *name, int count)
@@ -992,7 +996,7 @@ static void test_same_second_grants_pay_oldest_first(void **state)
     run_t *r = &run;
     run_init(r, "tie", DEFAULT_SEED);
     r->phase = "same second";
-    sleep_until(tg_now() + 1, 5);
+    sleep_until(tg_now() + 1, 20); /* early in a fresh second */
     int64_t t = tg_now();
     for (int i = 0; i < 6; i++)
         do_grant(r, "promotional", 1000, 0, 0 /* now, as the Admin API and payments do */, 1);

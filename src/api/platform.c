@@ -1,0 +1,233 @@
+/* The operator's platform calls, /v1/platform/… (SPEC.md §1.2): customer organisations —
+ * list, create, read, rename, set a tier by hand, suspend or reactivate — and their credit.
+ *
+ * Routed by a table (method, pattern, handler): the operator's admin key is checked once,
+ * before any pattern is tried (read scope for GET, write for the rest), and an `{org}` in a
+ * pattern is resolved to the organisation before its handler runs, so a handler starts
+ * with everything it needs. */
+#include "api/api_int.h"
+
+#include "auth/perms.h"
+#include "auth/tenancy.h"
+#include "core/log.h"
+#include "limits/tiers.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cJSON *org_object(const tg_org_row_t *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "object", "organization");
+    cJSON_AddStringToObject(j, "id", o->id);
+    cJSON_AddStringToObject(j, "name", o->name);
+    cJSON_AddStringToObject(j, "tier", o->tier);
+    /* Tollgate's: set by the operator (payments no longer move it) or by payments */
+    cJSON_AddStringToObject(j, "tier_set_by", o->tier_locked ? "operator" : "payments");
+    cJSON_AddStringToObject(j, "status", o->suspended ? "suspended" : "active");
+    cJSON_AddBoolToObject(j, "is_operator", o->is_operator);
+    cJSON_AddNumberToObject(j, "created_at", (double)o->created_at);
+    return j;
+}
+
+static void list_orgs(tg_call_t *c, const tg_org_row_t *unused)
+{
+    tg_org_row_t *rows;
+    size_t n;
+    if (c->w->store->tenancy->org_list(c->w->store, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, org_object(&rows[i]));
+    free(rows);
+    tg_call_list(c, items);
+}
+
+/* A new customer organisation (tier Free) with its default project and first admin key. */
+static void create_org(tg_call_t *c, const tg_org_row_t *unused)
+{
+    cJSON *j = tg_call_body_json(c);
+    tg_org_row_t o;
+    tg_project_row_t p;
+    tg_key_row_t k;
+    char secret[TG_KEY_SECRET_MAX];
+
+    if (!j)
+        return;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+    if (!name || !cJSON_IsString(name) || !*name->valuestring ||
+        strlen(name->valuestring) >= sizeof(o.name)) {
+        tg_call_error(c, name ? TG_E_INVALID_VALUE : TG_E_MISSING_PARAM, "name",
+                      "'name' must be a non-empty string of at most %zu bytes.",
+                      sizeof(o.name) - 1);
+        cJSON_Delete(j);
+        return;
+    }
+    int rc = tg_org_create(c->w->store, name->valuestring, "free", 0, "first admin key", NULL,
+                           &o, &p, &k, secret);
+    cJSON_Delete(j);
+    if (rc != 0 || tg_catalog_reload(c->w->store) < 0) {
+        sodium_memzero(secret, sizeof(secret));
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *out = org_object(&o);
+    cJSON_AddStringToObject(out, "default_project_id", p.id);
+    cJSON *ak = cJSON_AddObjectToObject(out, "admin_key");
+    cJSON_AddStringToObject(ak, "object", "organization.admin_api_key");
+    cJSON_AddStringToObject(ak, "id", k.id);
+    cJSON_AddStringToObject(ak, "name", k.name);
+    cJSON_AddStringToObject(ak, "redacted_value", k.redacted);
+    cJSON_AddStringToObject(ak, "value", secret); /* shown once */
+    sodium_memzero(secret, sizeof(secret));
+    tg_call_json(c, 200, out);
+}
+
+static void get_org(tg_call_t *c, const tg_org_row_t *o) { tg_call_json(c, 200, org_object(o)); }
+
+/* POST …/organizations/{org}: any of name, tier (sticky), status. Everything is checked
+ * before anything changes. */
+static void update_org(tg_call_t *c, const tg_org_row_t *o)
+{
+    cJSON *j = tg_call_body_json(c);
+    const cJSON *name = NULL, *tier = NULL, *status = NULL;
+    char id[TG_ID_MAX];
+    int suspended = -1;
+
+    if (!j)
+        return;
+    snprintf(id, sizeof(id), "%s", o->id); /* o lives in the snapshot the reload replaces */
+    if (tg_opt_string(c, j, "name", &name) < 0 || tg_opt_string(c, j, "tier", &tier) < 0 ||
+        tg_opt_string(c, j, "status", &status) < 0)
+        goto out;
+    if (name && (!*name->valuestring || strlen(name->valuestring) >= TG_NAME_MAX)) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "name",
+                      "'name' must be a non-empty string of at most %d bytes.", TG_NAME_MAX - 1);
+        goto out;
+    }
+    if (tier && tg_tiers_rank(tier->valuestring) < 0) {
+        tg_call_error(c, TG_E_INVALID_VALUE, "tier",
+                      "Invalid 'tier': '%.64s' is not a tier of this server's tier table "
+                      "(its ids are in data/tiers.json: free, tier_1 … tier_5 by default).", tier->valuestring);
+        goto out;
+    }
+    if (status) {
+        if (!strcmp(status->valuestring, "suspended"))
+            suspended = 1;
+        else if (!strcmp(status->valuestring, "active"))
+            suspended = 0;
+        else {
+            tg_call_error(c, TG_E_INVALID_VALUE, "status",
+                          "Invalid 'status': expected 'active' or 'suspended'.");
+            goto out;
+        }
+        if (suspended == 1 && o->is_operator) {
+            tg_call_error(c, TG_E_INVALID_VALUE, "status",
+                          "The operator's own organization cannot be suspended.");
+            goto out;
+        }
+    }
+    int rc = c->w->store->tenancy->org_update(c->w->store, id, name ? name->valuestring : NULL,
+                                              tier ? tier->valuestring : NULL, suspended);
+    if (rc < 0 || tg_call_reload(c) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        goto out;
+    }
+    if (suspended >= 0 || tier)
+        tg_info("organization %s:%s%s%s by the operator", id,
+                suspended == 1 ? " suspended" : suspended == 0 ? " active" : "",
+                tier ? " tier set to " : "", tier ? tier->valuestring : "");
+    const tg_org_row_t *now = tg_catalog_org(c->cat, id);
+    if (now)
+        tg_call_json(c, 200, org_object(now));
+    else
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+out:
+    cJSON_Delete(j);
+}
+
+static void grant(tg_call_t *c, const tg_org_row_t *o)
+{
+    char id[TG_ID_MAX];
+    snprintf(id, sizeof(id), "%s", o->id);
+    tg_api_grant_credit(c, id);
+}
+
+/* ---- the route table ---- */
+
+typedef void (*handler_t)(tg_call_t *c, const tg_org_row_t *org);
+
+static const struct {
+    const char *method;
+    const char *pattern; /* segments; {org}: an organisation's id, resolved before the call */
+    handler_t fn;
+} routes[] = {
+    {"GET", "organizations", list_orgs},
+    {"POST", "organizations", create_org},
+    {"GET", "organizations/{org}", get_org},
+    {"POST", "organizations/{org}", update_org},
+    {"POST", "organizations/{org}/credit_grants", grant},
+};
+
+/* 1 if path (sub, len) matches pattern; the {org} segment is copied into org. */
+static int match(const char *pattern, const char *sub, size_t len, char org[TG_ID_MAX])
+{
+    const char *p = pattern, *s = sub, *end = sub + len;
+    while (*p && s <= end) {
+        const char *pe = strchr(p, '/'), *se = memchr(s, '/', (size_t)(end - s));
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : (size_t)(end - s);
+        if (pl == 5 && !memcmp(p, "{org}", 5)) {
+            if (!sl || sl >= TG_ID_MAX)
+                return 0;
+            memcpy(org, s, sl);
+            org[sl] = '\0';
+        } else if (pl != sl || memcmp(p, s, pl)) {
+            return 0;
+        }
+        if (!pe)
+            return !se; /* both end here */
+        if (!se)
+            return 0;
+        p = pe + 1;
+        s = se + 1;
+    }
+    return 0;
+}
+
+void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
+{
+    int read = tg_call_is(c, "GET") || tg_call_is(c, "HEAD");
+    unsigned scope = read ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    char org[TG_ID_MAX];
+    int path_known = 0;
+
+    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
+        return;
+    if (!c->key->org->is_operator) { /* platform-wide: only the operator's admin keys */
+        tg_call_missing_scope(c, scope);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        org[0] = '\0';
+        if (!match(routes[i].pattern, sub, len, org))
+            continue;
+        path_known = 1;
+        if (!tg_call_is(c, routes[i].method))
+            continue;
+        const tg_org_row_t *o = org[0] ? tg_call_org(c, org) : NULL;
+        if (org[0] && !o) {
+            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", org);
+            return;
+        }
+        routes[i].fn(c, o);
+        return;
+    }
+    if (path_known)
+        tg_call_bad_method(c);
+    else
+        tg_call_unknown_url(c);
+}
