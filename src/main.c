@@ -14,6 +14,7 @@ static void usage(FILE *f)
           "  serve    run the OpenAI-compatible API and the Admin API\n"
           "  init     create the database, the operator's organisation and an admin key\n"
           "  migrate  copy a SQLite installation into PostgreSQL\n"
+          "  org      list, show, create, rename, set the tier of, suspend customer organisations\n"
           "\n"
           "`tollgate <command> --help` describes each command.\n",
           f);
@@ -38,5 +39,7 @@ int main(int argc, char **argv)
         return tg_cli_init(argc - 1, argv + 1);
     if (!strcmp(argv[1], "migrate"))
         return tg_cli_migrate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "org"))
+        return tg_cli_org(argc - 1, argv + 1);
     return tg_cli_fail("unknown command '%s' (see tollgate --help)", argv[1]);
 }

@@ -62,3 +62,18 @@ fail:
     sodium_memzero(secret, TG_KEY_SECRET_MAX);
     return rc == TG_STORE_CONFLICT ? rc : -1;
 }
+
+cJSON *tg_org_json(const tg_org_row_t *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "object", "organization");
+    cJSON_AddStringToObject(j, "id", o->id);
+    cJSON_AddStringToObject(j, "name", o->name);
+    cJSON_AddStringToObject(j, "tier", o->tier);
+    /* Tollgate's: set by the operator (payments no longer move it) or by payments */
+    cJSON_AddStringToObject(j, "tier_set_by", o->tier_locked ? "operator" : "payments");
+    cJSON_AddStringToObject(j, "status", o->suspended ? "suspended" : "active");
+    cJSON_AddBoolToObject(j, "is_operator", o->is_operator);
+    cJSON_AddNumberToObject(j, "created_at", (double)o->created_at);
+    return j;
+}

@@ -6,6 +6,8 @@
 #include "auth/keys.h"
 #include "store/store.h"
 
+#include <cjson/cJSON.h>
+
 /* Writes a new organisation with its default project, its first admin key and (when owner is
  * not NULL: email, password_hash and role filled in) its owner, in one transaction. Fills
  * the rows (key_name NULL: no admin key); the admin key's secret goes to `secret`, to be shown once and wiped by the
@@ -15,5 +17,8 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
                   const char *key_name, tg_user_row_t *owner, tg_org_row_t *org,
                   tg_project_row_t *project, tg_key_row_t *key,
                   char secret[TG_KEY_SECRET_MAX]);
+
+/* An organisation as the platform calls and `tollgate org` show it. */
+cJSON *tg_org_json(const tg_org_row_t *o);
 
 #endif

@@ -243,7 +243,7 @@ int tg_cli_serve(int argc, char **argv)
                       .shutdown_timeout = 30000};
     char host[256], path[4096];
     int port, rc;
-    tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL;
+    tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL, *poll_st = NULL;
     char shown[4096]; /* the database URL without its password, for messages */
     tg_http_server_t *srv = NULL;
 
@@ -418,8 +418,26 @@ int tg_cli_serve(int argc, char **argv)
     tg_info("listening on http://%s:%d (%ld workers, db %s)", host, tg_http_server_port(srv),
             o.workers, shown);
 
+    /* Meanwhile, once a second: a change made on the host (tollgate org …) raises the store's
+     * catalog counter; the catalog is re-read when it moves (and, with several instances,
+     * every instance does the same). */
     int sig = 0;
-    sigwait(&set, &sig);
+    int64_t seen = 0, v;
+    if (tg_store_open(o.db, &poll_st) < 0 || poll_st->tenancy->catalog_version(poll_st, &seen) < 0)
+        tg_warn("serve: cannot read the catalog counter; changes made with `tollgate org` take "
+                "effect at the next restart");
+    for (;;) {
+        struct timespec second = {1, 0};
+        sig = sigtimedwait(&set, NULL, &second);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (poll_st && poll_st->tenancy->catalog_version(poll_st, &v) == 0 && v != seen) {
+            seen = v;
+            if (tg_catalog_refresh(poll_st) == 0)
+                tg_info("catalog: re-read after a change made on the host");
+        }
+    }
+    tg_store_close(poll_st);
     tg_info("%s: stopping; %ld requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             tg_http_server_inflight(srv));
     tg_http_server_shutdown(srv);

@@ -78,6 +78,25 @@ static int pg_org_update(tg_store_t *b, const char *org_id, const char *name, co
                          &a);
 }
 
+static void fill_version(const PGresult *r, int row, void *out)
+{
+    *(int64_t *)out = tg_pg__col_int(r, row, 0);
+}
+
+static int pg_catalog_version(tg_store_t *b, int64_t *version)
+{
+    *version = 0;
+    int rc = tg_pg__get_one((pg_t *)b, "SELECT version FROM catalog_changes WHERE id=1", NULL,
+                            fill_version, version);
+    return rc == TG_STORE_NOTFOUND ? 0 : rc;
+}
+
+static int pg_catalog_bump(tg_store_t *b)
+{
+    return tg_pg__cmd((pg_t *)b, "UPDATE catalog_changes SET version=version+1 WHERE id=1",
+                      NULL, NULL);
+}
+
 /* ---- projects ---- */
 
 static int pg_project_upsert(tg_store_t *b, const tg_project_row_t *r)
@@ -383,6 +402,8 @@ const struct tg_store_tenancy tg_pg__tenancy = {
     .org_rename = pg_org_rename,
     .org_set_tier = pg_org_set_tier,
     .org_update = pg_org_update,
+    .catalog_version = pg_catalog_version,
+    .catalog_bump = pg_catalog_bump,
     .rate_limit_set = pg_rate_limit_set,
     .rate_limit_list = pg_rate_limit_list,
 };

@@ -335,6 +335,25 @@ static int sq_org_update(tg_store_t *b, const char *org_id, const char *name, co
     return rc < 0 ? rc : sqlite3_changes(s->db) ? 0 : TG_STORE_NOTFOUND;
 }
 
+static int sq_catalog_version(tg_store_t *b, int64_t *version)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = tg_sq__prep(s, "SELECT version FROM catalog_changes WHERE id=1");
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_catalog_bump(tg_store_t *b)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = tg_sq__prep(s, "UPDATE catalog_changes SET version=version+1 WHERE id=1");
+    return st ? tg_sq__run(s, st) : -1;
+}
+
 /* ---- projects' rate limits ---- */
 
 static int sq_rate_limit_set(tg_store_t *b, const tg_rate_limit_row_t *r)
@@ -398,6 +417,8 @@ const struct tg_store_tenancy tg_sq__tenancy = {
     .org_rename = sq_org_rename,
     .org_set_tier = sq_org_set_tier,
     .org_update = sq_org_update,
+    .catalog_version = sq_catalog_version,
+    .catalog_bump = sq_catalog_bump,
     .rate_limit_set = sq_rate_limit_set,
     .rate_limit_list = sq_rate_limit_list,
 };

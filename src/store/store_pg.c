@@ -118,6 +118,10 @@ static const char *migrations[] = {
     /* 3: platform calls (SQLite 9) */
     "ALTER TABLE organizations ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE organizations ADD COLUMN tier_locked INTEGER NOT NULL DEFAULT 0;",
+    /* 4: changes made on the host (SQLite 10) */
+    "CREATE TABLE catalog_changes (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version BIGINT NOT NULL);"
+    "INSERT INTO catalog_changes VALUES (1, 0);",
 };
 
 /* ---- parameters ---- */

@@ -126,6 +126,11 @@ static const char *migrations[] = {
     /* 9: the operator's platform calls — a suspended organisation, a tier set by hand */
     "ALTER TABLE organizations ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE organizations ADD COLUMN tier_locked INTEGER NOT NULL DEFAULT 0;",
+    /* 10: a counter that commands on the host (tollgate org …) raise after a change, which a
+     * running `serve` polls to re-read its catalog */
+    "CREATE TABLE catalog_changes (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT INTO catalog_changes VALUES (1, 0);",
 };
 
 int tg_sq__exec(sq_t *s, const char *sql)

@@ -104,6 +104,10 @@ struct tg_store_tenancy {
      * becomes sticky), suspended (-1: unchanged). TG_STORE_NOTFOUND for an unknown id. */
     int (*org_update)(tg_store_t *st, const char *org_id, const char *name, const char *tier,
                       int suspended);
+    /* A counter raised by a change made outside a running server (tollgate org …): servers
+     * poll it and re-read their catalog when it moves. */
+    int (*catalog_version)(tg_store_t *st, int64_t *version);
+    int (*catalog_bump)(tg_store_t *st);
     int (*rate_limit_set)(tg_store_t *st, const tg_rate_limit_row_t *row);
     int (*rate_limit_list)(tg_store_t *st, tg_rate_limit_row_t **rows, size_t *n);
 };

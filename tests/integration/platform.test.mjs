@@ -5,7 +5,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { Env, assertErrorResponse } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { Env, TOLLGATE_BIN, assertErrorResponse, dbUrl, tollgateEnv, waitFor } from './harness.mjs';
 
 const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
 const FAR_YEAR = new Date().getUTCFullYear() + 4;
@@ -133,5 +134,48 @@ describe('platform: customer organisations', () => {
     const again = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
     assert.ok(again.choices.length);
     assert.equal((await env.admin('GET', '/v1/organization/projects', undefined, { key: c.adminKey })).status, 200);
+  });
+});
+
+describe('tollgate org: the same on the host', () => {
+  let env;
+  before(async () => { env = await Env.start(); });
+  after(async () => { await env?.stop(); });
+  const org = (...args) => execFileSync(TOLLGATE_BIN, ['org', ...args, '--db', dbUrl(env.dbPath)], { encoding: 'utf8', env: tollgateEnv() });
+
+  it('creates, lists, shows and sets; a running server applies a change within seconds', async () => {
+    const made = JSON.parse(org('create', 'Host Co', '--json'));
+    assert.match(made.id, /^org-/);
+    assert.match(made.admin_key, /^sk-admin-/);
+    // the running server knows it (and its key) without a restart
+    await waitFor(async () => (await env.admin('GET', '/v1/organization/projects', undefined, { key: made.admin_key })).status === 200,
+      { timeoutMs: 5000, intervalMs: 100 });
+    const k = await env.admin('POST', `/v1/organization/projects/${made.default_project_id}/api_keys`, { name: 'k' }, { key: made.admin_key });
+    assert.equal(k.status, 200, k.text);
+    const lines = org('list', '--json').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.some((o) => o.id === made.id && o.name === 'Host Co' && o.status === 'active'));
+    assert.ok(lines.some((o) => o.is_operator));
+    const set = JSON.parse(org('set', made.id, '--status', 'suspended', '--tier', 'tier_2', '--json'));
+    assert.equal(set.status, 'suspended');
+    assert.equal(set.tier, 'tier_2');
+    assert.equal(set.tier_set_by, 'operator');
+    const t0 = Date.now();
+    await waitFor(async () => {
+      const r = await env.request('GET', '/v1/models', { key: k.json.value });
+      return r.status === 401 && r.json?.error?.code === 'account_deactivated';
+    }, { timeoutMs: 5000, intervalMs: 100 });
+    assert.ok(Date.now() - t0 < 5000);
+    // the platform API sees the same
+    const got = await env.admin('GET', `/v1/platform/organizations/${made.id}`);
+    assert.equal(got.json.status, 'suspended');
+    assert.equal(got.json.tier, 'tier_2');
+    org('set', made.id, '--status', 'active');
+    await waitFor(async () => (await env.request('GET', '/v1/models', { key: k.json.value })).status === 200, { timeoutMs: 5000, intervalMs: 100 });
+    // bad input changes nothing and says why
+    for (const args of [['set', made.id, '--tier', 'tier_9'], ['set', made.id, '--status', 'paused'], ['set', 'org-nope', '--name', 'x'],
+      ['set', env.orgId, '--status', 'suspended'], ['set', made.id]]) {
+      assert.throws(() => org(...args), (e) => e.status === 1 && /tollgate: org/.test(e.stderr), args.join(' '));
+    }
+    assert.equal(JSON.parse(org('show', made.id, '--json')).tier, 'tier_2');
   });
 });
