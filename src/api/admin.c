@@ -327,7 +327,7 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
         cJSON *items = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(items, rate_limit_object(c, p, &models[i]));
-        tg_call_list(c, items);
+        tg_call_list_n(c, items, 100); /* OpenAI's default for rate limits */
         return;
     }
     const tg_model_row_t *m = NULL;
@@ -697,7 +697,7 @@ static void providers_route(tg_call_t *c, const segs_t *s)
     char id[TG_ID_MAX * 4] = "";
 
     if (!c->key->org->is_operator) { /* customers never see providers */
-        tg_call_missing_scope(c, tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
+        tg_call_missing_scope(c, tg_call_is(c, "GET") || tg_call_is(c, "HEAD") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
         return;
     }
     if (s->n > 2) {
@@ -770,7 +770,7 @@ out:
 void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
 {
     segs_t s;
-    unsigned scope = tg_call_is(c, "GET") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    unsigned scope = tg_call_is(c, "GET") || tg_call_is(c, "HEAD") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
 
     if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
         return;

@@ -104,6 +104,8 @@ const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 /* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
  * with ?limit (1..100, default 20) and ?after. Takes items. */
 void tg_call_list(tg_call_t *c, cJSON *items);
+/* The same with another default page size (OpenAI's project rate limits: 100). */
+void tg_call_list_n(tg_call_t *c, cJSON *items, long default_limit);
 /* The request's method is m ("GET", "POST", …). */
 int tg_call_is(const tg_call_t *c, const char *m);
 /* A span of the path (p, len) is exactly the text lit. */

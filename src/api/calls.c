@@ -301,10 +301,11 @@ const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
     return res;
 }
 
-void tg_call_list(tg_call_t *c, cJSON *items)
+void tg_call_list(tg_call_t *c, cJSON *items) { tg_call_list_n(c, items, 20); }
+
+void tg_call_list_n(tg_call_t *c, cJSON *items, long limit)
 {
     char buf[128];
-    long limit = 20;
     const char *after = tg_call_query(c, "after", buf, sizeof(buf));
     char lbuf[32];
     const char *ls = tg_call_query(c, "limit", lbuf, sizeof(lbuf));

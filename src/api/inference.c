@@ -702,17 +702,22 @@ static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refu
                                           "tokens per min (TPM)", "tokens per day (TPD)"};
     tg_err_t err = w->which == TG_RL_RPM || w->which == TG_RL_RPD ? TG_E_RATE_LIMIT_REQUESTS
                                                                  : TG_E_RATE_LIMIT_TOKENS;
-    const char *scope = w->project ? "project" : "organization";
-    const char *id = w->project ? c->key->row.project_id : c->key->row.org_id;
+    /* OpenAI's words: "in project proj_… organization org-…" or "in organization org-…" */
+    char scope[TG_ID_MAX * 2 + 32];
+    if (w->project)
+        snprintf(scope, sizeof(scope), "project %s organization %s", c->key->row.project_id,
+                 c->key->row.org_id);
+    else
+        snprintf(scope, sizeof(scope), "organization %s", c->key->row.org_id);
     char wait[32], v[32];
 
     if (w->too_large) { /* waiting cannot help: the SDKs must not retry */
         tg_http_add_header(c->req, "x-should-retry", "false");
         tg_call_error(c, err, NULL,
-                      "Request too large for %s in %s %s on %s: Limit %lld, Requested %lld. The "
+                      "Request too large for %s in %s on %s: Limit %lld, Requested %lld. The "
                       "input or output tokens must be reduced in order to run successfully. "
                       "Visit https://platform.openai.com/account/rate-limits to learn more.",
-                      m->id, scope, id, names[w->which], (long long)w->limit,
+                      m->id, scope, names[w->which], (long long)w->limit,
                       (long long)w->requested);
         return;
     }
@@ -723,10 +728,10 @@ static void rate_limited(tg_call_t *c, const tg_model_row_t *m, const tg_rl_refu
     snprintf(v, sizeof(v), "%lld", (long long)ms);
     tg_http_add_header(c->req, "retry-after-ms", v);
     tg_call_error(c, err, NULL,
-                  "Rate limit reached for %s in %s %s on %s: Limit %lld, Used %lld, Requested "
+                  "Rate limit reached for %s in %s on %s: Limit %lld, Used %lld, Requested "
                   "%lld. Please try again in %s. Visit https://platform.openai.com/account/"
                   "rate-limits to learn more.",
-                  m->id, scope, id, names[w->which], (long long)w->limit, (long long)w->used,
+                  m->id, scope, names[w->which], (long long)w->limit, (long long)w->used,
                   (long long)w->requested, wait);
 }
 

@@ -34,7 +34,8 @@ describe('rate limits', () => {
   });
 
   it('lists one project.rate_limit per model with the tier defaults, and changes them', async () => {
-    const r = await env.admin('GET', `/v1/organization/projects/${cproj}/rate_limits?limit=100`, undefined,
+    // OpenAI's default page of project rate limits holds 100: every model of the table at once
+    const r = await env.admin('GET', `/v1/organization/projects/${cproj}/rate_limits`, undefined,
       { key: customer.admin_key.value });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.object, 'list');
@@ -42,8 +43,9 @@ describe('rate limits', () => {
     assert.deepEqual(mini, {
       object: 'project.rate_limit', id: 'rl-gpt-4o-mini', model: 'gpt-4o-mini',
       max_requests_per_1_minute: 3, max_tokens_per_1_minute: 40000,
-      max_requests_per_1_day: 200, max_tokens_per_1_day: 0,
+      max_requests_per_1_day: 200, max_tokens_per_1_day: 0, served: true,
     });
+    assert.ok(r.json.data.length > 20 && r.json.has_more === false, `one page: ${r.json.data.length}`);
     for (const x of r.json.data) assert.equal(x.id, `rl-${x.model}`);
     // a project can only tighten its tier's limits
     const up = await env.admin('POST', `/v1/organization/projects/${cproj}/rate_limits/rl-gpt-4o-mini`,
@@ -77,7 +79,7 @@ describe('rate limits', () => {
       assert.equal(e.code, 'rate_limit_exceeded');
       assert.equal(e.param, null);
       assert.match(e.error.message, new RegExp(
-        `^Rate limit reached for gpt-4o-mini in (organization ${customer.id}|project ${cproj}) on requests per min \\(RPM\\): ` +
+        `^Rate limit reached for gpt-4o-mini in (organization ${customer.id}|project ${cproj} organization ${customer.id}) on requests per min \\(RPM\\): ` +
         'Limit 3, Used 3, Requested 1\\. Please try again in \\d+(\\.\\d+)?s\\. '));
       const ra = Number(e.headers.get('retry-after'));
       const ram = Number(e.headers.get('retry-after-ms'));
@@ -100,7 +102,7 @@ describe('rate limits', () => {
       json: { model: 'gpt-4o-mini', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] },
     });
     assertErrorResponse(r, 429, { type: 'tokens', code: 'rate_limit_exceeded' });
-    assert.match(r.json.error.message, new RegExp(`^Request too large for gpt-4o-mini in project ${p2.json.id} on tokens per min \\(TPM\\): Limit 1000, Requested 50\\d\\d\\. The input or output tokens must be reduced`));
+    assert.match(r.json.error.message, new RegExp(`^Request too large for gpt-4o-mini in project ${p2.json.id} organization ${customer.id} on tokens per min \\(TPM\\): Limit 1000, Requested 50\\d\\d\\. The input or output tokens must be reduced`));
     assert.equal(r.headers.get('x-should-retry'), 'false');
   });
 
