@@ -548,17 +548,17 @@ static void on_client_close(tg_http_req_t *req, void *arg)
 {
     tg_call_t *c = arg;
     c->gone = 1;
-    if (c->up) {
+    if (c->up) { /* the upstream may have read the prompt and generated: charged so far */
         tg_upstream_cancel(c->up);
         c->up = NULL;
         c->reached = 1;
-    } else if (c->backing_off) {
+        c->aborted = 1;
+    } else if (c->backing_off) { /* between attempts: the last one failed, nothing is owed */
         event_del(c->timer);
         c->backing_off = 0;
     } else {
         return; /* in admission (it sees `gone`), or complete and waiting for its record */
     }
-    c->aborted = 1;
     c->status = 499;
     record_and_finish(c, c->reached);
 }
@@ -580,13 +580,13 @@ void tg_api_abort_all(tg_api_worker_t *w)
             tg_upstream_cancel(c->up);
             c->up = NULL;
             c->reached = 1;
+            c->aborted = 1;
         } else if (c->backing_off) {
             event_del(c->timer);
             c->backing_off = 0;
         } else {
             continue;
         }
-        c->aborted = 1;
         set_error(c, TG_E_UNAVAILABLE, "The server is shutting down.");
         record_and_finish(c, c->reached);
     }
