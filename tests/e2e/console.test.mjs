@@ -25,6 +25,7 @@ import {
 import { startSmtpSink } from '../integration/smtp_sink.mjs';
 
 const PASSWORD = 'e2e-password-1234';
+const OPERATOR_EMAIL = 'operator@example.com'; // the operator organisation's owner (tollgate init)
 const MODEL = 'test-model'; // $0.01 per output token: the mock's 5 tokens cost $0.05
 // In the shipped model table (data/models.json) but listed by no provider (the harness's
 // 'mock' serves MODELS, 'mock-priced' serves MODEL): requests for it get 404 model_not_found.
@@ -62,6 +63,9 @@ const ENGLISH_LABELS = [
   'Create project', 'Create', 'Delete', 'Language', 'Model', 'Cost', 'Tokens', 'Total', 'Requests',
   'Loading', 'Status', 'Role', 'Owner', 'Reader', 'Buy credit', 'Date', 'Start', 'End', 'Day',
   'Pending', 'Paid', 'Default', 'Remove', 'Invite link', 'Total cost', 'Total tokens',
+  'Providers', 'Add provider', 'Organizations', 'Test', 'Edit', 'Enable', 'Disable', 'Healthy', 'Weight',
+  'Priority', 'Type', 'Base URL', 'Models', 'Suspend', 'Reactivate', 'Grant credit', 'Set tier', 'Suspended',
+  'Active', 'Free', 'no key',
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -74,7 +78,7 @@ async function ok200(p, what) {
 
 /** The operator: a priced model served by the mock upstream (every organisation can use it). */
 async function startEnv(smtp) {
-  const env = await Env.start({ serveArgs: ['--signup', 'open', '--payments', 'test', '--smtp-url', `smtp://127.0.0.1:${smtp.port}`] });
+  const env = await Env.start({ initArgs: ['--email', OPERATOR_EMAIL, '--password', PASSWORD], serveArgs: ['--signup', 'open', '--payments', 'test', '--smtp-url', `smtp://127.0.0.1:${smtp.port}`] });
   await ok200(env.admin('POST', `/v1/organization/models/${MODEL}`, { input_price: '0', output_price: '10000' }), 'price the model');
   await ok200(env.admin('POST', '/v1/organization/providers', {
     name: 'mock-priced', type: 'openai_compatible', base_url: env.mock.baseURL, api_key: 'sk-upstream-e2e', models: [{ model: MODEL }],
@@ -211,6 +215,190 @@ for (const L of LANGS) {
       }
     });
 
+    it('the operator\'s owner manages providers and organisations', async (t) => {
+      try {
+        await operatorFlow(t);
+      } catch (e) {
+        try { await screenshot(page, rec, L.lang, 'FAILED-operator'); } catch { /* the page may be gone */ }
+        if (rec.problems.length) e.message += `\n--- page errors / console.error so far:\n${rec.problems.join('\n')}`;
+        if (layout.length) e.message += `\n--- layout problems so far:\n${layout.join('\n')}`;
+        if (untranslated.length) e.message += `\n--- English labels on Chinese pages so far:\n${untranslated.join('\n')}`;
+        e.message += `\n--- at ${page.url()}; screenshot tests/e2e/output/${L.lang}/FAILED-operator.png`;
+        throw e;
+      }
+    });
+
+    /** Screenshots of the current page at 1280 px and 390 px wide. */
+    async function shotBoth(name) {
+      await shot(name);
+      const vp = page.viewportSize();
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        await shot(`${name}-390`);
+      } finally {
+        await page.setViewportSize(vp);
+      }
+    }
+
+    async function operatorFlow(t) {
+      const problemsBefore = rec.problems.length;
+      const layoutBefore = layout.length;
+      const untranslatedBefore = untranslated.length;
+
+      // --- log in as the operator's owner: the operator pages are in the navigation
+      await page.goto(`${origin}/login`);
+      await page.getByTestId('login-email').waitFor({ state: 'visible' });
+      await page.getByTestId('login-email').fill(OPERATOR_EMAIL);
+      await page.getByTestId('login-password').fill(PASSWORD);
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('nav-providers').waitFor({ state: 'visible' });
+      await page.getByTestId('nav-organizations').waitFor({ state: 'visible' });
+      for (const id of ['nav-providers', 'nav-organizations']) {
+        const txt = (await page.getByTestId(id).innerText()).trim();
+        if (L.lang === 'zh') assert.match(txt, /[\u4e00-\u9fff]/, `${id} in Chinese: "${txt}"`);
+        else assert.match(txt, /^(Providers|Organizations)$/, `${id}: "${txt}"`);
+      }
+
+      // --- Providers: add the mock upstream for one model the form offers
+      await nav('nav-providers', 'provider-add', '/providers');
+      await page.getByTestId('provider-row').first().waitFor({ state: 'visible' });
+      await shotBoth('providers');
+      const name = `e2e mock ${L.lang}`;
+      const upstreamKey = `sk-upstream-console-${L.lang}-secret`;
+      const model = 'gpt-4o-mini'; // a chat model the harness's mock serves
+      assert.ok(MODELS.includes(model));
+      await page.getByTestId('provider-add').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      await page.getByTestId('provider-name').fill(name);
+      await page.getByTestId('provider-type').selectOption('openai_compatible');
+      assert.equal(await page.getByTestId('provider-api-version').count(), 0, 'no api_version field unless azure');
+      await page.getByTestId('provider-type').selectOption('azure');
+      await page.getByTestId('provider-api-version').waitFor({ state: 'visible' });
+      await page.getByTestId('provider-type').selectOption('openai_compatible');
+      await page.getByTestId('provider-base-url').fill(env.mock.baseURL);
+      assert.equal(await page.getByTestId('provider-api-key').getAttribute('type'), 'password', 'the key is a password field');
+      await page.getByTestId('provider-api-key').fill(upstreamKey);
+      const offered = await page.getByTestId('provider-model').first().locator('option').evaluateAll((els) => els.map((e) => e.value));
+      assert.ok(offered.includes(model), `the form offers ${model}: ${offered.join(' ')}`);
+      await page.getByTestId('provider-model').first().selectOption(model);
+      await page.getByTestId('provider-priority').fill('5');
+      await shot('providers-add-dialog');
+      await page.getByTestId('provider-save').click();
+      await page.getByTestId('dialog').waitFor({ state: 'detached' });
+      const row = page.locator(`[data-testid="provider-row"][data-name="${name}"]`);
+      await row.waitFor({ state: 'visible' });
+      assert.equal(await row.getAttribute('data-status'), 'healthy', 'the new provider is healthy');
+      const rowText = await row.innerText();
+      assert.ok(rowText.includes(model), `the row lists ${model}: ${rowText}`);
+      assert.ok(rowText.includes(env.mock.baseURL.replace(/\/+$/, '')), `the row shows the base URL: ${rowText}`);
+      assert.match(await row.getByTestId('provider-key').innerText(), /1/, 'one key');
+      assert.ok(!(await page.content()).includes(upstreamKey), 'the upstream key is never shown');
+      const apiProv = await sessionGet(page, origin, '/v1/organization/providers?limit=100');
+      const created = apiProv.json.data.find((p) => p.name === name);
+      assert.ok(created, `the provider exists on the server: ${apiProv.text}`);
+      assert.equal(created.priority, 5);
+      assert.deepEqual(created.models, [{ model, upstream_model: model }]);
+      assert.equal(created.has_api_key, true);
+
+      // Test: a chat request through the gateway; the mock answers "tok tok …"
+      await row.getByTestId('provider-test').click();
+      const result = page.locator(`[data-testid="provider-test-result"][data-provider="${name}"]`);
+      await result.waitFor({ state: 'visible', timeout: 30000 });
+      const resultText = await result.innerText();
+      assert.equal(await result.getAttribute('data-ok'), 'true', `the test succeeded: ${resultText}`);
+      assert.ok(resultText.includes('tok'), `the mock's answer is shown: ${resultText}`);
+      assert.match(resultText, /200/, `the status is shown: ${resultText}`);
+      await shotBoth('providers-test');
+      // the temporary key is gone again
+      const projects = await sessionGet(page, origin, '/v1/organization/projects?limit=100');
+      for (const p of projects.json.data) {
+        const keys = await sessionGet(page, origin, `/v1/organization/projects/${p.id}/api_keys?limit=100`);
+        assert.ok(!keys.json.data.some((k) => k.name === 'provider test'), `no test key left in ${p.id}: ${keys.text}`);
+      }
+
+      // disable and enable again
+      await row.getByTestId('provider-toggle').click();
+      await page.waitForFunction((n) => document.querySelector(`[data-testid="provider-row"][data-name="${n}"]`)?.dataset.status === 'disabled', name);
+      await row.getByTestId('provider-toggle').click();
+      await page.waitForFunction((n) => document.querySelector(`[data-testid="provider-row"][data-name="${n}"]`)?.dataset.status === 'healthy', name);
+
+      // edit: the form is prefilled, an empty key field keeps the key
+      await row.getByTestId('provider-edit').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('provider-name').inputValue(), name, 'prefilled name');
+      assert.equal(await page.getByTestId('provider-api-key').inputValue(), '', 'the key is not shown back');
+      assert.equal(await page.getByTestId('provider-model').first().inputValue(), model, 'prefilled model');
+      await page.getByTestId('provider-weight').fill('3');
+      await shot('providers-edit-dialog');
+      await page.getByTestId('provider-save').click();
+      await page.getByTestId('dialog').waitFor({ state: 'detached' });
+      const edited = (await sessionGet(page, origin, '/v1/organization/providers?limit=100')).json.data.find((p) => p.name === name);
+      assert.equal(edited.weight, 3, 'the weight changed');
+      assert.equal(edited.has_api_key, true, 'the key is kept');
+      assert.equal(edited.api_key_count, 1, 'one key');
+
+      // delete, with confirmation
+      await row.getByTestId('provider-delete').click();
+      await page.getByTestId('confirm-delete-provider').waitFor({ state: 'visible' });
+      await shot('providers-delete-confirm');
+      await page.getByTestId('confirm-delete-provider').click();
+      await row.waitFor({ state: 'detached' });
+      assert.ok(!(await sessionGet(page, origin, '/v1/organization/providers?limit=100')).json.data.some((p) => p.name === name), 'deleted on the server');
+
+      // --- Organizations: a customer, its tier, suspension
+      const cust = await env.admin('POST', '/v1/platform/organizations', { name: `Customer ${L.lang}` });
+      assert.ok(cust.status === 200 || cust.status === 201, `create a customer: ${cust.text}`);
+      const custId = cust.json.id;
+      const custKey = cust.json.admin_key.value;
+      await nav('nav-organizations', 'org-row', '/organizations');
+      const orow = page.locator(`[data-testid="org-row"][data-org-id="${custId}"]`);
+      await orow.waitFor({ state: 'visible' });
+      await shotBoth('organizations');
+      await orow.getByTestId('org-tier-select').selectOption('tier_2');
+      await orow.getByTestId('org-tier-save').click();
+      await page.waitForFunction((id) => document.querySelector(`[data-testid="org-row"][data-org-id="${id}"]`)?.dataset.tier === 'tier_2', custId);
+      const tierText = await orow.getByTestId('org-tier').innerText();
+      assert.match(tierText, /2/, `the tier is shown: ${tierText}`);
+      assert.match(tierText, L.lang === 'zh' ? /手动/ : /set by hand/, `set by hand: ${tierText}`);
+      const after = await env.admin('GET', `/v1/platform/organizations/${custId}`);
+      assert.equal(after.json.tier, 'tier_2', after.text);
+      assert.equal(after.json.tier_set_by, 'operator', after.text);
+
+      // suspend (with confirmation): the customer's admin key gets 401 account_deactivated
+      assert.equal((await env.admin('GET', '/v1/organization/projects', undefined, { key: custKey })).status, 200, 'the customer key works before');
+      await orow.getByTestId('org-suspend').click();
+      await page.getByTestId('confirm-org-status').waitFor({ state: 'visible' });
+      await shot('organizations-suspend-confirm');
+      await page.getByTestId('confirm-org-status').click();
+      await page.waitForFunction((id) => document.querySelector(`[data-testid="org-row"][data-org-id="${id}"]`)?.dataset.status === 'suspended', custId);
+      await shotBoth('organizations-suspended');
+      const denied = await env.admin('GET', '/v1/organization/projects', undefined, { key: custKey });
+      assert.equal(denied.status, 401, denied.text);
+      assert.equal(denied.json.error.code, 'account_deactivated', denied.text);
+      // reactivate
+      await orow.getByTestId('org-reactivate').click();
+      await page.getByTestId('confirm-org-status').click();
+      await page.waitForFunction((id) => document.querySelector(`[data-testid="org-row"][data-org-id="${id}"]`)?.dataset.status === 'active', custId);
+      assert.equal((await env.admin('GET', '/v1/organization/projects', undefined, { key: custKey })).status, 200, 'the customer key works again');
+
+      // grant credit: $2.50 → 250 cents
+      await orow.getByTestId('org-grant').click();
+      await page.getByTestId('org-grant-amount').fill('2.50');
+      await page.getByTestId('org-grant-description').fill('e2e');
+      await page.getByTestId('org-grant-submit').click();
+      await page.getByTestId('org-notice').waitFor({ state: 'visible' });
+      const bal = await env.admin('GET', '/v1/organization/billing/balance', undefined, { key: custKey });
+      assert.equal(bal.status, 200, bal.text);
+      assert.ok(Math.abs(bal.json.granted - 2.5) < 1e-9, `granted $2.50: ${bal.text}`);
+
+      await page.getByTestId('logout').click();
+      await page.getByTestId('login-email').waitFor({ state: 'visible' });
+      t.diagnostic(`operator pages screenshotted into tests/e2e/output/${L.lang}/`);
+      assert.deepEqual(rec.problems.slice(problemsBefore), [], `page errors / console.error:\n${rec.problems.slice(problemsBefore).join('\n')}`);
+      assert.deepEqual(layout.slice(layoutBefore), [], `layout problems:\n${layout.slice(layoutBefore).join('\n')}`);
+      assert.deepEqual(untranslated.slice(untranslatedBefore), [], `English labels on Chinese pages:\n${untranslated.slice(untranslatedBefore).join('\n')}`);
+    }
+
     async function flow(t) {
       const email = `e2e-${L.lang}-${Date.now()}@example.com`;
       const orgName = L.lang === 'zh' ? '测试有限公司' : 'E2E Test Ltd';
@@ -263,6 +451,8 @@ for (const L of LANGS) {
         assert.match(txt, re, `${id} label: "${txt}"`);
       }
       assert.equal(await page.getByTestId('lang-select').inputValue(), L.lang, 'the language switch shows the browser\'s language');
+      assert.equal(await page.getByTestId('nav-providers').count(), 0, 'a customer organisation\'s owner has no Providers page');
+      assert.equal(await page.getByTestId('nav-organizations').count(), 0, 'a customer organisation\'s owner has no Organizations page');
       assert.equal((await page.getByTestId('org-name-label').innerText()).trim(), orgName, 'org-name-label');
 
       // --- API keys: + Create new secret key → name it → Create secret key → shown once

@@ -14,6 +14,8 @@ import BillingPage, { strings as billingStrings } from './pages/billing.jsx';
 import LimitsPage, { strings as limitsStrings } from './pages/limits.jsx';
 import UsagePage, { strings as usageStrings } from './pages/usage.jsx';
 import SettingsPage, { strings as settingsStrings } from './pages/settings.jsx';
+import ProvidersPage, { strings as providersStrings } from './pages/providers.jsx';
+import OrganizationsPage, { strings as organizationsStrings } from './pages/organizations.jsx';
 
 export const strings = {
   en: {
@@ -28,6 +30,8 @@ export const strings = {
     'nav.limits': 'Limits',
     'nav.usage': 'Usage',
     'nav.settings': 'Settings',
+    'nav.providers': 'Providers',
+    'nav.organizations': 'Organizations',
     'nav.organization': 'Organization',
     'nav.logout': 'Log out',
     'nav.read_only': 'Read only',
@@ -46,6 +50,8 @@ export const strings = {
     'nav.limits': '限额',
     'nav.usage': '用量',
     'nav.settings': '设置',
+    'nav.providers': '提供方',
+    'nav.organizations': '组织管理',
     'nav.organization': '组织',
     'nav.logout': '退出登录',
     'nav.read_only': '只读',
@@ -64,6 +70,8 @@ for (const s of [
   limitsStrings,
   usageStrings,
   settingsStrings,
+  providersStrings,
+  organizationsStrings,
 ]) {
   register(s);
 }
@@ -76,7 +84,16 @@ const NAV = [
   { path: '/limits', id: 'limits', label: 'nav.limits', page: LimitsPage, icon: 'gauge' },
   { path: '/usage', id: 'usage', label: 'nav.usage', page: UsagePage, icon: 'chart' },
   { path: '/settings', id: 'settings', label: 'nav.settings', page: SettingsPage, icon: 'gear' },
+  // The operator's pages: only for owners of the operator's organisation.
+  { path: '/providers', id: 'providers', label: 'nav.providers', page: ProvidersPage, icon: 'server', operator: true },
+  { path: '/organizations', id: 'organizations', label: 'nav.organizations', page: OrganizationsPage, icon: 'building', operator: true },
 ];
+
+// The pages this session may see: the operator's pages only for the operator's owners.
+function navFor(session) {
+  const op = !!(session && session.organization && session.organization.is_operator && session.user.role === 'owner');
+  return NAV.filter((n) => !n.operator || op);
+}
 const AUTH = {
   '/login': { page: LoginPage, title: 'page.login' },
   '/signup': { page: SignupPage, title: 'page.signup' },
@@ -89,6 +106,8 @@ const ICONS = {
   gauge: 'M4.5 17a8 8 0 1 1 15 0M12 13l3.5-4M12 13.5a.5.5 0 1 0 0-1',
   chart: 'M4 20V4M4 20h16M8 16v-5M12 16V8M16 16v-3',
   gear: 'M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19.4 13.5l1.6 1.2-2 3.4-1.9-.7a7 7 0 0 1-2 1.2l-.3 2h-4l-.3-2a7 7 0 0 1-2-1.2l-1.9.7-2-3.4 1.6-1.2a7 7 0 0 1 0-3L3 9.3l2-3.4 1.9.7a7 7 0 0 1 2-1.2l.3-2h4l.3 2a7 7 0 0 1 2 1.2l1.9-.7 2 3.4-1.6 1.2a7 7 0 0 1 0 3z',
+  server: 'M4 5.5A1.5 1.5 0 0 1 5.5 4h13A1.5 1.5 0 0 1 20 5.5v4a1.5 1.5 0 0 1-1.5 1.5h-13A1.5 1.5 0 0 1 4 9.5zM4 14.5A1.5 1.5 0 0 1 5.5 13h13a1.5 1.5 0 0 1 1.5 1.5v4a1.5 1.5 0 0 1-1.5 1.5h-13A1.5 1.5 0 0 1 4 18.5zM8 7.5h.01M8 16.5h.01',
+  building: 'M4 21V5.5A1.5 1.5 0 0 1 5.5 4h7A1.5 1.5 0 0 1 14 5.5V21M14 10h4.5a1.5 1.5 0 0 1 1.5 1.5V21M3 21h18M7.5 8h3M7.5 12h3M7.5 16h3',
   logout: 'M15 4h3.5A1.5 1.5 0 0 1 20 5.5v13a1.5 1.5 0 0 1-1.5 1.5H15M10 16l4-4-4-4M14 12H4',
 };
 
@@ -117,7 +136,7 @@ function Sidebar({ session, current, onLogout }) {
         </div>
       </div>
       <nav class="nav" aria-label={t('nav.label')}>
-        {NAV.map((n) => (
+        {navFor(session).map((n) => (
           <Link
             key={n.id}
             href={n.path}
@@ -211,7 +230,7 @@ function App() {
     navigate('/login', { replace: true });
   };
 
-  const nav = NAV.find((n) => n.path === path);
+  const nav = session ? navFor(session).find((n) => n.path === path) : NAV.find((n) => n.path === path);
   const auth = AUTH[path];
 
   // Where the path must go instead, given the session.
