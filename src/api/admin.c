@@ -16,44 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SEGS 5
-
-typedef struct {
-    const char *p[MAX_SEGS];
-    size_t len[MAX_SEGS];
-    int n;
-} segs_t;
-
-static int split(const char *s, size_t len, segs_t *out)
-{
-    size_t i = 0;
-    out->n = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && s[j] != '/')
-            j++;
-        if (j == i || out->n == MAX_SEGS || j - i >= TG_ID_MAX * 4)
-            return -1;
-        out->p[out->n] = s + i;
-        out->len[out->n] = j - i;
-        out->n++;
-        i = j + 1;
-        if (j + 1 == len) /* trailing slash */
-            return -1;
-    }
-    return 0;
-}
-
-static int seg_is(const segs_t *s, int i, const char *lit)
-{
-    return i < s->n && tg_span_is(s->p[i], s->len[i], lit);
-}
-
-static void seg_copy(const segs_t *s, int i, char *out, size_t cap)
-{
-    snprintf(out, cap, "%.*s", (int)s->len[i], s->p[i]);
-}
-
 /* name: a required (or optional, when cur is given) string of 1..256 bytes. */
 static int get_name(tg_call_t *c, const cJSON *j, char *out, size_t cap, int required)
 {
@@ -106,8 +68,15 @@ static cJSON *key_object(const tg_key_row_t *k)
     return o;
 }
 
-static void create_key(tg_call_t *c, int kind, const char *project_id)
+/* POST …/admin_api_keys, POST …/projects/{project}/api_keys */
+void tg_api_key_create(tg_call_t *c, const tg_route_args_t *a)
 {
+    int kind = a->project ? TG_KEY_PROJECT : TG_KEY_ADMIN;
+    const char *project_id = a->project ? a->project->id : NULL;
+    if (a->project && a->project->archived_at) {
+        tg_call_error(c, TG_E_INVALID_VALUE, NULL, "Project '%s' is archived.", a->project->id);
+        return;
+    }
     cJSON *j = tg_call_body_json(c);
     tg_key_row_t row;
     char secret[TG_KEY_SECRET_MAX];
@@ -197,74 +166,77 @@ static int load_keys(tg_call_t *c, int kind, const char *project_id, tg_key_row_
     return 0;
 }
 
-static void keys_route(tg_call_t *c, int kind, const char *project_id, const segs_t *s, int i)
+void tg_api_keys_list(tg_call_t *c, const tg_route_args_t *a)
 {
-    tg_key_row_t *rows = NULL;
-    size_t n = 0;
-    char id[TG_ID_MAX * 4];
-
-    if (i == s->n) {
-        if (tg_call_is(c, "POST")) {
-            create_key(c, kind, project_id);
-            return;
-        }
-        if (!tg_call_is(c, "GET"))
-            goto method;
-        if (load_keys(c, kind, project_id, &rows, &n) < 0) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-            return;
-        }
-        cJSON *items = cJSON_CreateArray();
-        for (size_t k = 0; k < n; k++)
-            cJSON_AddItemToArray(items, key_object(&rows[k]));
-        free(rows);
-        tg_call_list(c, items);
-        return;
-    }
-    if (i + 1 != s->n)
-        goto unknown;
-    seg_copy(s, i, id, sizeof(id));
-    if (load_keys(c, kind, project_id, &rows, &n) < 0) {
+    tg_key_row_t *rows;
+    size_t n;
+    if (load_keys(c, a->project ? TG_KEY_PROJECT : TG_KEY_ADMIN, a->project ? a->project->id : NULL,
+                  &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    size_t k = 0;
-    while (k < n && strcmp(rows[k].id, id) != 0)
-        k++;
-    if (k == n) {
-        free(rows);
-        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No API key found with id '%.64s'.", id);
-        return;
+    cJSON *items = cJSON_CreateArray();
+    for (size_t k = 0; k < n; k++)
+        cJSON_AddItemToArray(items, key_object(&rows[k]));
+    free(rows);
+    tg_call_list(c, items);
+}
+
+/* The keys of the route's kind (and project), and which of them is {id}; -1 after answering
+ * (404 when none is). */
+static int find_key(tg_call_t *c, const tg_route_args_t *a, tg_key_row_t **rows, size_t *n,
+                    size_t *k)
+{
+    if (load_keys(c, a->project ? TG_KEY_PROJECT : TG_KEY_ADMIN, a->project ? a->project->id : NULL,
+                  rows, n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return -1;
     }
-    if (tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, key_object(&rows[k]));
-    } else if (tg_call_is(c, "DELETE") && kind == TG_KEY_ADMIN && n == 1) {
+    for (*k = 0; *k < *n; (*k)++)
+        if (tg_span_is(a->id, a->idlen, (*rows)[*k].id))
+            return 0;
+    free(*rows);
+    tg_call_error(c, TG_E_NOT_FOUND, NULL, "No API key found with id '%.*s'.",
+                  (int)(a->idlen > 64 ? 64 : a->idlen), a->id);
+    return -1;
+}
+
+void tg_api_key_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_key_row_t *rows;
+    size_t n, k;
+    if (find_key(c, a, &rows, &n, &k) < 0)
+        return;
+    tg_call_json(c, 200, key_object(&rows[k]));
+    free(rows);
+}
+
+void tg_api_key_delete(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_key_row_t *rows;
+    size_t n, k;
+    char id[TG_ID_MAX];
+    if (find_key(c, a, &rows, &n, &k) < 0)
+        return;
+    int kind = rows[k].kind;
+    snprintf(id, sizeof(id), "%s", rows[k].id);
+    free(rows);
+    if (kind == TG_KEY_ADMIN && n == 1) {
         tg_call_error(c, TG_E_CONFLICT, NULL,
                       "This is the organization's last admin key; create another one before "
                       "deleting it.");
-    } else if (tg_call_is(c, "DELETE")) {
-        if (c->w->store->tenancy->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "object", kind == TG_KEY_ADMIN
-                                                     ? "organization.admin_api_key.deleted"
-                                                     : "organization.project.api_key.deleted");
-            cJSON_AddStringToObject(o, "id", id);
-            cJSON_AddBoolToObject(o, "deleted", 1);
-            tg_call_json(c, 200, o);
-        }
-    } else {
-        free(rows);
-        goto method;
+        return;
     }
-    free(rows);
-    return;
-unknown:
-    tg_call_unknown_url(c);
-    return;
-method:
-    tg_call_bad_method(c);
+    if (c->w->store->tenancy->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", kind == TG_KEY_ADMIN ? "organization.admin_api_key.deleted"
+                                                              : "organization.project.api_key.deleted");
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, "deleted", 1);
+    tg_call_json(c, 200, o);
 }
 
 /* ---- projects ---- */
@@ -315,37 +287,41 @@ static cJSON *rate_limit_object(tg_call_t *c, const tg_project_row_t *p, const t
     return o;
 }
 
-static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const segs_t *s)
+void tg_api_rate_limits_list(tg_call_t *c, const tg_route_args_t *a)
 {
     size_t n;
     const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
-    if (s->n == 3) {
-        if (!tg_call_is(c, "GET")) {
-            tg_call_bad_method(c);
-            return;
-        }
-        cJSON *items = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(items, rate_limit_object(c, p, &models[i]));
-        tg_call_list_n(c, items, 100); /* OpenAI's default for rate limits */
-        return;
-    }
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, rate_limit_object(c, a->project, &models[i]));
+    tg_call_list_n(c, items, 100); /* OpenAI's default for rate limits */
+}
+
+/* The model of a rate limit's id "rl-<model>"; NULL after answering 404. */
+static const tg_model_row_t *rate_limit_model(tg_call_t *c, const tg_route_args_t *a)
+{
     const tg_model_row_t *m = NULL;
-    if (s->len[3] > 3 && !memcmp(s->p[3], "rl-", 3))
-        m = tg_catalog_model(c->cat, s->p[3] + 3, s->len[3] - 3);
-    if (!m) {
+    if (a->idlen > 3 && !memcmp(a->id, "rl-", 3))
+        m = tg_catalog_model(c->cat, a->id + 3, a->idlen - 3);
+    if (!m)
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No rate limit found with id '%.*s'.",
-                      (int)(s->len[3] > 64 ? 64 : s->len[3]), s->p[3]);
+                      (int)(a->idlen > 64 ? 64 : a->idlen), a->id);
+    return m;
+}
+
+void tg_api_rate_limit_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    const tg_model_row_t *m = rate_limit_model(c, a);
+    if (m)
+        tg_call_json(c, 200, rate_limit_object(c, a->project, m));
+}
+
+void tg_api_rate_limit_set(tg_call_t *c, const tg_route_args_t *a)
+{
+    const tg_model_row_t *m = rate_limit_model(c, a);
+    tg_project_row_t p = *a->project; /* a->project goes with the snapshot the reload ends */
+    if (!m)
         return;
-    }
-    if (tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, rate_limit_object(c, p, m));
-        return;
-    }
-    if (!tg_call_is(c, "POST")) {
-        tg_call_bad_method(c);
-        return;
-    }
     cJSON *j = tg_call_body_json(c);
     if (!j)
         return;
@@ -353,11 +329,11 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
                                           "max_tokens_per_1_minute", "max_tokens_per_1_day"};
     tg_rate_limit_row_t row;
     memset(&row, 0, sizeof(row));
-    snprintf(row.project_id, sizeof(row.project_id), "%s", p->id);
+    snprintf(row.project_id, sizeof(row.project_id), "%s", p.id);
     snprintf(row.model, sizeof(row.model), "%s", m->id);
     /* start from the project's current own limits */
     tg_rl_limits_t zero = {{0}}, own;
-    tg_catalog_project_limits(c->cat, p->id, m->id, &zero, &own);
+    tg_catalog_project_limits(c->cat, p.id, m->id, &zero, &own);
     for (int k = 0; k < TG_RL__N; k++) {
         row.v[k] = own.v[k];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, names[k]);
@@ -379,84 +355,66 @@ static void rate_limits_route(tg_call_t *c, const tg_project_row_t *p, const seg
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    tg_call_json(c, 200, rate_limit_object(c, p, m));
+    tg_call_json(c, 200, rate_limit_object(c, &p, m));
 }
 
-static void projects_route(tg_call_t *c, const segs_t *s)
+void tg_api_projects_list(tg_call_t *c, const tg_route_args_t *a)
 {
-    char id[TG_ID_MAX * 4];
-    if (s->n == 1) {
-        if (tg_call_is(c, "GET")) {
-            char buf[16];
-            const char *ia = tg_call_query(c, "include_archived", buf, sizeof(buf));
-            int archived = ia && strcmp(ia, "true") == 0;
-            tg_project_row_t *rows;
-            size_t n;
-            if (c->w->store->tenancy->project_list(c->w->store, c->org_id, &rows, &n) < 0) {
-                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-                return;
-            }
-            cJSON *items = cJSON_CreateArray();
-            for (size_t i = 0; i < n; i++)
-                if (archived || !rows[i].archived_at)
-                    cJSON_AddItemToArray(items, project_object(&rows[i]));
-            free(rows);
-            tg_call_list(c, items);
-        } else if (tg_call_is(c, "POST")) {
-            cJSON *j = tg_call_body_json(c);
-            tg_project_row_t p;
-            if (!j)
-                return;
-            memset(&p, 0, sizeof(p));
-            if (get_name(c, j, p.name, sizeof(p.name), 1) > 0) {
-                tg_random_id(p.id, "proj_", 24);
-                snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
-                p.created_at = tg_now();
-                save_project(c, &p);
-            }
-            cJSON_Delete(j);
-        } else {
-            tg_call_bad_method(c);
-        }
+    char buf[16];
+    const char *ia = tg_call_query(c, "include_archived", buf, sizeof(buf));
+    int archived = ia && strcmp(ia, "true") == 0;
+    tg_project_row_t *rows;
+    size_t n;
+    if (c->w->store->tenancy->project_list(c->w->store, c->org_id, &rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    seg_copy(s, 1, id, sizeof(id));
-    const tg_project_row_t *cur = tg_call_project(c, id);
-    if (!cur || strcmp(cur->org_id, c->org_id) != 0) {
-        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No project found with id '%.64s'.", id);
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        if (archived || !rows[i].archived_at)
+            cJSON_AddItemToArray(items, project_object(&rows[i]));
+    free(rows);
+    tg_call_list(c, items);
+}
+
+void tg_api_project_create(tg_call_t *c, const tg_route_args_t *a)
+{
+    cJSON *j = tg_call_body_json(c);
+    tg_project_row_t p;
+    if (!j)
         return;
-    }
-    tg_project_row_t p = *cur;
-    if (s->n == 2 && tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, project_object(&p));
-    } else if (s->n == 2 && tg_call_is(c, "POST")) {
-        cJSON *j = tg_call_body_json(c);
-        if (!j)
-            return;
-        if (get_name(c, j, p.name, sizeof(p.name), 1) > 0)
-            save_project(c, &p);
-        cJSON_Delete(j);
-    } else if (s->n == 3 && seg_is(s, 2, "archive") && tg_call_is(c, "POST")) {
-        if (!p.archived_at)
-            p.archived_at = tg_now();
+    memset(&p, 0, sizeof(p));
+    if (get_name(c, j, p.name, sizeof(p.name), 1) > 0) {
+        tg_random_id(p.id, "proj_", 24);
+        snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
+        p.created_at = tg_now();
         save_project(c, &p);
-    } else if (s->n >= 3 && seg_is(s, 2, "api_keys")) {
-        if (p.archived_at && tg_call_is(c, "POST")) {
-            tg_call_error(c, TG_E_INVALID_VALUE, NULL, "Project '%s' is archived.", p.id);
-            return;
-        }
-        keys_route(c, TG_KEY_PROJECT, p.id, s, 3);
-    } else if (s->n == 3 && seg_is(s, 2, "spend_limit")) {
-        tg_api_spend_limit(c, &p);
-    } else if ((s->n == 3 || s->n == 4) && seg_is(s, 2, "rate_limits")) {
-        rate_limits_route(c, &p, s);
-    } else if ((s->n == 3 || s->n == 4) && seg_is(s, 2, "spend_alerts")) {
-        tg_api_spend_alerts(c, &p, s->n == 4 ? s->p[3] : NULL, s->n == 4 ? s->len[3] : 0);
-    } else if (s->n == 2 || (s->n == 3 && seg_is(s, 2, "archive"))) {
-        tg_call_bad_method(c);
-    } else {
-        tg_call_unknown_url(c);
     }
+    cJSON_Delete(j);
+}
+
+void tg_api_project_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_call_json(c, 200, project_object(a->project));
+}
+
+void tg_api_project_update(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_project_row_t p = *a->project;
+    cJSON *j = tg_call_body_json(c);
+    if (!j)
+        return;
+    if (get_name(c, j, p.name, sizeof(p.name), 1) > 0)
+        save_project(c, &p);
+    cJSON_Delete(j);
+}
+
+void tg_api_project_archive(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_project_row_t p = *a->project;
+    if (!p.archived_at)
+        p.archived_at = tg_now();
+    save_project(c, &p);
 }
 
 /* ---- providers (operator only) ---- */
@@ -689,119 +647,107 @@ static int provider_fields(tg_call_t *c, const cJSON *j, tg_provider_row_t *p, i
     return 0;
 }
 
-static void providers_route(tg_call_t *c, const segs_t *s)
+/* The providers, and which one is {id} (*cur; NULL when the route names none). -1 after
+ * answering (404 for an unknown id). The rows hold keys: free them with free_providers. */
+static int load_providers(tg_call_t *c, const tg_route_args_t *a, tg_provider_row_t **rows,
+                          size_t *n, tg_provider_row_t **cur)
 {
-    tg_store_t *st = c->w->store;
-    tg_provider_row_t *rows = NULL, *cur = NULL;
-    size_t n = 0;
-    char id[TG_ID_MAX * 4] = "";
-
-    if (!c->key->org->is_operator) { /* customers never see providers */
-        tg_call_missing_scope(c, tg_call_is(c, "GET") || tg_call_is(c, "HEAD") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE);
-        return;
-    }
-    if (s->n > 2) {
-        tg_call_unknown_url(c);
-        return;
-    }
-    if (st->tenancy->provider_list(st, &rows, &n) < 0) {
+    *cur = NULL;
+    if (c->w->store->tenancy->provider_list(c->w->store, rows, n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-        return;
+        return -1;
     }
-    if (s->n == 2) {
-        seg_copy(s, 1, id, sizeof(id));
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(rows[i].id, id) == 0)
-                cur = &rows[i];
-        if (!cur) {
-            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No provider found with id '%.64s'.", id);
-            goto out;
-        }
-    }
-    if (s->n == 1 && tg_call_is(c, "GET")) {
-        cJSON *items = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(items, provider_object(c, &rows[i]));
-        tg_call_list(c, items);
-    } else if (tg_call_is(c, "POST")) {
-        cJSON *j = tg_call_body_json(c);
-        tg_provider_row_t p;
-        if (!j)
-            goto out;
-        if (cur) {
-            p = *cur;
-        } else {
-            memset(&p, 0, sizeof(p));
-            tg_random_id(p.id, "prov_", 24);
-            snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
-            p.weight = 1;
-            p.enabled = 1;
-            p.created_at = tg_now();
-        }
-        if (provider_fields(c, j, &p, !cur) == 0) {
-            if (st->tenancy->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
-                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-            else
-                tg_call_json(c, 200, provider_object(c, &p));
-        }
-        sodium_memzero(&p, sizeof(p));
-        cJSON_Delete(j);
-    } else if (cur && tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, provider_object(c, cur));
-    } else if (cur && tg_call_is(c, "DELETE")) {
-        if (st->tenancy->provider_delete(st, id) < 0 || tg_call_reload(c) < 0) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "object", "organization.provider.deleted");
-            cJSON_AddStringToObject(o, "id", id);
-            cJSON_AddBoolToObject(o, "deleted", 1);
-            tg_call_json(c, 200, o);
-        }
-    } else {
-        tg_call_bad_method(c);
-    }
-out:
+    if (!a->id)
+        return 0;
+    for (size_t i = 0; i < *n; i++)
+        if (tg_span_is(a->id, a->idlen, (*rows)[i].id))
+            *cur = &(*rows)[i];
+    if (*cur)
+        return 0;
+    tg_call_error(c, TG_E_NOT_FOUND, NULL, "No provider found with id '%.*s'.",
+                  (int)(a->idlen > 64 ? 64 : a->idlen), a->id);
+    return -1;
+}
+
+static void free_providers(tg_provider_row_t *rows, size_t n)
+{
     if (rows)
         sodium_memzero(rows, n * sizeof(*rows));
     free(rows);
 }
 
-void tg_api_admin(tg_call_t *c, const char *sub, size_t len)
+void tg_api_providers_list(tg_call_t *c, const tg_route_args_t *a)
 {
-    segs_t s;
-    unsigned scope = tg_call_is(c, "GET") || tg_call_is(c, "HEAD") ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
+    tg_provider_row_t *rows = NULL, *cur;
+    size_t n = 0;
+    if (load_providers(c, a, &rows, &n, &cur) == 0) {
+        cJSON *items = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(items, provider_object(c, &rows[i]));
+        tg_call_list(c, items);
+    }
+    free_providers(rows, n);
+}
 
-    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
-        return;
-    if (split(sub, len, &s) < 0 || s.n == 0) {
-        tg_call_unknown_url(c);
+void tg_api_provider_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_provider_row_t *rows = NULL, *cur;
+    size_t n = 0;
+    if (load_providers(c, a, &rows, &n, &cur) == 0)
+        tg_call_json(c, 200, provider_object(c, cur));
+    free_providers(rows, n);
+}
+
+/* POST …/providers (create) and POST …/providers/{id} (change the fields given) */
+void tg_api_provider_save(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_store_t *st = c->w->store;
+    tg_provider_row_t *rows = NULL, *cur, p;
+    size_t n = 0;
+    cJSON *j;
+    if (load_providers(c, a, &rows, &n, &cur) < 0 || !(j = tg_call_body_json(c))) {
+        free_providers(rows, n);
         return;
     }
-    if (seg_is(&s, 0, "admin_api_keys"))
-        keys_route(c, TG_KEY_ADMIN, NULL, &s, 1);
-    else if (seg_is(&s, 0, "projects"))
-        projects_route(c, &s);
-    else if (seg_is(&s, 0, "providers"))
-        providers_route(c, &s);
-    else if (seg_is(&s, 0, "models"))
-        tg_api_admin_models(c, sub + 6, len - 6);
-    else if (seg_is(&s, 0, "usage") && s.n == 2)
-        tg_api_usage(c, s.p[1], s.len[1]);
-    else if (seg_is(&s, 0, "costs") && s.n == 1)
-        tg_api_costs(c);
-    else if (seg_is(&s, 0, "billing") && s.n >= 2)
-        tg_api_billing(c, s.p[1], s.len[1], s.n > 2 ? s.p[2] : NULL, s.n > 2 ? s.len[2] : 0,
-                       s.n);
-    else if (seg_is(&s, 0, "usage_tier") && s.n == 1)
-        tg_api_usage_tier(c);
-    else if (seg_is(&s, 0, "spend_limit") && s.n == 1)
-        tg_api_spend_limit(c, NULL);
-    else if (seg_is(&s, 0, "invites") || seg_is(&s, 0, "users") || seg_is(&s, 0, "settings"))
-        tg_api_members(c, s.p[0], s.len[0], s.n > 1 ? s.p[1] : NULL, s.n > 1 ? s.len[1] : 0,
-                       s.n);
-    else if (seg_is(&s, 0, "spend_alerts") && s.n <= 2)
-        tg_api_spend_alerts(c, NULL, s.n == 2 ? s.p[1] : NULL, s.n == 2 ? s.len[1] : 0);
-    else
-        tg_call_unknown_url(c);
+    if (cur) {
+        p = *cur;
+    } else {
+        memset(&p, 0, sizeof(p));
+        tg_random_id(p.id, "prov_", 24);
+        snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
+        p.weight = 1;
+        p.enabled = 1;
+        p.created_at = tg_now();
+    }
+    free_providers(rows, n);
+    if (provider_fields(c, j, &p, !cur) == 0) {
+        if (st->tenancy->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        else
+            tg_call_json(c, 200, provider_object(c, &p));
+    }
+    sodium_memzero(&p, sizeof(p));
+    cJSON_Delete(j);
+}
+
+void tg_api_provider_delete(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_provider_row_t *rows = NULL, *cur;
+    size_t n = 0;
+    char id[TG_ID_MAX];
+    if (load_providers(c, a, &rows, &n, &cur) < 0) {
+        free_providers(rows, n);
+        return;
+    }
+    snprintf(id, sizeof(id), "%s", cur->id);
+    free_providers(rows, n);
+    if (c->w->store->tenancy->provider_delete(c->w->store, id) < 0 || tg_call_reload(c) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "organization.provider.deleted");
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, "deleted", 1);
+    tg_call_json(c, 200, o);
 }

@@ -80,59 +80,68 @@ static void create(tg_call_t *c, const char *project_id)
     cJSON_Delete(j);
 }
 
-void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const char *id,
-                         size_t idlen)
+void tg_api_spend_alert_create(tg_call_t *c, const tg_route_args_t *a)
 {
-    const char *scope = project ? project->id : "";
-    tg_alert_row_t *rows = NULL;
-    size_t n = 0;
+    create(c, a->project ? a->project->id : NULL);
+}
 
-    if (!id) {
-        if (tg_call_is(c, "POST")) {
-            create(c, project ? project->id : NULL);
-        } else if (tg_call_is(c, "GET")) {
-            if (tg_alerts_list(c->org_id, scope, &rows, &n) < 0) {
-                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-                return;
-            }
-            cJSON *items = cJSON_CreateArray();
-            for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(items, alert_object(&rows[i]));
-            free(rows);
-            tg_call_list(c, items);
-        } else {
-            tg_call_bad_method(c);
-        }
-        return;
-    }
-    if (tg_alerts_list(c->org_id, scope, &rows, &n) < 0) {
+void tg_api_spend_alerts_list(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_alert_row_t *rows;
+    size_t n;
+    if (tg_alerts_list(c->org_id, a->project ? a->project->id : "", &rows, &n) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    size_t k = 0;
-    while (k < n && !tg_span_is(id, idlen, rows[k].id))
-        k++;
-    if (k == n) {
-        free(rows);
-        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend alert found with id '%.*s'.",
-                      (int)(idlen > 64 ? 64 : idlen), id);
-        return;
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, alert_object(&rows[i]));
+    free(rows);
+    tg_call_list(c, items);
+}
+
+/* The alerts of the route's scope and which one is {id}; -1 after answering. */
+static int find(tg_call_t *c, const tg_route_args_t *a, tg_alert_row_t **rows, size_t *k)
+{
+    size_t n;
+    if (tg_alerts_list(c->org_id, a->project ? a->project->id : "", rows, &n) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return -1;
     }
-    if (tg_call_is(c, "GET")) {
-        tg_call_json(c, 200, alert_object(&rows[k]));
-    } else if (tg_call_is(c, "DELETE")) {
-        if (tg_alerts_remove(c->w->store, c->org_id, rows[k].id) < 0) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", rows[k].id);
-            cJSON_AddStringToObject(o, "object", project ? "project.spend_alert.deleted"
-                                                         : "organization.spend_alert.deleted");
-            cJSON_AddBoolToObject(o, "deleted", 1);
-            tg_call_json(c, 200, o);
-        }
+    for (*k = 0; *k < n; (*k)++)
+        if (tg_span_is(a->id, a->idlen, (*rows)[*k].id))
+            return 0;
+    free(*rows);
+    tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend alert found with id '%.*s'.",
+                  (int)(a->idlen > 64 ? 64 : a->idlen), a->id);
+    return -1;
+}
+
+void tg_api_spend_alert_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_alert_row_t *rows;
+    size_t k;
+    if (find(c, a, &rows, &k) < 0)
+        return;
+    tg_call_json(c, 200, alert_object(&rows[k]));
+    free(rows);
+}
+
+void tg_api_spend_alert_delete(tg_call_t *c, const tg_route_args_t *a)
+{
+    tg_alert_row_t *rows;
+    size_t k;
+    if (find(c, a, &rows, &k) < 0)
+        return;
+    if (tg_alerts_remove(c->w->store, c->org_id, rows[k].id) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     } else {
-        tg_call_bad_method(c);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", rows[k].id);
+        cJSON_AddStringToObject(o, "object", a->project ? "project.spend_alert.deleted"
+                                                        : "organization.spend_alert.deleted");
+        cJSON_AddBoolToObject(o, "deleted", 1);
+        tg_call_json(c, 200, o);
     }
     free(rows);
 }

@@ -35,6 +35,7 @@ typedef struct {
 struct tg_call {
     tg_http_req_t *req;
     tg_api_worker_t *w;
+    const char *method; /* the route's method (a HEAD is served as its GET); NULL: unrouted */
     tg_catalog_t *cat; /* ref held for the call's life */
     tg_catalog_t *cat_before; /* the snapshot c->key points into, after a catch-up */
     char request_id[37];
@@ -106,7 +107,7 @@ const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 void tg_call_list(tg_call_t *c, cJSON *items);
 /* The same with another default page size (OpenAI's project rate limits: 100). */
 void tg_call_list_n(tg_call_t *c, cJSON *items, long default_limit);
-/* The request's method is m ("GET", "POST", …). */
+/* The request's method is m ("GET", "POST", …); a HEAD routed as a GET is a GET. */
 int tg_call_is(const tg_call_t *c, const char *m);
 /* A span of the path (p, len) is exactly the text lit. */
 int tg_span_is(const char *p, size_t len, const char *lit);
@@ -132,16 +133,79 @@ int tg_opt_bool(tg_call_t *c, const cJSON *j, const char *name, int *out);
 int tg_opt_number(tg_call_t *c, const cJSON *j, const char *name, double min, double max);
 int tg_opt_string(tg_call_t *c, const cJSON *j, const char *name, const cJSON **out);
 
+/* ---- handlers: each is one row (or a few) of router.c's route table ----
+ *
+ * When a handler runs, the caller is authenticated for the row (c->key, c->org_id), and what
+ * the row's pattern names is resolved: */
+typedef struct {
+    const tg_project_row_t *project; /* {project}: one of the caller's organisation's */
+    const tg_org_row_t *org;         /* {org}: an organisation (the platform calls) */
+    const char *id;                  /* {id}: one segment; {*}: the rest of the path */
+    size_t idlen;                    /* id NULL: the pattern names none */
+} tg_route_args_t;
+
+typedef void tg_handler_t(tg_call_t *c, const tg_route_args_t *a);
+
 /* inference.c */
-void tg_api_chat(tg_call_t *c);
-void tg_api_completions(tg_call_t *c);
-void tg_api_embeddings(tg_call_t *c);
-void tg_api_responses(tg_call_t *c);
-/* GET /v1/responses/{id}[/input_items], DELETE /v1/responses/{id}: rest is after the
- * prefix "/v1/responses/". Relayed to the provider that made the response. */
-void tg_api_response_item(tg_call_t *c, const char *rest, size_t len);
+tg_handler_t tg_api_chat, tg_api_completions, tg_api_embeddings, tg_api_responses;
+/* GET/DELETE /v1/responses/{id}, GET …/{id}/input_items: relayed to the provider that made
+ * the response */
+tg_handler_t tg_api_response_item, tg_api_response_input_items;
+
+/* models.c: /v1/models[/{*}], /v1/organization/models[/{*}] */
+tg_handler_t tg_api_models_list, tg_api_models_get;
+tg_handler_t tg_api_admin_models_list, tg_api_admin_model_get, tg_api_admin_model_set;
+
+/* admin.c: admin keys and project keys (a->project NULL: admin keys), projects, their rate
+ * limits, providers */
+tg_handler_t tg_api_keys_list, tg_api_key_create, tg_api_key_get, tg_api_key_delete;
+tg_handler_t tg_api_projects_list, tg_api_project_create, tg_api_project_get,
+    tg_api_project_update, tg_api_project_archive;
+tg_handler_t tg_api_rate_limits_list, tg_api_rate_limit_get, tg_api_rate_limit_set;
+tg_handler_t tg_api_providers_list, tg_api_provider_get, tg_api_provider_save,
+    tg_api_provider_delete;
+
+/* usage.c: /v1/organization/usage/{completions,embeddings} and /v1/organization/costs */
+tg_handler_t tg_api_usage_completions, tg_api_usage_embeddings, tg_api_costs;
+
+/* billing.c: balance, credit grants, usage tier, spend limits (a->project NULL: the
+ * organisation's) */
+tg_handler_t tg_api_balance, tg_api_grants_list, tg_api_grant_own, tg_api_usage_tier;
+tg_handler_t tg_api_spend_limit_get, tg_api_spend_limit_set, tg_api_spend_limit_delete;
+/* `threshold_amount` (cents), `currency` (USD) and `interval` (month) of a spend limit or
+ * alert body; -1 after answering the error. */
+int tg_api_monthly_threshold(tg_call_t *c, const cJSON *j, int64_t *cents);
+/* An operator's credit grant to org_id (the body: amount, expires_at, …) */
+void tg_api_grant_credit(tg_call_t *c, const char *org_id);
+
+/* platform.c: /v1/platform/organizations[/{org}[/credit_grants]] */
+tg_handler_t tg_api_orgs_list, tg_api_org_create, tg_api_org_get, tg_api_org_update,
+    tg_api_org_grant;
+
+/* alerts.c: spend alerts of the organisation (a->project NULL) or of a project */
+tg_handler_t tg_api_spend_alerts_list, tg_api_spend_alert_create, tg_api_spend_alert_get,
+    tg_api_spend_alert_delete;
+
+/* payments.c: billing/{payment_methods,top_ups,invoices}[/{id}], billing/auto_recharge (each
+ * by the call's method), and the payment provider's webhook /v1/billing/webhooks/{id} */
+tg_handler_t tg_api_payment_methods, tg_api_top_ups, tg_api_auto_recharge, tg_api_invoices;
+tg_handler_t tg_api_payments_webhook;
+
+/* members.c: /v1/organization/{invites,users}[/{id}], /v1/organization/settings */
+tg_handler_t tg_api_invites, tg_api_users, tg_api_settings;
+
+/* console.c: /console/api/…, the console's files, and sessions as Admin API credentials */
+tg_handler_t tg_console_config, tg_console_session, tg_console_signup, tg_console_login,
+    tg_console_logout, tg_console_password, tg_console_invite;
+/* Answers a GET outside the API with a file of the console (index.html for its pages). */
+void tg_api_console_file(tg_call_t *c, const char *path, size_t len);
+/* Authenticates the request's session cookie as an admin key of the user's organisation
+ * (owner: all, reader: read-only); a write needs the session's CSRF token. 1 if the request
+ * has no session cookie (nothing answered), 0 on success, -1 after answering an error. */
+int tg_console_auth(tg_call_t *c, unsigned scope);
 
 /* ops.c */
+tg_handler_t tg_api_health, tg_api_ready, tg_api_metrics;
 /* A request asked for a model that no provider serves: logged once a minute per model, and
  * named by /readyz while it stays so. */
 void tg_api_note_unserved(const char *model);
@@ -151,58 +215,5 @@ const tg_tok_t *tg_api_tokenizer(const char *name);
 
 /* Removes `"usage":null` (and its comma) from a JSON text in place; returns the new length. */
 size_t tg_api__strip_null_usage(char *d, size_t len);
-
-/* models.c */
-void tg_api_models_list(tg_call_t *c);
-void tg_api_models_get(tg_call_t *c, const char *id, size_t len);
-void tg_api_admin_models(tg_call_t *c, const char *sub, size_t len);
-
-/* admin.c: /v1/organization/... (after `/v1/organization/`) */
-void tg_api_admin(tg_call_t *c, const char *sub, size_t len);
-
-/* usage.c: /v1/organization/usage/{kind} and /v1/organization/costs */
-void tg_api_usage(tg_call_t *c, const char *kind, size_t len);
-void tg_api_costs(tg_call_t *c);
-
-/* billing.c: /v1/organization/billing/{what}[/{id}], spend limits, /v1/platform/... */
-void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                    int nsegs);
-/* `threshold_amount` (cents), `currency` (USD) and `interval` (month) of a spend limit or
- * alert body; -1 after answering the error. */
-int tg_api_monthly_threshold(tg_call_t *c, const cJSON *j, int64_t *cents);
-/* project NULL: the organisation's limit */
-void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project);
-/* billing.c: an operator's credit grant to org_id (the body: amount, expires_at, …) */
-void tg_api_grant_credit(tg_call_t *c, const char *org_id);
-/* platform.c: /v1/platform/… (sub: the path after "/v1/platform/") */
-void tg_api_platform(tg_call_t *c, const char *sub, size_t len);
-void tg_api_usage_tier(tg_call_t *c);
-/* alerts.c: spend alerts of the organisation (project NULL) or of a project */
-void tg_api_spend_alerts(tg_call_t *c, const tg_project_row_t *project, const char *id,
-                         size_t idlen);
-/* payments.c: billing/{payment_methods,top_ups,auto_recharge,invoices}[/{id}] and the payment
- * provider's webhook; anything else under billing/ answers unknown_url */
-void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                     int nsegs);
-/* POST /v1/billing/webhooks/{provider} (after the prefix): no bearer key, a signed body */
-void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len);
-
-/* console.c: /console/api/..., the console's files, and sessions as Admin API credentials */
-void tg_api_console(tg_call_t *c, const char *sub, size_t len);
-/* Answers a GET outside the API with a file of the console (index.html for its pages). */
-void tg_api_console_file(tg_call_t *c, const char *path, size_t len);
-/* Authenticates the request's session cookie as an admin key of the user's organisation
- * (owner: all, reader: read-only); a write needs the session's CSRF token. 1 if the request
- * has no session cookie (nothing answered), 0 on success, -1 after answering an error. */
-int tg_console_auth(tg_call_t *c, unsigned scope);
-
-/* members.c: /v1/organization/{invites,users,settings}[/{id}] */
-void tg_api_members(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                    int nsegs);
-
-/* ops.c */
-void tg_api_health(tg_call_t *c);
-void tg_api_ready(tg_call_t *c);
-void tg_api_metrics(tg_call_t *c);
 
 #endif

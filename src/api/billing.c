@@ -31,7 +31,7 @@ static cJSON *grant_object(const tg_grant_row_t *g)
     return o;
 }
 
-static void balance(tg_call_t *c)
+void tg_api_balance(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_balance_t b;
     tg_grant_row_t *rows = NULL;
@@ -141,7 +141,7 @@ void tg_api_grant_credit(tg_call_t *c, const char *org_id)
     tg_call_json(c, 200, grant_object(&g));
 }
 
-static void list_grants(tg_call_t *c)
+void tg_api_grants_list(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_balance_t b;
     tg_grant_row_t *rows = NULL;
@@ -157,38 +157,16 @@ static void list_grants(tg_call_t *c)
     tg_call_list(c, items);
 }
 
-void tg_api_billing(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                    int nsegs)
-{
-    if (nsegs == 2 && tg_span_is(what, len, "balance")) {
-        tg_call_is(c, "GET") ? balance(c) : tg_call_bad_method(c);
-    } else if (nsegs == 2 && tg_span_is(what, len, "credit_grants")) {
-        if (tg_call_is(c, "GET")) {
-            list_grants(c);
-        } else if (tg_call_is(c, "POST")) {
-            /* credit comes from payments or from the operator, never from the org itself */
-            if (!c->key->org->is_operator)
-                tg_call_missing_scope(c, TG_SCOPE_MGMT_WRITE);
-            else
-                tg_api_grant_credit(c, c->org_id);
-        } else {
-            tg_call_bad_method(c);
-        }
-    } else {
-        tg_api_payments(c, what, len, id, idlen, nsegs);
-    }
-}
+/* POST …/billing/credit_grants: the operator grants its own organisation credit (a
+ * customer's comes through the platform call, or from payments) */
+void tg_api_grant_own(tg_call_t *c, const tg_route_args_t *a) { tg_api_grant_credit(c, c->org_id); }
 
 /* ---- usage tier ---- */
 
-void tg_api_usage_tier(tg_call_t *c)
+void tg_api_usage_tier(tg_call_t *c, const tg_route_args_t *a)
 {
     const tg_org_row_t *org = c->key->org;
     int64_t paid = 0, first = 0, need_paid = 0, need_days = 0;
-    if (!tg_call_is(c, "GET")) {
-        tg_call_bad_method(c);
-        return;
-    }
     if (c->w->store->payments->org_payments(c->w->store, org->id, &paid, &first) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -259,46 +237,57 @@ static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nano
     return o;
 }
 
-void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
+/* GET, POST, DELETE …/spend_limit and …/projects/{project}/spend_limit */
+static const char *limit_scope(const tg_call_t *c, const tg_route_args_t *a)
 {
-    const char *scope = project ? project->id : c->org_id;
-    const char *object = project ? "project.spend_limit" : "organization.spend_limit";
-    int64_t cents = tg_ledger_limit(c->org_id, scope);
+    return a->project ? a->project->id : c->org_id;
+}
 
-    if (tg_call_is(c, "GET")) {
-        if (!cents) {
-            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
-            return;
-        }
-        tg_call_json(c, 200, limit_object(object, cents,
-                                          tg_ledger_month_spend(c->org_id,
-                                                                project ? project->id : NULL)));
-    } else if (tg_call_is(c, "POST")) {
-        cJSON *j = tg_call_body_json(c);
-        if (!j)
-            return;
-        if (tg_api_monthly_threshold(c, j, &cents) == 0) {
-            if (tg_ledger_set_limit(c->w->store, c->org_id, scope, cents) < 0)
-                tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-            else
-                tg_call_json(c, 200,
-                             limit_object(object, cents,
-                                          tg_ledger_month_spend(c->org_id,
-                                                                project ? project->id : NULL)));
-        }
-        cJSON_Delete(j);
-    } else if (tg_call_is(c, "DELETE")) {
-        if (tg_ledger_set_limit(c->w->store, c->org_id, scope, 0) < 0) {
-            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-            return;
-        }
-        cJSON *o = cJSON_CreateObject();
-        char obj[64];
-        snprintf(obj, sizeof(obj), "%s.deleted", object);
-        cJSON_AddStringToObject(o, "object", obj);
-        cJSON_AddBoolToObject(o, "deleted", 1);
-        tg_call_json(c, 200, o);
-    } else {
-        tg_call_bad_method(c);
+static const char *limit_object_name(const tg_route_args_t *a)
+{
+    return a->project ? "project.spend_limit" : "organization.spend_limit";
+}
+
+void tg_api_spend_limit_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    int64_t cents = tg_ledger_limit(c->org_id, limit_scope(c, a));
+    if (!cents) {
+        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
+        return;
     }
+    tg_call_json(c, 200, limit_object(limit_object_name(a), cents,
+                                      tg_ledger_month_spend(c->org_id,
+                                                            a->project ? a->project->id : NULL)));
+}
+
+void tg_api_spend_limit_set(tg_call_t *c, const tg_route_args_t *a)
+{
+    int64_t cents;
+    cJSON *j = tg_call_body_json(c);
+    if (!j)
+        return;
+    if (tg_api_monthly_threshold(c, j, &cents) == 0) {
+        if (tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), cents) < 0)
+            tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        else
+            tg_call_json(c, 200,
+                         limit_object(limit_object_name(a), cents,
+                                      tg_ledger_month_spend(c->org_id,
+                                                            a->project ? a->project->id : NULL)));
+    }
+    cJSON_Delete(j);
+}
+
+void tg_api_spend_limit_delete(tg_call_t *c, const tg_route_args_t *a)
+{
+    char obj[64];
+    if (tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), 0) < 0) {
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    snprintf(obj, sizeof(obj), "%s.deleted", limit_object_name(a));
+    cJSON_AddStringToObject(o, "object", obj);
+    cJSON_AddBoolToObject(o, "deleted", 1);
+    tg_call_json(c, 200, o);
 }

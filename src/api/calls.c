@@ -351,7 +351,10 @@ void tg_call_list_n(tg_call_t *c, cJSON *items, long limit)
     tg_call_json(c, 200, root);
 }
 
-int tg_call_is(const tg_call_t *c, const char *m) { return strcmp(tg_http_method(c->req), m) == 0; }
+int tg_call_is(const tg_call_t *c, const char *m)
+{
+    return strcmp(c->method ? c->method : tg_http_method(c->req), m) == 0;
+}
 
 int tg_span_is(const char *p, size_t len, const char *lit)
 {

@@ -261,8 +261,13 @@ static int live_invite(tg_call_t *c, const char *token, tg_invite_row_t *inv)
     return rc;
 }
 
-static void signup(tg_call_t *c)
+void tg_console_signup(tg_call_t *c, const tg_route_args_t *a)
 {
+    if (!same_origin(c)) {
+        tg_call_error(c, TG_E_CSRF, NULL, "Sign-up and login are accepted only from this "
+                                          "server's own pages.");
+        return;
+    }
     cJSON *j = tg_call_body_json(c);
     if (!j)
         return;
@@ -361,8 +366,13 @@ static void login_checked(void *arg, int result, const char *unused)
     free(p);
 }
 
-static void login(tg_call_t *c)
+void tg_console_login(tg_call_t *c, const tg_route_args_t *a)
 {
+    if (!same_origin(c)) {
+        tg_call_error(c, TG_E_CSRF, NULL, "Sign-up and login are accepted only from this "
+                                          "server's own pages.");
+        return;
+    }
     cJSON *j = tg_call_body_json(c);
     if (!j)
         return;
@@ -429,7 +439,7 @@ static int require_session(tg_call_t *c)
     return rc == 0 ? 0 : -1;
 }
 
-static void logout(tg_call_t *c)
+void tg_console_logout(tg_call_t *c, const tg_route_args_t *a)
 {
     if (require_session(c) < 0)
         return;
@@ -500,7 +510,7 @@ static void pw_change_checked(void *arg, int result, const char *unused)
     }
 }
 
-static void change_password(tg_call_t *c)
+void tg_console_password(tg_call_t *c, const tg_route_args_t *a)
 {
     if (require_session(c) < 0) /* readers may change their own too */
         return;
@@ -534,7 +544,7 @@ static void change_password(tg_call_t *c)
     cJSON_Delete(j);
 }
 
-static void session(tg_call_t *c)
+void tg_console_session(tg_call_t *c, const tg_route_args_t *a)
 {
     char token[TG_TOKEN_MAX];
     int rc = session_lookup(c, token);
@@ -547,7 +557,7 @@ static void session(tg_call_t *c)
     sodium_memzero(token, sizeof(token));
 }
 
-static void config(tg_call_t *c)
+void tg_console_config(tg_call_t *c, const tg_route_args_t *a)
 {
     static const char *const modes[] = {"invite", "open", "closed"};
     const tg_api_config_t *cfg = c->w->cfg;
@@ -566,8 +576,11 @@ static void config(tg_call_t *c)
     tg_call_json(c, 200, o);
 }
 
-static void invite_info(tg_call_t *c, const char *token, size_t len)
+/* GET /console/api/invites/{id}: what the sign-up page of an invitation link shows */
+void tg_console_invite(tg_call_t *c, const tg_route_args_t *a)
 {
+    const char *token = a->id;
+    size_t len = a->idlen;
     char t[TG_TOKEN_MAX];
     tg_invite_row_t inv;
     if (len == 0 || len >= sizeof(t)) {
@@ -593,33 +606,6 @@ static void invite_info(tg_call_t *c, const char *token, size_t len)
     cJSON_AddStringToObject(o, "role", inv.role);
     cJSON_AddNumberToObject(o, "expires_at", (double)inv.expires_at);
     tg_call_json(c, 200, o);
-}
-
-void tg_api_console(tg_call_t *c, const char *sub, size_t len)
-{
-    int get = tg_call_is(c, "GET"), post = tg_call_is(c, "POST");
-    if (!c->cat) {
-        tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
-    } else if (tg_span_is(sub, len, "config")) {
-        get ? config(c) : tg_call_bad_method(c);
-    } else if (tg_span_is(sub, len, "session")) {
-        get ? session(c) : tg_call_bad_method(c);
-    } else if ((tg_span_is(sub, len, "signup") || tg_span_is(sub, len, "login")) && post && !same_origin(c)) {
-        tg_call_error(c, TG_E_CSRF, NULL, "Sign-up and login are accepted only from this "
-                                          "server's own pages.");
-    } else if (tg_span_is(sub, len, "signup")) {
-        post ? signup(c) : tg_call_bad_method(c);
-    } else if (tg_span_is(sub, len, "login")) {
-        post ? login(c) : tg_call_bad_method(c);
-    } else if (tg_span_is(sub, len, "logout")) {
-        post ? logout(c) : tg_call_bad_method(c);
-    } else if (tg_span_is(sub, len, "password")) {
-        post ? change_password(c) : tg_call_bad_method(c);
-    } else if (len > 8 && memcmp(sub, "invites/", 8) == 0) {
-        get ? invite_info(c, sub + 8, len - 8) : tg_call_bad_method(c);
-    } else {
-        tg_call_unknown_url(c);
-    }
 }
 
 /* ---- the console's files ---- */

@@ -824,12 +824,12 @@ static void on_admitted(void *arg, int rc)
     attempt(c);
 }
 
-/* Authentication, the JSON body, `model`, and the presence of the endpoint's required
+/* The JSON body, `model`, and the presence of the endpoint's required
  * `field` (its value in *value; field NULL: none required). NULL after answering an error. */
 static cJSON *begin(tg_call_t *c, const char *endpoint, const char *field, const cJSON **value)
 {
     cJSON *j;
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0 || !(j = tg_call_body_json(c)))
+    if (!(j = tg_call_body_json(c)))
         return NULL;
     c->endpoint = endpoint;
     *value = field ? cJSON_GetObjectItemCaseSensitive(j, field) : NULL;
@@ -846,7 +846,7 @@ static cJSON *begin(tg_call_t *c, const char *endpoint, const char *field, const
 }
 static const char *roles[] = {"system", "user", "assistant", "tool", "function", "developer"};
 
-void tg_api_chat(tg_call_t *c)
+void tg_api_chat(tg_call_t *c, const tg_route_args_t *a)
 {
     const cJSON *msgs;
     cJSON *j = begin(c, "chat.completions", "messages", &msgs);
@@ -907,7 +907,7 @@ bad:
     cJSON_Delete(j);
 }
 
-void tg_api_completions(tg_call_t *c)
+void tg_api_completions(tg_call_t *c, const tg_route_args_t *a)
 {
     int64_t x;
     const cJSON *prompt;
@@ -935,7 +935,7 @@ bad:
     cJSON_Delete(j);
 }
 
-void tg_api_embeddings(tg_call_t *c)
+void tg_api_embeddings(tg_call_t *c, const tg_route_args_t *a)
 {
     int64_t x;
     const cJSON *input;
@@ -983,7 +983,7 @@ bad:
 /* POST /v1/responses: OpenAI's Responses API, plain or streamed, admitted and billed like a
  * chat completion (input from `input`, `instructions` and tools; the output cap from
  * `max_output_tokens`). */
-void tg_api_responses(tg_call_t *c)
+void tg_api_responses(tg_call_t *c, const tg_route_args_t *a)
 {
     const cJSON *none, *v;
     cJSON *j = begin(c, "responses", NULL, &none);
@@ -1077,24 +1077,13 @@ static void item_close(tg_http_req_t *req, void *arg)
 
 static const tg_up_cbs_t item_cbs = {NULL, item_data, item_done};
 
-void tg_api_response_item(tg_call_t *c, const char *rest, size_t len)
+/* GET or DELETE a stored response ({id}), or GET its input items: relayed to the provider
+ * that made it, found by the usage record of the request that made it. */
+static void relay_item(tg_call_t *c, const tg_route_args_t *a, int items)
 {
-    const char *m = tg_http_method(c->req), *slash = memchr(rest, '/', len);
-    size_t idlen = slash ? (size_t)(slash - rest) : len;
-    int get = strcmp(m, "GET") == 0, del = strcmp(m, "DELETE") == 0;
-    int items = slash && tg_span_is(slash, len - idlen, "/input_items");
+    const char *m = c->method, *rest = a->id;
+    size_t idlen = a->idlen;
     char id[TG_RESPONSE_ID_MAX], pid[TG_ID_MAX], path[TG_RESPONSE_ID_MAX + 32];
-
-    if ((slash && !items) || idlen == 0) {
-        tg_call_unknown_url(c);
-        return;
-    }
-    if (!(get || (del && !items))) {
-        tg_call_bad_method(c);
-        return;
-    }
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODEL_REQUEST) < 0)
-        return;
     int ok = idlen < sizeof(id);
     for (size_t i = 0; ok && i < idlen; i++)
         ok = (rest[i] >= 'a' && rest[i] <= 'z') || (rest[i] >= 'A' && rest[i] <= 'Z') ||
@@ -1141,3 +1130,6 @@ void tg_api_response_item(tg_call_t *c, const char *rest, size_t len)
     }
     tg_http_on_close(c->req, item_close, c);
 }
+
+void tg_api_response_item(tg_call_t *c, const tg_route_args_t *a) { relay_item(c, a, 0); }
+void tg_api_response_input_items(tg_call_t *c, const tg_route_args_t *a) { relay_item(c, a, 1); }

@@ -91,13 +91,16 @@ out:
     cJSON_Delete(j);
 }
 
-static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
+/* …/invites (GET, POST) and …/invites/{id} (GET, DELETE) */
+void tg_api_invites(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_store_t *st = c->w->store;
-    if (nsegs == 1) {
+    const char *id = a->id;
+    size_t idlen = a->idlen;
+    if (!id) {
         if (tg_call_is(c, "POST")) {
             invite_create(c);
-        } else if (tg_call_is(c, "GET")) {
+        } else {
             tg_invite_row_t *rows = NULL;
             size_t n = 0;
             if (st->accounts->invite_list(st, c->org_id, &rows, &n) != 0) {
@@ -109,8 +112,6 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
                 cJSON_AddItemToArray(items, invite_object(&rows[i]));
             free(rows);
             tg_call_list(c, items);
-        } else {
-            tg_call_bad_method(c);
         }
         return;
     }
@@ -139,8 +140,6 @@ static void invites_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         cJSON_AddStringToObject(o, "id", r.id);
         cJSON_AddBoolToObject(o, "deleted", 1);
         tg_call_json(c, 200, o);
-    } else {
-        tg_call_bad_method(c);
     }
 }
 
@@ -158,26 +157,25 @@ static cJSON *user_object(const tg_user_row_t *u)
     return o;
 }
 
-static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
+/* …/users (GET) and …/users/{id} (GET, POST a role, DELETE) */
+void tg_api_users(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_store_t *st = c->w->store;
     tg_user_row_t *rows = NULL, *u = NULL;
     size_t n = 0, owners = 0;
+    const char *id = a->id;
+    size_t idlen = a->idlen;
 
-    if (nsegs == 1 && !tg_call_is(c, "GET")) {
-        tg_call_bad_method(c);
-        return;
-    }
     if (st->accounts->user_list(st, c->org_id, &rows, &n) != 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         owners += strcmp(rows[i].role, "owner") == 0;
-        if (nsegs == 2 && tg_span_is(id, idlen, rows[i].id))
+        if (id && tg_span_is(id, idlen, rows[i].id))
             u = &rows[i];
     }
-    if (nsegs == 1) {
+    if (!id) {
         cJSON *items = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(items, user_object(&rows[i]));
@@ -213,15 +211,14 @@ static void users_route(tg_call_t *c, const char *id, size_t idlen, int nsegs)
             cJSON_AddBoolToObject(o, "deleted", 1);
             tg_call_json(c, 200, o);
         }
-    } else {
-        tg_call_bad_method(c);
     }
     free(rows);
 }
 
 /* ---- settings ---- */
 
-static void settings(tg_call_t *c)
+/* …/settings: GET, or POST a new name */
+void tg_api_settings(tg_call_t *c, const tg_route_args_t *a)
 {
     char org_id[TG_ID_MAX];
     snprintf(org_id, sizeof(org_id), "%s", c->org_id);
@@ -244,9 +241,6 @@ static void settings(tg_call_t *c)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
-    } else if (!tg_call_is(c, "GET")) {
-        tg_call_bad_method(c);
-        return;
     }
     const tg_org_row_t *org = tg_call_org(c, org_id);
     if (!org) {
@@ -261,17 +255,4 @@ static void settings(tg_call_t *c)
     cJSON_AddBoolToObject(o, "is_operator", org->is_operator);
     cJSON_AddNumberToObject(o, "created_at", (double)org->created_at);
     tg_call_json(c, 200, o);
-}
-
-void tg_api_members(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                    int nsegs)
-{
-    if (tg_span_is(what, len, "invites") && nsegs <= 2)
-        invites_route(c, id, idlen, nsegs);
-    else if (tg_span_is(what, len, "users") && nsegs <= 2)
-        users_route(c, id, idlen, nsegs);
-    else if (tg_span_is(what, len, "settings") && nsegs == 1)
-        settings(c);
-    else
-        tg_call_unknown_url(c);
 }

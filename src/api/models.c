@@ -24,11 +24,9 @@ static int visible(tg_call_t *c, const tg_model_row_t *m)
     return tg_catalog_route(c->cat, m)->n > 0 && tg_catalog_key_allows(c->key, m->id);
 }
 
-void tg_api_models_list(tg_call_t *c)
+void tg_api_models_list(tg_call_t *c, const tg_route_args_t *a)
 {
     size_t n;
-    if (tg_call_auth(c, TG_KEY_PROJECT, TG_SCOPE_MODELS_READ) < 0)
-        return;
     const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
     cJSON *root = cJSON_CreateObject(), *data;
     cJSON_AddStringToObject(root, "object", "list");
@@ -39,8 +37,11 @@ void tg_api_models_list(tg_call_t *c)
     tg_call_json(c, 200, root);
 }
 
-void tg_api_models_get(tg_call_t *c, const char *id, size_t len)
+/* /v1/models/{*}: everything after the prefix is the id */
+void tg_api_models_get(tg_call_t *c, const tg_route_args_t *a)
 {
+    const char *id = a->id;
+    size_t len = a->idlen;
     const tg_model_row_t *m = tg_catalog_model(c->cat, id, len);
     if (!m || !visible(c, m)) {
         tg_call_error(c, TG_E_MODEL_NOT_FOUND, "model",
@@ -193,40 +194,25 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
     tg_call_json(c, 200, org_model_object(&row));
 }
 
-/* sub: "" (list) or "/{model}" */
-void tg_api_admin_models(tg_call_t *c, const char *sub, size_t len)
+void tg_api_admin_models_list(tg_call_t *c, const tg_route_args_t *a)
 {
-    const char *m = tg_http_method(c->req);
-    if (len == 0 && strcmp(m, "GET") == 0) {
-        size_t n;
-        const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
-        cJSON *items = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(items, org_model_object(&models[i]));
-        tg_call_list(c, items);
-        return;
-    }
-    if (len > 1 && sub[0] == '/') {
-        const tg_model_row_t *row = tg_catalog_model(c->cat, sub + 1, len - 1);
-        if (strcmp(m, "GET") == 0) {
-            if (!row)
-                tg_call_error(c, TG_E_MODEL_NOT_FOUND, "model", "The model '%.*s' does not exist",
-                              (int)(len > 200 ? 200 : len - 1), sub + 1);
-            else
-                tg_call_json(c, 200, org_model_object(row));
-            return;
-        }
-        if (strcmp(m, "POST") == 0) {
-            if (!c->key->org->is_operator) {
-                tg_call_missing_scope(c, TG_SCOPE_MGMT_WRITE);
-                return;
-            }
-            update_model(c, sub + 1, len - 1);
-            return;
-        }
-    }
-    if (len == 0 || (len > 1 && sub[0] == '/' && !memchr(sub + 1, '/', len - 1)))
-        tg_call_bad_method(c);
-    else
-        tg_call_unknown_url(c);
+    size_t n;
+    const tg_model_row_t *models = tg_catalog_models(c->cat, &n);
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, org_model_object(&models[i]));
+    tg_call_list(c, items);
 }
+
+void tg_api_admin_model_get(tg_call_t *c, const tg_route_args_t *a)
+{
+    const tg_model_row_t *row = tg_catalog_model(c->cat, a->id, a->idlen);
+    if (!row)
+        tg_call_error(c, TG_E_MODEL_NOT_FOUND, "model", "The model '%.*s' does not exist",
+                      (int)(a->idlen > 200 ? 200 : a->idlen), a->id);
+    else
+        tg_call_json(c, 200, org_model_object(row));
+}
+
+/* POST …/models/{*}: the operator's (the route checks) */
+void tg_api_admin_model_set(tg_call_t *c, const tg_route_args_t *a) { update_model(c, a->id, a->idlen); }

@@ -52,7 +52,7 @@ void tg_api_note_unserved(const char *model)
                 "POST /v1/organization/providers, or enable one that lists it)", model);
 }
 
-void tg_api_health(tg_call_t *c)
+void tg_api_health(tg_call_t *c, const tg_route_args_t *a)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", c->cat ? "ok" : "starting");
@@ -63,7 +63,7 @@ void tg_api_health(tg_call_t *c)
  * several instances, so does Redis; otherwise 503 naming what is missing. `warnings` names
  * what does not make the instance unready but leaves requests unanswered: no provider at
  * all, or models asked for recently that no provider serves. */
-void tg_api_ready(tg_call_t *c)
+void tg_api_ready(tg_call_t *c, const tg_route_args_t *a)
 {
     cJSON *o = cJSON_CreateObject(), *down = NULL, *warn = NULL;
     int db = tg_usage_ok(), redis = !tg_shared_on() || tg_shared_ok();
@@ -131,7 +131,7 @@ static void provider_metrics(void *arg, const char *id, const tg_health_view_t *
              tg_pool_outcome_name((tg_outcome_t)o), (unsigned long long)h->outcomes[o]);
 }
 
-void tg_api_metrics(tg_call_t *c)
+void tg_api_metrics(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_usage_stats_t u;
     tg_gate_stats_t g;

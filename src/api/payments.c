@@ -435,17 +435,18 @@ static void create_method(tg_call_t *c)
     free(in);
 }
 
-static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nsegs)
+/* …/payment_methods (GET, POST) and …/payment_methods/{id} (GET, POST, DELETE) */
+void tg_api_payment_methods(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_store_t *st = c->w->store;
     tg_pay_method_row_t *rows = NULL;
-    size_t n = 0, i;
+    size_t n = 0, i, idlen = a->idlen;
     char mid[TG_ID_MAX];
 
-    if (nsegs == 2) {
+    if (!a->id) {
         if (tg_call_is(c, "POST")) {
             create_method(c);
-        } else if (tg_call_is(c, "GET")) {
+        } else {
             if (st->payments->pay_method_list(st, c->org_id, &rows, &n) < 0) {
                 tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
                 return;
@@ -455,8 +456,6 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
                 cJSON_AddItemToArray(items, method_object(&rows[i]));
             free(rows);
             tg_call_list(c, items);
-        } else {
-            tg_call_bad_method(c);
         }
         return;
     }
@@ -464,7 +463,7 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
         tg_call_error(c, TG_E_NOT_FOUND, NULL, "No payment method found with that id.");
         return;
     }
-    snprintf(mid, sizeof(mid), "%.*s", (int)idlen, id);
+    snprintf(mid, sizeof(mid), "%.*s", (int)idlen, a->id);
     if (tg_call_is(c, "DELETE")) {
         int rc = st->payments->pay_method_delete(st, c->org_id, mid, tg_now());
         if (rc == TG_STORE_NOTFOUND) {
@@ -478,10 +477,6 @@ static void payment_methods(tg_call_t *c, const char *id, size_t idlen, int nseg
             cJSON_AddBoolToObject(o, "deleted", 1);
             tg_call_json(c, 200, o);
         }
-        return;
-    }
-    if (!tg_call_is(c, "GET") && !tg_call_is(c, "POST")) {
-        tg_call_bad_method(c);
         return;
     }
     if (tg_call_is(c, "POST")) { /* {"default": true}: make it the default method */
@@ -544,12 +539,15 @@ static void create_top_up(tg_call_t *c)
     cJSON_Delete(j);
 }
 
-static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
+/* …/top_ups (GET, POST) and …/top_ups/{id} (GET) */
+void tg_api_top_ups(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_store_t *st = c->w->store;
-    if (nsegs == 2 && tg_call_is(c, "POST")) {
+    const char *id = a->id;
+    size_t idlen = a->idlen;
+    if (!id && tg_call_is(c, "POST")) {
         create_top_up(c);
-    } else if (nsegs == 2 && tg_call_is(c, "GET")) {
+    } else if (!id) {
         tg_payment_row_t *rows = NULL;
         size_t n = 0;
         if (st->payments->payment_list(st, c->org_id, &rows, &n) < 0) {
@@ -561,7 +559,7 @@ static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
             cJSON_AddItemToArray(items, payment_object(&rows[i]));
         free(rows);
         tg_call_list(c, items);
-    } else if (nsegs == 3 && tg_call_is(c, "GET")) {
+    } else {
         tg_payment_row_t p;
         char pid[TG_ID_MAX];
         int rc = TG_STORE_NOTFOUND;
@@ -576,8 +574,6 @@ static void top_ups(tg_call_t *c, const char *id, size_t idlen, int nsegs)
                           (int)(idlen > 64 ? 64 : idlen), id);
         else
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
-    } else {
-        tg_call_bad_method(c);
     }
 }
 
@@ -616,20 +612,13 @@ static void auto_recharge_answer(tg_call_t *c, const tg_auto_recharge_row_t *r)
     tg_call_json(c, 200, o);
 }
 
-static void auto_recharge(tg_call_t *c, int nsegs)
+/* …/auto_recharge: GET, or POST the settings */
+void tg_api_auto_recharge(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_auto_recharge_row_t r;
-    if (nsegs != 2) {
-        tg_call_unknown_url(c);
-        return;
-    }
     tg_pay_auto_recharge_get(c->org_id, &r);
     if (tg_call_is(c, "GET")) {
         auto_recharge_answer(c, &r);
-        return;
-    }
-    if (!tg_call_is(c, "POST")) {
-        tg_call_bad_method(c);
         return;
     }
     cJSON *j = tg_call_body_json(c);
@@ -849,19 +838,17 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
     tg_call_free(c);
 }
 
-static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
+/* …/invoices and …/invoices/{id} (by id inv_… or number TG-…; ?format=html for one) */
+void tg_api_invoices(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_store_t *st = c->w->store;
     tg_invoice_row_t *rows = NULL;
-    size_t n = 0, i;
+    size_t n = 0, i, idlen = a->idlen;
+    const char *id = a->id;
     char fmt[16];
 
-    if (!tg_call_is(c, "GET")) {
-        tg_call_bad_method(c);
-        return;
-    }
     const char *f = tg_call_query(c, "format", fmt, sizeof(fmt));
-    if (f && strcmp(f, "json") && (nsegs != 3 || strcmp(f, "html"))) {
+    if (f && strcmp(f, "json") && (!id || strcmp(f, "html"))) {
         tg_call_error(c, TG_E_INVALID_VALUE, "format",
                       "Invalid 'format': expected 'json' or (for one invoice) 'html'.");
         return;
@@ -870,7 +857,7 @@ static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
-    if (nsegs == 2) {
+    if (!id) {
         cJSON *items = cJSON_CreateArray();
         for (i = 0; i < n; i++)
             cJSON_AddItemToArray(items, invoice_object(&rows[i]));
@@ -892,28 +879,13 @@ static void invoices(tg_call_t *c, const char *id, size_t idlen, int nsegs)
     free(rows);
 }
 
-/* ---- routing ---- */
+/* ---- the payment provider's webhook ---- */
 
-void tg_api_payments(tg_call_t *c, const char *what, size_t len, const char *id, size_t idlen,
-                     int nsegs)
+/* POST /v1/billing/webhooks/{id}: no bearer key; the body is signed by the provider {id} */
+void tg_api_payments_webhook(tg_call_t *c, const tg_route_args_t *a)
 {
-    if (nsegs > 3 || (nsegs == 3 && idlen == 0)) {
-        tg_call_unknown_url(c);
-    } else if (tg_span_is(what, len, "payment_methods")) {
-        payment_methods(c, id, idlen, nsegs);
-    } else if (tg_span_is(what, len, "top_ups")) {
-        top_ups(c, id, idlen, nsegs);
-    } else if (tg_span_is(what, len, "auto_recharge")) {
-        auto_recharge(c, nsegs);
-    } else if (tg_span_is(what, len, "invoices")) {
-        invoices(c, id, idlen, nsegs);
-    } else {
-        tg_call_unknown_url(c);
-    }
-}
-
-void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len)
-{
+    const char *provider = a->id;
+    size_t len = a->idlen;
     const char *name = tg_pay_provider_name();
     const char *header = tg_pay_webhook_header();
     size_t blen;
@@ -921,10 +893,6 @@ void tg_api_payments_webhook(tg_call_t *c, const char *provider, size_t len)
 
     if (!name || !header || !tg_span_is(provider, len, name)) {
         tg_call_unknown_url(c);
-        return;
-    }
-    if (!tg_call_is(c, "POST")) {
-        tg_call_bad_method(c);
         return;
     }
     if (tg_pay_webhook(name, tg_http_header(c->req, header), body, blen, c->w->base,

@@ -1,10 +1,8 @@
 /* The operator's platform calls, /v1/platform/… (SPEC.md §1.2): customer organisations —
  * list, create, read, rename, set a tier by hand, suspend or reactivate — and their credit.
  *
- * Routed by a table (method, pattern, handler): the operator's admin key is checked once,
- * before any pattern is tried (read scope for GET, write for the rest), and an `{org}` in a
- * pattern is resolved to the organisation before its handler runs, so a handler starts
- * with everything it needs. */
+ * Rows of router.c's table: the operator's admin key (or session) is checked there, and the
+ * route's {org} is resolved to a->org before a handler runs. */
 #include "api/api_int.h"
 
 #include "auth/perms.h"
@@ -19,7 +17,7 @@
 
 static cJSON *org_object(const tg_org_row_t *o) { return tg_org_json(o); }
 
-static void list_orgs(tg_call_t *c, const tg_org_row_t *unused)
+void tg_api_orgs_list(tg_call_t *c, const tg_route_args_t *a)
 {
     tg_org_row_t *rows;
     size_t n;
@@ -35,7 +33,7 @@ static void list_orgs(tg_call_t *c, const tg_org_row_t *unused)
 }
 
 /* A new customer organisation (tier Free) with its default project and first admin key. */
-static void create_org(tg_call_t *c, const tg_org_row_t *unused)
+void tg_api_org_create(tg_call_t *c, const tg_route_args_t *a)
 {
     cJSON *j = tg_call_body_json(c);
     tg_org_row_t o;
@@ -74,12 +72,13 @@ static void create_org(tg_call_t *c, const tg_org_row_t *unused)
     tg_call_json(c, 200, out);
 }
 
-static void get_org(tg_call_t *c, const tg_org_row_t *o) { tg_call_json(c, 200, org_object(o)); }
+void tg_api_org_get(tg_call_t *c, const tg_route_args_t *a) { tg_call_json(c, 200, org_object(a->org)); }
 
 /* POST …/organizations/{org}: any of name, tier (sticky), status. Everything is checked
  * before anything changes. */
-static void update_org(tg_call_t *c, const tg_org_row_t *o)
+void tg_api_org_update(tg_call_t *c, const tg_route_args_t *a)
 {
+    const tg_org_row_t *o = a->org;
     cJSON *j = tg_call_body_json(c);
     const cJSON *name = NULL, *tier = NULL, *status = NULL;
     char id[TG_ID_MAX];
@@ -137,84 +136,9 @@ out:
     cJSON_Delete(j);
 }
 
-static void grant(tg_call_t *c, const tg_org_row_t *o)
+void tg_api_org_grant(tg_call_t *c, const tg_route_args_t *a)
 {
     char id[TG_ID_MAX];
-    snprintf(id, sizeof(id), "%s", o->id);
+    snprintf(id, sizeof(id), "%s", a->org->id);
     tg_api_grant_credit(c, id);
-}
-
-/* ---- the route table ---- */
-
-typedef void (*handler_t)(tg_call_t *c, const tg_org_row_t *org);
-
-static const struct {
-    const char *method;
-    const char *pattern; /* segments; {org}: an organisation's id, resolved before the call */
-    handler_t fn;
-} routes[] = {
-    {"GET", "organizations", list_orgs},
-    {"POST", "organizations", create_org},
-    {"GET", "organizations/{org}", get_org},
-    {"POST", "organizations/{org}", update_org},
-    {"POST", "organizations/{org}/credit_grants", grant},
-};
-
-/* 1 if path (sub, len) matches pattern; the {org} segment is copied into org. */
-static int match(const char *pattern, const char *sub, size_t len, char org[TG_ID_MAX])
-{
-    const char *p = pattern, *s = sub, *end = sub + len;
-    while (*p && s <= end) {
-        const char *pe = strchr(p, '/'), *se = memchr(s, '/', (size_t)(end - s));
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : (size_t)(end - s);
-        if (pl == 5 && !memcmp(p, "{org}", 5)) {
-            if (!sl || sl >= TG_ID_MAX)
-                return 0;
-            memcpy(org, s, sl);
-            org[sl] = '\0';
-        } else if (pl != sl || memcmp(p, s, pl)) {
-            return 0;
-        }
-        if (!pe)
-            return !se; /* both end here */
-        if (!se)
-            return 0;
-        p = pe + 1;
-        s = se + 1;
-    }
-    return 0;
-}
-
-void tg_api_platform(tg_call_t *c, const char *sub, size_t len)
-{
-    int read = tg_call_is(c, "GET") || tg_call_is(c, "HEAD");
-    unsigned scope = read ? TG_SCOPE_MGMT_READ : TG_SCOPE_MGMT_WRITE;
-    char org[TG_ID_MAX];
-    int path_known = 0;
-
-    if (tg_call_auth(c, TG_KEY_ADMIN, scope) < 0)
-        return;
-    if (!c->key->org->is_operator) { /* platform-wide: only the operator's admin keys */
-        tg_call_missing_scope(c, scope);
-        return;
-    }
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        org[0] = '\0';
-        if (!match(routes[i].pattern, sub, len, org))
-            continue;
-        path_known = 1;
-        if (!tg_call_is(c, routes[i].method))
-            continue;
-        const tg_org_row_t *o = org[0] ? tg_call_org(c, org) : NULL;
-        if (org[0] && !o) {
-            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No organization found with id '%s'.", org);
-            return;
-        }
-        routes[i].fn(c, o);
-        return;
-    }
-    if (path_known)
-        tg_call_bad_method(c);
-    else
-        tg_call_unknown_url(c);
 }

@@ -542,14 +542,8 @@ out:
     params_free(&p);
 }
 
-void tg_api_usage(tg_call_t *c, const char *kind, size_t len)
-{
-    if (tg_span_is(kind, len, "completions"))
-        serve(c, K_COMPLETIONS);
-    else if (tg_span_is(kind, len, "embeddings"))
-        serve(c, K_EMBEDDINGS);
-    else /* moderations, images, audio_*, vector_stores, …: endpoints Tollgate does not serve */
-        tg_call_unknown_url(c);
-}
-
-void tg_api_costs(tg_call_t *c) { serve(c, K_COSTS); }
+/* Other usage kinds (moderations, images, audio_*, vector_stores, …) are endpoints Tollgate
+ * does not serve: they have no route, hence 404 unknown_url. */
+void tg_api_usage_completions(tg_call_t *c, const tg_route_args_t *a) { serve(c, K_COMPLETIONS); }
+void tg_api_usage_embeddings(tg_call_t *c, const tg_route_args_t *a) { serve(c, K_EMBEDDINGS); }
+void tg_api_costs(tg_call_t *c, const tg_route_args_t *a) { serve(c, K_COSTS); }
