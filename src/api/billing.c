@@ -161,7 +161,13 @@ void tg_api_grants_list(tg_call_t *c, const tg_route_args_t *a)
  * customer's comes through the platform call, or from payments) */
 void tg_api_grant_own(tg_call_t *c, const tg_route_args_t *a) { tg_api_grant_credit(c, c->org_id); }
 
-/* ---- usage tier ---- */
+/* ---- usage tier ----
+ *
+ * Every amount of the object is in one unit: decimal dollars, printed exactly from the
+ * integers (as the balance and the costs endpoint print them). Cents stay where a client sets
+ * an amount (spend limits, top-ups), as OpenAI's spend limits take them. */
+
+static cJSON *dollars_of_cents(int64_t cents) { return tg_json_nanos(tg_cents_to_nanos(cents)); }
 
 void tg_api_usage_tier(tg_call_t *c, const tg_route_args_t *a)
 {
@@ -176,19 +182,20 @@ void tg_api_usage_tier(tg_call_t *c, const tg_route_args_t *a)
     cJSON_AddStringToObject(o, "tier", org->tier);
     cJSON_AddStringToObject(o, "name", tg_tiers_name(org->tier));
     int64_t cap = org->is_operator ? 0 : tg_tiers_monthly_cap(org->tier);
+    cJSON_AddStringToObject(o, "currency", "usd");
     if (cap)
-        cJSON_AddNumberToObject(o, "monthly_usage_limit", (double)cap);
+        cJSON_AddItemToObject(o, "monthly_usage_limit", dollars_of_cents(cap));
     else
         cJSON_AddNullToObject(o, "monthly_usage_limit");
     cJSON_AddItemToObject(o, "month_usage", tg_json_nanos(tg_ledger_month_spend(org->id, NULL)));
-    cJSON_AddNumberToObject(o, "paid_to_date", (double)paid);
+    cJSON_AddItemToObject(o, "paid_to_date", dollars_of_cents(paid));
     tg_json_opt_time(o, "first_payment_at", first);
     const char *next = org->is_operator ? NULL : tg_tiers_next(org->tier, &need_paid, &need_days);
     if (next) {
         cJSON *n = cJSON_AddObjectToObject(o, "next_tier");
         cJSON_AddStringToObject(n, "tier", next);
         cJSON_AddStringToObject(n, "name", tg_tiers_name(next));
-        cJSON_AddNumberToObject(n, "paid_required", (double)need_paid);
+        cJSON_AddItemToObject(n, "paid_required", dollars_of_cents(need_paid));
         cJSON_AddNumberToObject(n, "days_since_first_payment_required", (double)need_days);
     } else {
         cJSON_AddNullToObject(o, "next_tier");

@@ -188,8 +188,12 @@ describe('rate limits', () => {
     const t = await env.admin('GET', '/v1/organization/usage_tier', undefined, { key: ck });
     assert.equal(t.status, 200, t.text);
     assert.equal(t.json.tier, 'free');
-    assert.equal(t.json.monthly_usage_limit, 10000);
-    assert.deepEqual(t.json.next_tier, { tier: 'tier_1', name: 'Tier 1', paid_required: 500, days_since_first_payment_required: 0 });
+    // one unit for every amount of the object: decimal dollars (Free's cap is $100, Tier 1 needs $5 paid)
+    assert.equal(t.json.currency, 'usd');
+    assert.equal(t.json.monthly_usage_limit, 100);
+    assert.equal(typeof t.json.month_usage, 'number');
+    assert.equal(t.json.paid_to_date, 0);
+    assert.deepEqual(t.json.next_tier, { tier: 'tier_1', name: 'Tier 1', paid_required: 5, days_since_first_payment_required: 0 });
     // o1 needs tier 1 (data/tiers.json model_min_tier); map it to the mock
     let r = await env.admin('POST', `/v1/organization/providers/${env.providerId}`, {
       models: [{ model: 'gpt-4o-mini' }, { model: 'text-embedding-3-small' }, { model: 'o1' }],

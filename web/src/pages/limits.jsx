@@ -378,8 +378,8 @@ function RateLimits({ session, projects, tier }) {
     else if (!next) nextText = t('limits.top_tier');
     else {
       const paid = t('limits.next_paid', {
-        required: formatCents(next.paid_required),
-        paid: formatCents(tr.paid_to_date),
+        required: formatUSD(next.paid_required),
+        paid: formatUSD(tr.paid_to_date),
       });
       const days = Number(next.days_since_first_payment_required) > 0
         ? t('limits.next_days', { days: next.days_since_first_payment_required })
@@ -521,7 +521,7 @@ export default function LimitsPage({ session, config }) {
             {tr.monthly_usage_limit !== null && tr.monthly_usage_limit !== undefined && (
               <div>
                 <div class="lm-stat-label">{t('limits.tier_cap', { tier: tierName(tr.tier, tr.name) })}</div>
-                <div class="lm-stat-value">{formatCents(tr.monthly_usage_limit)}</div>
+                <div class="lm-stat-value">{formatUSD(tr.monthly_usage_limit)}</div>
               </div>
             )}
           </div>
