@@ -9,6 +9,19 @@
 // translation with console.error) fails the test, as do layout problems and, in Chinese,
 // English labels left on the page.
 //
+// Every page (login, sign-up, API keys, Projects, Billing, Limits, Usage, Settings, and the
+// operator's Providers, Models, Organizations) is also shot at 390 px wide, where the test
+// asserts at once that the document is no wider than the window and the navigation is folded
+// behind the menu button (which the customer flow uses once to reach Projects).
+//
+// The operator's owner, on the operator's organisation as `init` leaves it (the harness's
+// provider and key removed): the first-run checklist shows three open steps; connecting the
+// mock (with two upstream keys) ticks the first, a key made from the checklist the second,
+// and running its curl and Node snippets exactly as shown (200, the mock's answer) the third,
+// after which it folds away. On the Models page every model of the paged table is listed; the
+// form refuses what it can check before sending; a new model's prices and an edited price are
+// the exact nano-dollar integers on the server. Organizations: more than 100, "Load more".
+//
 // Controls are found by data-testid (web/README.md), so the same steps run in both languages.
 //
 // Run: cd tests/e2e && npm install && node --test --test-concurrency=1 --test-timeout=300000 *.test.mjs
@@ -17,10 +30,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
 import OpenAI from 'openai';
 import { Env, MODELS, MOCK_CONTENT, MOCK_COMPLETION_TOKENS } from '../integration/harness.mjs';
 import {
-  launchBrowser, openPage, settle, screenshot, clearOutput, layoutProblems, untranslatedLabels, amountIn, integerIn,
+  launchBrowser, openPage, settle, screenshot, clearOutput, layoutProblems, untranslatedLabels, amountIn, integerIn, OUTPUT,
 } from './browser.mjs';
 import { startSmtpSink } from '../integration/smtp_sink.mjs';
 
@@ -65,10 +81,35 @@ const ENGLISH_LABELS = [
   'Pending', 'Paid', 'Default', 'Remove', 'Invite link', 'Total cost', 'Total tokens',
   'Providers', 'Add provider', 'Organizations', 'Test', 'Edit', 'Enable', 'Disable', 'Healthy', 'Weight',
   'Priority', 'Type', 'Base URL', 'Models', 'Suspend', 'Reactivate', 'Grant credit', 'Set tier', 'Suspended',
-  'Active', 'Free', 'no key',
+  'Active', 'Free', 'no key', 'Add model', 'Context window', 'Max output', 'Tokenizer', 'Served by', 'Get started',
+  'Connect a provider', 'Create an API key', 'Make a first request', 'Go to Providers', 'Create a key', 'Check again',
+  'Load more', 'Menu', 'Open the menu', 'Close the menu', 'No provider', 'Add another key', 'Save model', 'Endpoint',
+  'Chat', 'Embedding', 'Completion', 'Model ID', 'Upstream API keys',
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a program (extra environment variables, optional standard input); resolves its stdout. */
+function run(cmd, args, extraEnv, input) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { env: { ...process.env, ...extraEnv }, timeout: 60000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** The integer nano-dollars of a price member in an answer's JSON text, read from its decimal
+ * digits (never through a float); null for JSON null. */
+function nanosIn(text, member) {
+  const m = new RegExp(`"${member}"\\s*:\\s*(null|[0-9]+(?:\\.[0-9]+)?)(?=[,}\\s])`).exec(text);
+  assert.ok(m, `"${member}" is a plain decimal (or null) in ${text}`);
+  if (m[1] === 'null') return null;
+  const [whole, frac = ''] = m[1].split('.');
+  assert.ok(frac.length <= 9, `at most 9 decimals: ${m[1]}`);
+  return BigInt(whole) * 1000000000n + BigInt(frac.padEnd(9, '0'));
+}
 
 async function ok200(p, what) {
   const r = await p;
@@ -215,7 +256,7 @@ for (const L of LANGS) {
       }
     });
 
-    it('the operator\'s owner manages providers and organisations', async (t) => {
+    it('the operator\'s owner: first-run checklist, providers, models, organisations', async (t) => {
       try {
         await operatorFlow(t);
       } catch (e) {
@@ -228,22 +269,150 @@ for (const L of LANGS) {
       }
     });
 
-    /** Screenshots of the current page at 1280 px and 390 px wide. */
+    /**
+     * Screenshots of the current page at 1280 px and 390 px wide. At 390 px the page is no
+     * wider than the window (asserted here, at once, besides layoutProblems' report): the
+     * document does not scroll sideways, and that is not hidden by an overflow rule on <html>
+     * or <body>; in the console the navigation is folded behind the menu button.
+     */
     async function shotBoth(name) {
       await shot(name);
       const vp = page.viewportSize();
       await page.setViewportSize({ width: 390, height: 844 });
       try {
         await shot(`${name}-390`);
+        const m = await page.evaluate(() => ({
+          doc: document.documentElement.scrollWidth,
+          body: document.body.scrollWidth,
+          win: window.innerWidth,
+          clip: [getComputedStyle(document.documentElement).overflowX, getComputedStyle(document.body).overflowX],
+        }));
+        assert.equal(m.win, 390);
+        assert.ok(m.doc <= m.win && m.body <= m.win, `${name} at 390 px: the page is ${Math.max(m.doc, m.body)} px wide in a ${m.win} px window`);
+        assert.ok(!m.clip.some((o) => o === 'hidden' || o === 'clip'), `${name}: no overflow-x rule on html/body hides a too-wide page (${m.clip})`);
+        if (await page.getByTestId('nav-toggle').count()) {
+          assert.ok(await page.getByTestId('nav-toggle').isVisible(), `${name} at 390 px: the menu button`);
+          assert.equal(await page.getByTestId('nav-api-keys').isVisible(), false, `${name} at 390 px: the navigation is folded`);
+        }
       } finally {
         await page.setViewportSize(vp);
       }
+      if (await page.getByTestId('nav-toggle').count()) {
+        assert.equal(await page.getByTestId('nav-toggle').isVisible(), false, `${name} at ${vp.width} px: no menu button`);
+      }
+    }
+
+    /** The Models page (operator): the whole table, served or not, exact prices; add a model
+     * (the form's own checks first), edit a price. servedModel: served by the operator's provider. */
+    async function modelsFlow(servedModel) {
+      await nav('nav-models', 'model-row', '/models');
+      const all = []; // the API, 20 a page
+      for (let after = null; ;) {
+        const r = await env.admin('GET', `/v1/organization/models?limit=20${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+        assert.equal(r.status, 200, r.text);
+        all.push(...r.json.data);
+        if (!r.json.has_more) break;
+        after = r.json.last_id;
+      }
+      assert.ok(all.length >= 51, `the shipped table has 51 models or more: ${all.length}`);
+      const rowsOf = () => page.getByTestId('model-row').evaluateAll((els) => els.map((el) => ({ id: el.dataset.model, served: el.dataset.served })));
+      let rows = await rowsOf();
+      assert.deepEqual(rows.map((r) => r.id), all.map((m) => m.id), 'one row per model of every page, in the table\'s order');
+      assert.match(await page.getByTestId('model-count').innerText(), new RegExp(`${all.length}`), 'the count');
+      const mrow = (id) => page.locator(`[data-testid="model-row"][data-model="${id}"]`);
+      assert.equal(await mrow(servedModel).getAttribute('data-served'), 'true', `${servedModel} is served`);
+      assert.equal(await mrow(UNSERVED_MODEL).getAttribute('data-served'), 'false', `${UNSERVED_MODEL} is not served`);
+      assert.equal((await mrow(UNSERVED_MODEL).getByTestId('model-unserved').innerText()).trim(), L.unservedBadge);
+      const cell = async (id, which) => (await mrow(id).getByTestId(`model-${which}-price-cell`).innerText()).trim();
+      const shipped = all.find((m) => m.id === servedModel);
+      assert.deepEqual([shipped.input_price, shipped.cached_input_price, shipped.output_price], [0.15, 0.075, 0.6], 'the shipped prices');
+      assert.equal(await cell(servedModel, 'input'), '$0.15', 'the input price per 1M tokens');
+      assert.equal(await cell(servedModel, 'cached'), '$0.075');
+      assert.equal(await cell(servedModel, 'output'), '$0.60');
+      await shotBoth('models');
+
+      // add: what the form can check is refused before anything is sent
+      const newId = `e2e-llama-${L.lang}`;
+      const posts = () => rec.responses.filter((r) => r.method === 'POST' && /\/v1\/organization\/models\//.test(new URL(r.url).pathname)).length;
+      const postsBefore = posts();
+      await page.getByTestId('model-add').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      await page.getByTestId('model-id').fill(servedModel); // exists already
+      await page.getByTestId('model-input-price').fill('1.2345678901'); // 10 decimals
+      await page.getByTestId('model-output-price').fill(''); // required
+      await page.getByTestId('model-context-window').fill('8192');
+      await page.getByTestId('model-max-output').fill('9000'); // above the window
+      await page.getByTestId('model-save').click();
+      await page.getByTestId('model-field-error').first().waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('model-field-error').count(), 4, 'the ID, the input price, the output price and the max output are refused');
+      assert.equal(posts(), postsBefore, 'nothing was sent');
+      await shot('models-add-invalid');
+      await page.getByTestId('model-id').fill(newId);
+      await page.getByTestId('model-input-price').fill('1.234567891');
+      await page.getByTestId('model-output-price').fill('2.5');
+      await page.getByTestId('model-max-output').fill('2048');
+      assert.equal(await page.getByTestId('model-tokenizer').inputValue(), '', 'a new model has no tokenizer unless one is chosen');
+      await page.getByTestId('model-type').selectOption('chat');
+      await shotBoth('models-add-dialog');
+      await page.getByTestId('model-save').click();
+      await page.getByTestId('dialog').waitFor({ state: 'detached' });
+      await mrow(newId).waitFor({ state: 'visible' });
+      await page.getByTestId('model-notice').waitFor({ state: 'visible' });
+      assert.equal(await mrow(newId).getAttribute('data-served'), 'false', 'no provider lists the new model yet');
+      assert.equal(await cell(newId, 'input'), '$1.234567891', 'every digit of the price');
+      assert.equal(await cell(newId, 'output'), '$2.50');
+      assert.equal(await cell(newId, 'cached'), '—');
+      let stored = await env.admin('GET', `/v1/organization/models/${newId}`);
+      assert.equal(stored.status, 200, stored.text);
+      assert.equal(nanosIn(stored.text, 'input_price'), 1234567891n, `input price stored as 1234567891 nano-dollars per 1M: ${stored.text}`);
+      assert.equal(nanosIn(stored.text, 'output_price'), 2500000000n, `output price: ${stored.text}`);
+      assert.equal(nanosIn(stored.text, 'cached_input_price'), null, `no cached price: ${stored.text}`);
+      assert.equal(stored.json.context_window, 8192);
+      assert.equal(stored.json.max_output_tokens, 2048);
+      assert.equal(stored.json.tokenizer, null);
+      assert.equal(stored.json.type, 'chat');
+      assert.equal(stored.json.owned_by, 'organization-owner');
+      await shotBoth('models-added');
+
+      // edit a price: the dialog holds the exact decimal; only what changed is sent
+      await mrow(newId).getByTestId('model-edit').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('model-input-price').inputValue(), '1.234567891', 'prefilled with every digit');
+      assert.equal(await page.getByTestId('model-output-price').inputValue(), '2.5');
+      await page.getByTestId('model-input-price').fill('0.000000007');
+      await shot('models-edit-dialog');
+      const req = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/v1/organization/models/${newId}`));
+      await page.getByTestId('model-save').click();
+      assert.deepEqual(JSON.parse((await req).postData()), { input_price: '0.000000007' }, 'the price is sent as a decimal string, alone');
+      await page.getByTestId('dialog').waitFor({ state: 'detached' });
+      await page.waitForFunction((id) => document.querySelector(`[data-testid="model-row"][data-model="${id}"] [data-testid="model-input-price-cell"]`)?.textContent.trim() === '$0.000000007', newId);
+      stored = await env.admin('GET', `/v1/organization/models/${newId}`);
+      assert.equal(nanosIn(stored.text, 'input_price'), 7n, `the edited price is 7 nano-dollars per 1M: ${stored.text}`);
+      assert.equal(nanosIn(stored.text, 'output_price'), 2500000000n, `the output price is unchanged: ${stored.text}`);
+
+      // the filter; after the new model the table has one more row
+      rows = await rowsOf();
+      assert.equal(rows.length, all.length + 1, 'the new model is listed');
+      await page.getByTestId('model-filter').fill('e2e-llama');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="model-row"]').length === 1);
+      await page.getByTestId('model-filter').fill('');
     }
 
     async function operatorFlow(t) {
       const problemsBefore = rec.problems.length;
       const layoutBefore = layout.length;
       const untranslatedBefore = untranslated.length;
+
+      // --- the operator's organisation as `init` leaves it: no provider, no project key, no
+      // request yet (the harness connected its mocks and made a key: they go)
+      for (const p of (await env.admin('GET', '/v1/organization/providers?limit=100')).json.data) {
+        await ok200(env.admin('DELETE', `/v1/organization/providers/${p.id}`), `delete provider ${p.name}`);
+      }
+      for (const proj of (await env.admin('GET', '/v1/organization/projects?limit=100')).json.data) {
+        for (const k of (await env.admin('GET', `/v1/organization/projects/${proj.id}/api_keys?limit=100`)).json.data) {
+          await ok200(env.admin('DELETE', `/v1/organization/projects/${proj.id}/api_keys/${k.id}`), `revoke ${k.name}`);
+        }
+      }
 
       // --- log in as the operator's owner: the operator pages are in the navigation
       await page.goto(`${origin}/login`);
@@ -253,18 +422,55 @@ for (const L of LANGS) {
       await page.getByTestId('login-submit').click();
       await page.getByTestId('nav-providers').waitFor({ state: 'visible' });
       await page.getByTestId('nav-organizations').waitFor({ state: 'visible' });
-      for (const id of ['nav-providers', 'nav-organizations']) {
+      await page.getByTestId('nav-models').waitFor({ state: 'visible' });
+      for (const id of ['nav-providers', 'nav-organizations', 'nav-models']) {
         const txt = (await page.getByTestId(id).innerText()).trim();
         if (L.lang === 'zh') assert.match(txt, /[\u4e00-\u9fff]/, `${id} in Chinese: "${txt}"`);
-        else assert.match(txt, /^(Providers|Organizations)$/, `${id}: "${txt}"`);
+        else assert.match(txt, /^(Providers|Organizations|Models)$/, `${id}: "${txt}"`);
       }
 
-      // --- Providers: add the mock upstream for one model the form offers
-      await nav('nav-providers', 'provider-add', '/providers');
-      await page.getByTestId('provider-row').first().waitFor({ state: 'visible' });
-      await shotBoth('providers');
+      // --- the home page: the first-run checklist, nothing done yet
+      assert.equal(new URL(page.url()).pathname, '/api-keys', 'the operator lands on the API keys page');
+      const checklist = page.getByTestId('checklist');
+      await checklist.waitFor({ state: 'visible' });
+      const stepsDone = () => page.getByTestId('checklist-step').evaluateAll((els) => Object.fromEntries(els.map((el) => [el.dataset.step, el.dataset.done])));
+      const waitSteps = async (want, what) => {
+        const deadline = Date.now() + 15000;
+        let got;
+        for (;;) {
+          got = await stepsDone();
+          if (JSON.stringify(got) === JSON.stringify(want) || Date.now() > deadline) break;
+          await sleep(100);
+        }
+        assert.deepEqual(got, want, `the checklist ${what}`);
+      };
+      await waitSteps({ provider: 'false', key: 'false', request: 'false' }, 'on a fresh install');
+      assert.equal(await checklist.getAttribute('data-complete'), 'false');
+      assert.equal(await checklist.evaluate((el) => el.open), true, 'open while steps are left');
+      const snippet = async (lang) => {
+        await page.locator(`[data-testid="checklist-tab"][data-lang="${lang}"]`).click();
+        await page.locator(`[data-testid="checklist-snippet"][data-lang="${lang}"]`).waitFor({ state: 'visible' });
+        return page.getByTestId('checklist-snippet').innerText();
+      };
+      for (const lang of ['curl', 'python', 'node']) {
+        const text = await snippet(lang);
+        assert.ok(text.includes(`${origin}/v1`), `the ${lang} snippet uses this server's origin: ${text}`);
+      }
+      await snippet('curl');
+      await shotBoth('home-checklist');
+
+      // step 1: the link goes to Providers (empty)
+      await page.locator('[data-testid="checklist-link"][data-step="provider"]').click();
+      await page.getByTestId('provider-add').waitFor({ state: 'visible' });
+      assert.equal(new URL(page.url()).pathname, '/providers');
+      await settle(page, rec);
+      assert.equal(await page.getByTestId('provider-row').count(), 0, 'no provider yet');
+      await shotBoth('providers-empty');
+
+      // --- Providers: add the mock upstream for one model the form offers, with two keys
       const name = `e2e mock ${L.lang}`;
       const upstreamKey = `sk-upstream-console-${L.lang}-secret`;
+      const upstreamKey2 = `sk-upstream-console-${L.lang}-second`;
       const model = 'gpt-4o-mini'; // a chat model the harness's mock serves
       assert.ok(MODELS.includes(model));
       await page.getByTestId('provider-add').click();
@@ -276,13 +482,18 @@ for (const L of LANGS) {
       await page.getByTestId('provider-api-version').waitFor({ state: 'visible' });
       await page.getByTestId('provider-type').selectOption('openai_compatible');
       await page.getByTestId('provider-base-url').fill(env.mock.baseURL);
+      assert.equal(await page.getByTestId('provider-api-key').count(), 1, 'one key field to start with');
       assert.equal(await page.getByTestId('provider-api-key').getAttribute('type'), 'password', 'the key is a password field');
       await page.getByTestId('provider-api-key').fill(upstreamKey);
+      await page.getByTestId('provider-add-key').click();
+      assert.equal(await page.getByTestId('provider-api-key').count(), 2, 'a second key field');
+      assert.equal(await page.getByTestId('provider-api-key').nth(1).getAttribute('type'), 'password', 'the second key is a password field too');
+      await page.getByTestId('provider-api-key').nth(1).fill(upstreamKey2);
       const offered = await page.getByTestId('provider-model').first().locator('option').evaluateAll((els) => els.map((e) => e.value));
       assert.ok(offered.includes(model), `the form offers ${model}: ${offered.join(' ')}`);
       await page.getByTestId('provider-model').first().selectOption(model);
       await page.getByTestId('provider-priority').fill('5');
-      await shot('providers-add-dialog');
+      await shotBoth('providers-add-dialog');
       await page.getByTestId('provider-save').click();
       await page.getByTestId('dialog').waitFor({ state: 'detached' });
       const row = page.locator(`[data-testid="provider-row"][data-name="${name}"]`);
@@ -291,16 +502,74 @@ for (const L of LANGS) {
       const rowText = await row.innerText();
       assert.ok(rowText.includes(model), `the row lists ${model}: ${rowText}`);
       assert.ok(rowText.includes(env.mock.baseURL.replace(/\/+$/, '')), `the row shows the base URL: ${rowText}`);
-      assert.match(await row.getByTestId('provider-key').innerText(), /1/, 'one key');
-      assert.ok(!(await page.content()).includes(upstreamKey), 'the upstream key is never shown');
+      assert.match(await row.getByTestId('provider-key').innerText(), /2/, 'two keys, redacted');
+      const html = await page.content();
+      assert.ok(!html.includes(upstreamKey) && !html.includes(upstreamKey2), 'the upstream keys are never shown');
       const apiProv = await sessionGet(page, origin, '/v1/organization/providers?limit=100');
       const created = apiProv.json.data.find((p) => p.name === name);
       assert.ok(created, `the provider exists on the server: ${apiProv.text}`);
       assert.equal(created.priority, 5);
       assert.deepEqual(created.models, [{ model, upstream_model: model }]);
       assert.equal(created.has_api_key, true);
+      assert.equal(created.api_key_count, 2, 'both keys were sent (api_keys)');
+      assert.ok(!apiProv.text.includes(upstreamKey) && !apiProv.text.includes(upstreamKey2), 'the API never returns the keys');
 
-      // Test: a chat request through the gateway; the mock answers "tok tok …"
+      // --- back home: step 1 ticked; create a key from the checklist (step 2); run the
+      // snippet exactly as shown with it (step 3)
+      await nav('nav-api-keys', 'checklist', '/api-keys');
+      await waitSteps({ provider: 'true', key: 'false', request: 'false' }, 'after the provider');
+      await page.locator('[data-testid="checklist-link"][data-step="key"]').click();
+      await page.getByTestId('dialog').waitFor({ state: 'visible' });
+      await page.getByTestId('key-name').fill('first key');
+      await page.getByTestId('key-create-submit').click();
+      await page.getByTestId('key-secret').waitFor({ state: 'visible' });
+      const firstKey = await page.getByTestId('key-secret').inputValue();
+      assert.match(firstKey, /^sk-proj-/);
+      await page.getByTestId('key-done').click();
+      await page.getByTestId('dialog').waitFor({ state: 'hidden' });
+      await waitSteps({ provider: 'true', key: 'true', request: 'false' }, 'after the key');
+      const curl = await snippet('curl');
+      assert.ok(curl.includes(`${origin}/v1/chat/completions`) && curl.includes(`"${model}"`), `the curl call asks the served model at this server: ${curl}`);
+      const curlOut = await run('sh', ['-c', curl], { OPENAI_API_KEY: firstKey });
+      let answer;
+      try { answer = JSON.parse(curlOut); } catch { assert.fail(`the curl snippet answers JSON: ${curlOut}`); }
+      assert.equal(answer.object, 'chat.completion', `the curl snippet gets a chat completion (200): ${curlOut}`);
+      assert.equal(answer.choices[0].message.content, MOCK_CONTENT);
+      const node = await snippet('node');
+      assert.ok(node.includes(`baseURL: '${origin}/v1'`), `the Node snippet: ${node}`);
+      const nodeFile = path.join(OUTPUT, L.lang, 'snippet.mjs'); // under tests/e2e: finds its openai package
+      fs.writeFileSync(nodeFile, node);
+      assert.equal((await run(process.execPath, [nodeFile], { OPENAI_API_KEY: firstKey })).trim(), MOCK_CONTENT.trim(), 'the Node snippet runs as shown');
+      fs.rmSync(nodeFile, { force: true });
+      const py = await snippet('python');
+      assert.ok(py.includes(`base_url="${origin}/v1"`), `the Python snippet: ${py}`);
+      if (await run('python3', ['-c', 'import openai'], {}).then(() => true, () => false)) {
+        const pyFile = path.join(OUTPUT, L.lang, 'snippet.py');
+        fs.writeFileSync(pyFile, py);
+        assert.equal((await run('python3', [pyFile], { OPENAI_API_KEY: firstKey })).trim(), MOCK_CONTENT.trim(), 'the Python snippet runs as shown');
+        fs.rmSync(pyFile, { force: true });
+      } else {
+        await run('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], {}, py); // at least valid Python
+        t.diagnostic('the openai Python package is not installed: the Python snippet was only parsed');
+      }
+      await page.getByTestId('checklist-refresh').click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="checklist"]')?.dataset.complete === 'true');
+      assert.equal(await checklist.evaluate((el) => el.open), false, 'all done: the checklist folds away');
+      assert.equal(await page.getByTestId('checklist-step').count(), 0, 'its steps are folded away');
+      await shotBoth('home-checklist-done');
+      await page.getByTestId('checklist-toggle').click();
+      await waitSteps({ provider: 'true', key: 'true', request: 'true' }, 'after the first request (opened again)');
+      await shot('home-checklist-done-open');
+      await page.reload();
+      await checklist.waitFor({ state: 'visible' });
+      await page.waitForFunction(() => document.querySelector('[data-testid="checklist"]')?.dataset.complete === 'true');
+      assert.equal(await checklist.evaluate((el) => el.open), false, 'still folded after a reload');
+
+      // --- Providers again: Test sends a chat request through the gateway; the mock answers
+      // "tok tok …"
+      await nav('nav-providers', 'provider-add', '/providers');
+      await row.waitFor({ state: 'visible' });
+      await shotBoth('providers');
       await row.getByTestId('provider-test').click();
       const result = page.locator(`[data-testid="provider-test-result"][data-provider="${name}"]`);
       await result.waitFor({ state: 'visible', timeout: 30000 });
@@ -322,11 +591,13 @@ for (const L of LANGS) {
       await row.getByTestId('provider-toggle').click();
       await page.waitForFunction((n) => document.querySelector(`[data-testid="provider-row"][data-name="${n}"]`)?.dataset.status === 'healthy', name);
 
-      // edit: the form is prefilled, an empty key field keeps the key
+      // edit: the form is prefilled, an empty key field keeps the keys
       await row.getByTestId('provider-edit').click();
       await page.getByTestId('dialog').waitFor({ state: 'visible' });
       assert.equal(await page.getByTestId('provider-name').inputValue(), name, 'prefilled name');
+      assert.equal(await page.getByTestId('provider-api-key').count(), 1, 'one empty key field on edit');
       assert.equal(await page.getByTestId('provider-api-key').inputValue(), '', 'the key is not shown back');
+      assert.match(await page.getByTestId('provider-api-key').getAttribute('placeholder'), /2/, 'the placeholder says two keys are stored');
       assert.equal(await page.getByTestId('provider-model').first().inputValue(), model, 'prefilled model');
       await page.getByTestId('provider-weight').fill('3');
       await shot('providers-edit-dialog');
@@ -334,10 +605,16 @@ for (const L of LANGS) {
       await page.getByTestId('dialog').waitFor({ state: 'detached' });
       const edited = (await sessionGet(page, origin, '/v1/organization/providers?limit=100')).json.data.find((p) => p.name === name);
       assert.equal(edited.weight, 3, 'the weight changed');
-      assert.equal(edited.has_api_key, true, 'the key is kept');
-      assert.equal(edited.api_key_count, 1, 'one key');
+      assert.equal(edited.has_api_key, true, 'the keys are kept');
+      assert.equal(edited.api_key_count, 2, 'both keys');
 
-      // delete, with confirmation
+      // --- Models: every model of the table (it is paged), prices per 1M tokens; add one
+      // with prices, edit a price; the stored values are the exact integers
+      await modelsFlow(model);
+
+      // --- Providers: delete, with confirmation
+      await nav('nav-providers', 'provider-add', '/providers');
+      await row.waitFor({ state: 'visible' });
       await row.getByTestId('provider-delete').click();
       await page.getByTestId('confirm-delete-provider').waitFor({ state: 'visible' });
       await shot('providers-delete-confirm');
@@ -345,15 +622,40 @@ for (const L of LANGS) {
       await row.waitFor({ state: 'detached' });
       assert.ok(!(await sessionGet(page, origin, '/v1/organization/providers?limit=100')).json.data.some((p) => p.name === name), 'deleted on the server');
 
+      // --- Organizations: more than one page of them (100 a page: "Load more")
+      const orgsBefore = (await env.admin('GET', '/v1/platform/organizations?limit=100')).json.data.length;
+      const fillers = Array.from({ length: Math.max(0, 101 - orgsBefore) }, (_, i) => `Filler ${L.lang} ${String(i).padStart(3, '0')}`);
+      for (let i = 0; i < fillers.length; i += 8) {
+        await Promise.all(fillers.slice(i, i + 8).map(async (n) => {
+          const r = await env.admin('POST', '/v1/platform/organizations', { name: n });
+          assert.ok(r.status === 200 || r.status === 201, `create ${n}: ${r.text}`);
+        }));
+      }
+      await sleep(1100); // the list is in creation order (seconds): the customer comes last
       // --- Organizations: a customer, its tier, suspension
       const cust = await env.admin('POST', '/v1/platform/organizations', { name: `Customer ${L.lang}` });
       assert.ok(cust.status === 200 || cust.status === 201, `create a customer: ${cust.text}`);
       const custId = cust.json.id;
       const custKey = cust.json.admin_key.value;
+      let orgTotal = 0;
+      for (let after = null; ;) {
+        const r = await env.admin('GET', `/v1/platform/organizations?limit=100${after ? `&after=${after}` : ''}`);
+        orgTotal += r.json.data.length;
+        if (!r.json.has_more) break;
+        after = r.json.last_id;
+      }
+      assert.ok(orgTotal > 100, `more than one page of organisations: ${orgTotal}`);
       await nav('nav-organizations', 'org-row', '/organizations');
       const orow = page.locator(`[data-testid="org-row"][data-org-id="${custId}"]`);
-      await orow.waitFor({ state: 'visible' });
+      await page.getByTestId('org-load-more').waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('org-row').count(), 100, 'the first page: 100 organisations');
+      assert.equal(await orow.count(), 0, 'the newest organisation is on the next page');
       await shotBoth('organizations');
+      await page.getByTestId('org-load-more').click();
+      await orow.waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('org-row').count(), orgTotal, 'after "Load more": every organisation');
+      assert.equal(await page.getByTestId('org-load-more').count(), 0, 'nothing more to load');
+      await shotBoth('organizations-all');
       await orow.getByTestId('org-tier-select').selectOption('tier_2');
       await orow.getByTestId('org-tier-save').click();
       await page.waitForFunction((id) => document.querySelector(`[data-testid="org-row"][data-org-id="${id}"]`)?.dataset.tier === 'tier_2', custId);
@@ -411,7 +713,7 @@ for (const L of LANGS) {
       const loginText = await page.getByTestId('login-submit').innerText();
       if (L.lang === 'zh') assert.match(loginText, /[\u4e00-\u9fff]/, `login button in Chinese: "${loginText}"`);
       else assert.match(loginText, /^[\x20-\x7e]*[A-Za-z][\x20-\x7e]*$/, `login button in English: "${loginText}"`);
-      await shot('login');
+      await shotBoth('login');
 
       // a wrong password shows the server's error
       await page.getByTestId('login-email').fill('nobody@example.com');
@@ -424,7 +726,7 @@ for (const L of LANGS) {
       await page.getByTestId('to-signup').click();
       await page.getByTestId('signup-email').waitFor({ state: 'visible' });
       assert.equal(new URL(page.url()).pathname, '/signup');
-      await shot('signup');
+      await shotBoth('signup');
       await page.getByTestId('signup-email').fill(email);
       await page.getByTestId('signup-password').fill(PASSWORD);
       await page.getByTestId('signup-org').fill(orgName);
@@ -456,7 +758,8 @@ for (const L of LANGS) {
       assert.equal((await page.getByTestId('org-name-label').innerText()).trim(), orgName, 'org-name-label');
 
       // --- API keys: + Create new secret key → name it → Create secret key → shown once
-      await shot('api-keys');
+      await shotBoth('api-keys');
+      assert.equal(await page.getByTestId('checklist').count(), 0, 'no first-run checklist for a customer organisation');
       const createLabel = await page.getByTestId('create-key').innerText();
       assert.match(createLabel, L.createKeyLabel, `create-key label: "${createLabel}"`);
       await page.getByTestId('create-key').click();
@@ -509,10 +812,34 @@ for (const L of LANGS) {
       assert.equal(quota.type, 'insufficient_quota', `type: ${JSON.stringify(quota.error)}`);
       assert.equal(quota.code, 'credit_balance_exhausted', `code: ${JSON.stringify(quota.error)}`);
 
-      // --- Projects
-      await nav('nav-projects', 'project-row', '/projects');
+      // --- Projects, through the folded navigation of a narrow screen: the menu button opens
+      // it, choosing a page closes it
+      const wide = page.viewportSize();
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        const toggle = page.getByTestId('nav-toggle');
+        await toggle.waitFor({ state: 'visible' });
+        assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+        assert.equal(await page.getByTestId('nav-projects').isVisible(), false, 'folded');
+        await toggle.click();
+        await page.getByTestId('nav-projects').waitFor({ state: 'visible' });
+        assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+        await page.getByTestId('logout').waitFor({ state: 'visible' });
+        await shot('menu-open-390');
+        await toggle.click();
+        await page.getByTestId('nav-projects').waitFor({ state: 'hidden' });
+        await toggle.click();
+        await page.getByTestId('nav-projects').click();
+        await page.getByTestId('project-row').first().waitFor({ state: 'visible' });
+        assert.equal(new URL(page.url()).pathname, '/projects');
+        await page.getByTestId('nav-projects').waitFor({ state: 'hidden' });
+        assert.equal(await toggle.getAttribute('aria-expanded'), 'false', 'the menu closes on navigation');
+      } finally {
+        await page.setViewportSize(wide);
+      }
+      await settle(page, rec);
       assert.ok(await page.getByTestId('project-row').count() >= 1, 'the default project is listed');
-      await shot('projects');
+      await shotBoth('projects');
       await page.getByTestId('create-project').click();
       await page.getByTestId('dialog').waitFor({ state: 'visible' });
       await page.getByTestId('project-name').fill('Second project');
@@ -526,7 +853,7 @@ for (const L of LANGS) {
       await nav('nav-billing', 'balance-available', '/billing');
       assert.equal(await balanceShown(), 0, 'a new organisation has no credit');
       assert.equal(await apiAvailable(), 0);
-      await shot('billing');
+      await shotBoth('billing');
       await paymentDetails(CARD_OK, 'billing-payment');
       await page.getByTestId('topup-amount').waitFor({ state: 'visible' });
       await page.getByTestId('topup-amount').fill('10');
@@ -587,7 +914,7 @@ for (const L of LANGS) {
       assert.match(tier, /1/, `after paying $10 the organisation is at Tier 1: "${tier}"`);
       await page.getByTestId('next-tier').waitFor({ state: 'visible' });
       assert.ok(await page.getByTestId('rate-limit-row').count() >= 1, 'the rate limits in force are listed');
-      await shot('limits');
+      await shotBoth('limits');
 
       // a model no provider serves is not shown as usable: after the served ones, marked
       const rateRow = (model) => page.locator(`[data-testid="rate-limit-row"][data-model="${model}"]`);
@@ -669,7 +996,7 @@ for (const L of LANGS) {
       // uPlot is loaded on first use: wait for both charts to be drawn
       await page.getByTestId('usage-cost-chart').locator('canvas').first().waitFor({ state: 'visible' });
       await page.getByTestId('usage-tokens-chart').locator('canvas').first().waitFor({ state: 'visible' });
-      await shot('usage');
+      await shotBoth('usage');
       const start = await page.getByTestId('usage-start').inputValue();
       const end = await page.getByTestId('usage-end').inputValue();
       assert.match(start, /^\d{4}-\d{2}-\d{2}$/, `usage-start: ${start}`);
@@ -694,7 +1021,7 @@ for (const L of LANGS) {
       await nav('nav-settings', 'settings-org-name', '/settings');
       assert.equal(await page.getByTestId('settings-org-name').inputValue(), orgName);
       assert.ok(await page.getByTestId('member-row').count() >= 1, 'the owner is a member');
-      await shot('settings');
+      await shotBoth('settings');
       await page.getByTestId('invite-email').fill(`colleague-${L.lang}@example.com`);
       await fillOrSelect(page.getByTestId('invite-role'), 'reader');
       await page.getByTestId('invite-submit').click();

@@ -28,7 +28,15 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-async function request(method, path, body) {
+// The JSON text with the numbers of the named members kept as their decimal text (strings),
+// so that money never goes through a float: {"input_price":0.15} → {"input_price":"0.15"}.
+function keepExact(text, names) {
+  if (!names || !names.length) return text;
+  const re = new RegExp(`"(${names.join('|')})"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`, 'g');
+  return text.replace(re, '"$1":"$2"');
+}
+
+async function request(method, path, body, exact) {
   const headers = { Accept: 'application/json' };
   const init = { method, headers, credentials: 'same-origin' };
   if (method !== 'GET') {
@@ -48,7 +56,7 @@ async function request(method, path, body) {
   let data = null;
   if (text) {
     try {
-      data = JSON.parse(text);
+      data = JSON.parse(keepExact(text, exact));
     } catch (e) {
       data = null;
     }
@@ -73,15 +81,28 @@ export const api = {
   get: (path) => request('GET', path),
   post: (path, body) => request('POST', path, body === undefined ? {} : body),
   del: (path) => request('DELETE', path),
-  // Every item of an OpenAI-shaped paged list ({data, has_more, last_id}).
-  async list(path) {
+  // With opts.exact: [member names] whose numbers arrive as decimal strings (keepExact).
+  getExact: (path, exact) => request('GET', path, undefined, exact),
+  postExact: (path, body, exact) => request('POST', path, body === undefined ? {} : body, exact),
+  // One page of an OpenAI-shaped list: {data, has_more, last_id}; after: the last page's
+  // last_id (or null for the first page).
+  async page(path, { after = null, limit = 100, exact } = {}) {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await request('GET', `${path}${sep}limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`, undefined, exact);
+    return { ...page, data: Array.isArray(page.data) ? page.data : [] };
+  },
+  // Every item of an OpenAI-shaped paged list ({data, has_more, last_id}), page after page
+  // (`after` = the previous page's last_id) until has_more is false.
+  async list(path, { exact } = {}) {
     const items = [];
     let after = null;
     for (let i = 0; i < 1000; i++) {
       const sep = path.includes('?') ? '&' : '?';
       const page = await request(
         'GET',
-        `${path}${sep}limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`
+        `${path}${sep}limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+        undefined,
+        exact
       );
       const data = Array.isArray(page.data) ? page.data : [];
       items.push(...data);

@@ -16,6 +16,8 @@ import UsagePage, { strings as usageStrings } from './pages/usage.jsx';
 import SettingsPage, { strings as settingsStrings } from './pages/settings.jsx';
 import ProvidersPage, { strings as providersStrings } from './pages/providers.jsx';
 import OrganizationsPage, { strings as organizationsStrings } from './pages/organizations.jsx';
+import ModelsPage, { strings as modelsStrings } from './pages/models.jsx';
+import { strings as firstRunStrings } from './pages/first_run.jsx';
 
 export const strings = {
   en: {
@@ -32,6 +34,10 @@ export const strings = {
     'nav.settings': 'Settings',
     'nav.providers': 'Providers',
     'nav.organizations': 'Organizations',
+    'nav.models': 'Models',
+    'nav.menu': 'Menu',
+    'nav.open_menu': 'Open the menu',
+    'nav.close_menu': 'Close the menu',
     'nav.organization': 'Organization',
     'nav.logout': 'Log out',
     'nav.read_only': 'Read only',
@@ -52,6 +58,10 @@ export const strings = {
     'nav.settings': '设置',
     'nav.providers': '提供方',
     'nav.organizations': '组织管理',
+    'nav.models': '模型',
+    'nav.menu': '菜单',
+    'nav.open_menu': '打开菜单',
+    'nav.close_menu': '关闭菜单',
     'nav.organization': '组织',
     'nav.logout': '退出登录',
     'nav.read_only': '只读',
@@ -72,6 +82,8 @@ for (const s of [
   settingsStrings,
   providersStrings,
   organizationsStrings,
+  modelsStrings,
+  firstRunStrings,
 ]) {
   register(s);
 }
@@ -86,6 +98,7 @@ const NAV = [
   { path: '/settings', id: 'settings', label: 'nav.settings', page: SettingsPage, icon: 'gear' },
   // The operator's pages: only for owners of the operator's organisation.
   { path: '/providers', id: 'providers', label: 'nav.providers', page: ProvidersPage, icon: 'server', operator: true },
+  { path: '/models', id: 'models', label: 'nav.models', page: ModelsPage, icon: 'cube', operator: true },
   { path: '/organizations', id: 'organizations', label: 'nav.organizations', page: OrganizationsPage, icon: 'building', operator: true },
 ];
 
@@ -108,6 +121,9 @@ const ICONS = {
   gear: 'M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19.4 13.5l1.6 1.2-2 3.4-1.9-.7a7 7 0 0 1-2 1.2l-.3 2h-4l-.3-2a7 7 0 0 1-2-1.2l-1.9.7-2-3.4 1.6-1.2a7 7 0 0 1 0-3L3 9.3l2-3.4 1.9.7a7 7 0 0 1 2-1.2l.3-2h4l.3 2a7 7 0 0 1 2 1.2l1.9-.7 2 3.4-1.6 1.2a7 7 0 0 1 0 3z',
   server: 'M4 5.5A1.5 1.5 0 0 1 5.5 4h13A1.5 1.5 0 0 1 20 5.5v4a1.5 1.5 0 0 1-1.5 1.5h-13A1.5 1.5 0 0 1 4 9.5zM4 14.5A1.5 1.5 0 0 1 5.5 13h13a1.5 1.5 0 0 1 1.5 1.5v4a1.5 1.5 0 0 1-1.5 1.5h-13A1.5 1.5 0 0 1 4 18.5zM8 7.5h.01M8 16.5h.01',
   building: 'M4 21V5.5A1.5 1.5 0 0 1 5.5 4h7A1.5 1.5 0 0 1 14 5.5V21M14 10h4.5a1.5 1.5 0 0 1 1.5 1.5V21M3 21h18M7.5 8h3M7.5 12h3M7.5 16h3',
+  cube: 'M12 3l8 4.5v9L12 21l-8-4.5v-9zM4 7.5l8 4.5 8-4.5M12 12v9',
+  menu: 'M4 6.5h16M4 12h16M4 17.5h16',
+  close: 'M6 6l12 12M18 6L6 18',
   logout: 'M15 4h3.5A1.5 1.5 0 0 1 20 5.5v13a1.5 1.5 0 0 1-1.5 1.5H15M10 16l4-4-4-4M14 12H4',
 };
 
@@ -119,10 +135,10 @@ function Icon({ name }) {
   );
 }
 
-function Sidebar({ session, current, onLogout }) {
+function Sidebar({ session, current, onLogout, open, onNavigate }) {
   const reader = session.user.role === 'reader';
   return (
-    <aside class="sidebar">
+    <aside id="sidebar" class={`sidebar${open ? ' open' : ''}`} data-open={open ? 'true' : 'false'}>
       <div class="sidebar-inner">
       <div class="sidebar-org">
         <div class="org-avatar" aria-hidden="true">
@@ -143,6 +159,7 @@ function Sidebar({ session, current, onLogout }) {
             class={`nav-item${current === n.path ? ' active' : ''}`}
             aria-current={current === n.path ? 'page' : undefined}
             data-testid={`nav-${n.id}`}
+            onClick={onNavigate}
           >
             <Icon name={n.icon} />
             <span>{t(n.label)}</span>
@@ -176,8 +193,19 @@ function App() {
   const [sessionError, setSessionError] = useState(null);
   const [config, setConfig] = useState(null);
   const [, setLangTick] = useState(0);
+  const [menuOpen, setMenuOpen] = useState(false); // the navigation on narrow screens
 
   useEffect(() => onLangChange(() => setLangTick((n) => n + 1)), []);
+  // The menu closes when a page is chosen, and on Escape.
+  useEffect(() => setMenuOpen(false), [path]);
+  useEffect(() => {
+    if (!menuOpen) return undefined;
+    const onKey = (e) => {
+      if (e.key === 'Escape' && !document.querySelector('[data-testid="dialog"]')) setMenuOpen(false);
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [menuOpen]);
   useEffect(() => {
     const onNav = () => setPath(normalise(location.pathname));
     window.addEventListener('popstate', onNav);
@@ -286,7 +314,24 @@ function App() {
   const Page = nav.page;
   return (
     <div class="layout">
-      <Sidebar session={session} current={path} onLogout={onLogout} />
+      {/* Narrow screens: a bar with the menu button; the navigation opens below it. */}
+      <header class="topbar">
+        <button
+          type="button"
+          class="menu-btn"
+          data-testid="nav-toggle"
+          aria-controls="sidebar"
+          aria-expanded={menuOpen ? 'true' : 'false'}
+          aria-label={menuOpen ? t('nav.close_menu') : t('nav.open_menu')}
+          title={menuOpen ? t('nav.close_menu') : t('nav.open_menu')}
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
+          <Icon name={menuOpen ? 'close' : 'menu'} />
+          <span>{t('nav.menu')}</span>
+        </button>
+        <span class="topbar-title">{pageTitle}</span>
+      </header>
+      <Sidebar session={session} current={path} onLogout={onLogout} open={menuOpen} onNavigate={() => setMenuOpen(false)} />
       <main class="content">
         <Page key={path} session={session} refreshSession={refreshSession} config={config} />
       </main>

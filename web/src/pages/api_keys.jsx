@@ -16,6 +16,7 @@ import {
   TrashIcon,
   useLoad,
 } from '../ui.jsx';
+import { FirstRunChecklist } from './first_run.jsx';
 
 export const strings = {
   en: {
@@ -243,6 +244,8 @@ function CreateKeyDialog({ projects, onCreated, onClose }) {
 
 export default function ApiKeysPage({ session }) {
   const owner = session.user.role !== 'reader';
+  // The operator's owners land here: their first-run checklist goes on top.
+  const operatorOwner = owner && !!(session.organization && session.organization.is_operator);
   const { data, error, loading, reload } = useLoad(loadKeys, []);
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState(null);
@@ -273,6 +276,12 @@ export default function ApiKeysPage({ session }) {
           )
         }
       />
+      {operatorOwner && (
+        <FirstRunChecklist
+          keys={data ? data.keys : null}
+          onCreateKey={data && projects.length > 0 ? () => setCreating(true) : null}
+        />
+      )}
       {!owner && <Notice>{t('common.read_only_notice')}</Notice>}
       {owner && data && projects.length === 0 && <Notice kind="warning">{t('keys.no_projects')}</Notice>}
       <ErrorBox error={error} />

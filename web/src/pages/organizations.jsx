@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n.js';
-import { formatDate } from '../format.js';
+import { formatDate, formatNumber } from '../format.js';
 import { Button, Field, Select, ErrorBox, Table, Dialog, Confirm, PageHeader, Badge, useLoad } from '../ui.jsx';
 
 export const strings = {
@@ -40,6 +40,9 @@ export const strings = {
     'orgs.grant_submit': 'Grant credit',
     'orgs.grant_invalid': 'Enter an amount greater than zero, in dollars with at most two decimals.',
     'orgs.granted': 'Granted {amount} to {name}.',
+    'orgs.load_more': 'Load more',
+    'orgs.shown_more': 'Showing the first {count}.',
+    'orgs.shown_all': 'Total: {count}.',
   },
   zh: {
     'orgs.title': '组织管理',
@@ -72,8 +75,29 @@ export const strings = {
     'orgs.grant_submit': '发放额度',
     'orgs.grant_invalid': '请输入大于零的金额（美元，最多两位小数）。',
     'orgs.granted': '已为 {name} 发放 {amount}。',
+    'orgs.load_more': '加载更多',
+    'orgs.shown_more': '已显示前 {count} 个。',
+    'orgs.shown_all': '共 {count} 个。',
   },
 };
+
+const PATH = '/v1/platform/organizations';
+const PAGE = 100;
+
+// The first `pages` pages of the list (has_more / after = the previous page's last_id).
+async function loadOrgs(pages) {
+  const orgs = [];
+  let after = null;
+  let hasMore = false;
+  for (let i = 0; i < pages; i++) {
+    const p = await api.page(PATH, { after, limit: PAGE });
+    orgs.push(...p.data);
+    hasMore = !!(p.has_more && p.last_id && p.data.length);
+    if (!hasMore) break;
+    after = p.last_id;
+  }
+  return { orgs, hasMore };
+}
 
 const TIERS = ['free', 'tier_1', 'tier_2', 'tier_3', 'tier_4', 'tier_5'];
 
@@ -173,12 +197,13 @@ function GrantDialog({ org, onClose, onGranted }) {
 }
 
 export default function OrganizationsPage() {
-  const { data, error, loading, reload } = useLoad(() => api.get('/v1/platform/organizations?limit=100'), []);
+  const [pages, setPages] = useState(1); // pages of PAGE organisations shown
+  const { data, error, loading, reload } = useLoad(() => loadOrgs(pages), [pages]);
   const [actionError, setActionError] = useState(null);
   const [changing, setChanging] = useState(null); // {org, status}
   const [granting, setGranting] = useState(null);
   const [notice, setNotice] = useState(null);
-  const orgs = data && Array.isArray(data.data) ? data.data : [];
+  const orgs = data ? data.orgs : [];
 
   return (
     <div class="page">
@@ -240,6 +265,18 @@ export default function OrganizationsPage() {
           </tr>
         ))}
       </Table>
+      {data && orgs.length > 0 && (
+        <div class="table-footer">
+          <span class="muted" data-testid="org-count">
+            {data.hasMore ? t('orgs.shown_more', { count: formatNumber(orgs.length) }) : t('orgs.shown_all', { count: formatNumber(orgs.length) })}
+          </span>
+          {data.hasMore && (
+            <Button small testid="org-load-more" disabled={loading} onClick={() => setPages(pages + 1)}>
+              {loading ? t('common.loading') : t('orgs.load_more')}
+            </Button>
+          )}
+        </div>
+      )}
       {changing && (
         <Confirm
           title={changing.status === 'suspended' ? t('orgs.suspend_title') : t('orgs.reactivate_title')}

@@ -48,9 +48,15 @@ export const strings = {
     'providers.type': 'Provider type',
     'providers.base_url': 'Base URL',
     'providers.base_url_hint': 'Including the version path, e.g. https://api.example.com/v1. Optional for OpenAI.',
-    'providers.api_key': 'Upstream API key',
-    'providers.api_key_hint_new': 'Sent upstream as the bearer token. It is stored sealed and never shown again.',
-    'providers.api_key_hint_edit': 'Leave empty to keep the current key.',
+    'providers.api_key': 'Upstream API keys',
+    'providers.api_key_hint_new':
+      'Sent upstream as the bearer token. With several keys (up to 8), they are used in turn. Keys are stored sealed and never shown again.',
+    'providers.api_key_hint_edit': 'Leave empty to keep the current keys. Keys entered here replace all of them.',
+    'providers.api_key_n': 'Upstream API key {n}',
+    'providers.add_key': '+ Add another key',
+    'providers.remove_key': 'Remove this key',
+    'providers.remove_keys': 'Remove the stored keys (no Authorization header goes upstream)',
+    'providers.key_invalid': 'A key is at most 400 characters, without line breaks.',
     'providers.api_version': 'Azure API version',
     'providers.api_version_hint': 'The api-version query, e.g. 2024-10-21.',
     'providers.models': 'Models served',
@@ -117,8 +123,13 @@ export const strings = {
     'providers.base_url': '基础地址',
     'providers.base_url_hint': '包含版本路径，例如 https://api.example.com/v1。OpenAI 类型可不填。',
     'providers.api_key': '上游 API 密钥',
-    'providers.api_key_hint_new': '作为 Bearer 令牌发给上游。密钥加密保存，之后不再显示。',
-    'providers.api_key_hint_edit': '留空则保留当前密钥。',
+    'providers.api_key_hint_new': '作为 Bearer 令牌发给上游。有多个密钥（最多 8 个）时轮流使用。密钥加密保存，之后不再显示。',
+    'providers.api_key_hint_edit': '留空则保留当前密钥。在此输入的密钥会替换全部现有密钥。',
+    'providers.api_key_n': '上游 API 密钥 {n}',
+    'providers.add_key': '+ 再添加一个密钥',
+    'providers.remove_key': '移除此密钥',
+    'providers.remove_keys': '删除已保存的密钥（不向上游发送 Authorization 头）',
+    'providers.key_invalid': '每个密钥最多 400 个字符，且不能包含换行。',
     'providers.api_version': 'Azure API 版本',
     'providers.api_version_hint': 'api-version 查询参数，例如 2024-10-21。',
     'providers.models': '提供的模型',
@@ -184,7 +195,8 @@ function ProviderDialog({ provider, models, onSaved, onClose }) {
   const [name, setName] = useState(provider ? provider.name : '');
   const [type, setType] = useState(provider ? provider.type : 'openai_compatible');
   const [baseUrl, setBaseUrl] = useState(provider ? provider.base_url || '' : '');
-  const [apiKey, setApiKey] = useState('');
+  const [apiKeys, setApiKeys] = useState(['']); // write-only: never filled from the server
+  const [removeKeys, setRemoveKeys] = useState(false);
   const [apiVersion, setApiVersion] = useState(provider ? provider.api_version || '' : '');
   const [rows, setRows] = useState(
     provider && provider.models.length
@@ -218,13 +230,20 @@ function ProviderDialog({ provider, models, onSaved, onClose }) {
       timeout_ms: timeout.trim() === '' ? null : Number(timeout),
     };
     if (baseUrl.trim()) body.base_url = baseUrl.trim();
-    if (apiKey) body.api_key = apiKey;
+    const keys = apiKeys.map((k) => k.trim()).filter(Boolean);
+    if (keys.some((k) => k.length > 400 || /[\r\n]/.test(k))) {
+      setError(t('providers.key_invalid'));
+      return;
+    }
+    if (edit && removeKeys) body.api_key = null;
+    else if (keys.length === 1) body.api_key = keys[0];
+    else if (keys.length > 1) body.api_keys = keys;
     if (type === 'azure' && apiVersion.trim()) body.api_version = apiVersion.trim();
     setBusy(true);
     setError(null);
     try {
       await api.post(edit ? `/v1/organization/providers/${encodeURIComponent(provider.id)}` : '/v1/organization/providers', body);
-      setApiKey('');
+      setApiKeys(apiKeys.map(() => ''));
       await onSaved();
       onClose();
     } catch (err) {
@@ -254,16 +273,55 @@ function ProviderDialog({ provider, models, onSaved, onClose }) {
           onInput={(e) => setBaseUrl(e.currentTarget.value)}
           testid="provider-base-url"
         />
-        <Field
-          label={t('providers.api_key')}
-          hint={edit ? t('providers.api_key_hint_edit') : t('providers.api_key_hint_new')}
-          type="password"
-          autocomplete="new-password"
-          value={apiKey}
-          placeholder={edit ? keyLabel(provider) : ''}
-          onInput={(e) => setApiKey(e.currentTarget.value)}
-          testid="provider-api-key"
-        />
+        <div class="field">
+          <label class="field-label" for="provider-key-0">
+            {t('providers.api_key')}
+          </label>
+          {apiKeys.map((k, i) => (
+            <div class="input-group" key={i} style="margin-bottom:6px">
+              <input
+                id={`provider-key-${i}`}
+                class="input"
+                type="password"
+                autocomplete="new-password"
+                data-testid="provider-api-key"
+                aria-label={i ? t('providers.api_key_n', { n: i + 1 }) : undefined}
+                value={k}
+                maxLength={400}
+                disabled={removeKeys}
+                placeholder={edit && i === 0 ? keyLabel(provider) : ''}
+                onInput={(e) => setApiKeys(apiKeys.map((x, j) => (j === i ? e.currentTarget.value : x)))}
+              />
+              {apiKeys.length > 1 && (
+                <Button
+                  variant="ghost"
+                  small
+                  class="icon-btn"
+                  testid="provider-remove-key"
+                  aria-label={t('providers.remove_key')}
+                  title={t('providers.remove_key')}
+                  onClick={() => setApiKeys(apiKeys.filter((_, j) => j !== i))}
+                >
+                  <TrashIcon />
+                </Button>
+              )}
+            </div>
+          ))}
+          {apiKeys.length < 8 && !removeKeys && (
+            <div>
+              <Button small testid="provider-add-key" onClick={() => setApiKeys([...apiKeys, ''])}>
+                {t('providers.add_key')}
+              </Button>
+            </div>
+          )}
+          {edit && provider.has_api_key && (
+            <label class="checkbox">
+              <input type="checkbox" data-testid="provider-remove-keys" checked={removeKeys} onChange={(e) => setRemoveKeys(e.currentTarget.checked)} />
+              <span>{t('providers.remove_keys')}</span>
+            </label>
+          )}
+          <div class="field-hint">{edit ? t('providers.api_key_hint_edit') : t('providers.api_key_hint_new')}</div>
+        </div>
         {type === 'azure' && (
           <Field
             label={t('providers.api_version')}

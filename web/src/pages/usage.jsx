@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import { api, ApiError } from '../api.js';
 import { t, lang } from '../i18n.js';
-import { formatUSD, formatNumber } from '../format.js';
+import { formatUSD, formatNumber, decimalToNanos, nanosToDecimal } from '../format.js';
 import { ErrorBox, Card, Table, Loading, PageHeader, useLoad } from '../ui.jsx';
 
 const ORG = '/v1/organization';
@@ -41,43 +41,6 @@ if (typeof document !== 'undefined' && !document.getElementById('tg-usage-css'))
 const COLORS = ['#10a37f', '#6e56cf', '#e5484d', '#f5a524', '#3e63dd', '#12a594', '#d6409f', '#978365'];
 const OTHER_COLOR = '#a1a1aa';
 const MAX_SERIES = 7; // more keys than this are summed as "Other" in the charts
-
-// ---- exact decimals ----
-
-// The decimal text of a JSON number ("0.00000681", "12", "1.5e-7") → BigInt nano-dollars.
-// Digits beyond the 9th decimal (the server never sends any) are dropped.
-export function decimalToNanos(text) {
-  let s = String(text).trim();
-  let neg = false;
-  if (s[0] === '-' || s[0] === '+') {
-    neg = s[0] === '-';
-    s = s.slice(1);
-  }
-  let exp = 0;
-  const e = s.search(/[eE]/);
-  if (e >= 0) {
-    exp = parseInt(s.slice(e + 1), 10) || 0;
-    s = s.slice(0, e);
-  }
-  const dot = s.indexOf('.');
-  const whole = dot >= 0 ? s.slice(0, dot) : s;
-  const frac = dot >= 0 ? s.slice(dot + 1) : '';
-  const digits = `${whole}${frac}`.replace(/^0+(?=\d)/, '') || '0';
-  if (!/^\d+$/.test(digits)) return 0n;
-  const shift = 9 + exp - frac.length; // value = digits × 10^(exp − frac.length)
-  let n = BigInt(digits);
-  n = shift >= 0 ? n * 10n ** BigInt(shift) : n / 10n ** BigInt(-shift);
-  return neg ? -n : n;
-}
-
-// BigInt nano-dollars → "12.00000681" (no trailing zeros; at least "0").
-export function nanosToDecimal(n) {
-  const neg = n < 0n;
-  const a = neg ? -n : n;
-  const whole = a / 1000000000n;
-  const frac = (a % 1000000000n).toString().padStart(9, '0').replace(/0+$/, '');
-  return `${neg ? '-' : ''}${whole}${frac ? `.${frac}` : ''}`;
-}
 
 // GET with the JSON numbers of "value" members kept as their decimal text (the amounts of
 // the costs endpoint), so that no amount ever goes through a float.
