@@ -40,6 +40,10 @@ $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# tollgate_build_info{version}: the commit it was built from
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+$(BUILD)/src/api/ops.o: override CFLAGS += -DTG_VERSION='"$(VERSION)"'
+
 # The console (web/): built with npm + esbuild into web/dist, then embedded into the binary.
 WEB_SRCS := $(wildcard web/src/*.js web/src/*.jsx web/src/*.css web/src/pages/*.jsx web/src/pages/*.css) \
             web/index.html web/build.mjs

@@ -8,6 +8,7 @@
 #include "limits/ratelimit.h"
 #include "core/errors.h"
 #include "core/sse.h"
+#include "core/strbuf.h"
 #include "gate/gate.h"
 #include "providers/upstream.h"
 #include "store/store.h"
@@ -18,6 +19,7 @@
 
 typedef struct tg_call tg_call_t;
 typedef struct tg_tok tg_tok_t;
+typedef struct tg_observe tg_observe_t;
 
 enum { IN_CHAT = 1, IN_PROMPT, IN_EMBEDDING, IN_RESPONSES };
 
@@ -30,12 +32,17 @@ typedef struct {
     tg_shared_conn_t *shared; /* the shared counters (several instances), else NULL */
     uint64_t caught_up_ns;    /* the last tg_call_org/project re-read of the store */
     tg_call_t *calls; /* in-flight inference calls (for shutdown) */
+    tg_observe_t *obs;  /* this worker's counters (observe.c) */
 } tg_api_worker_t;
 
 struct tg_call {
     tg_http_req_t *req;
     tg_api_worker_t *w;
     const char *method; /* the route's method (a HEAD is served as its GET); NULL: unrouted */
+    int route_id;       /* its row of the route table, or TG_ROUTE_* (router.c) */
+    char verb[8];       /* the request's method, kept for the access log (req may be gone) */
+    int status;         /* the answer's HTTP status */
+    tg_err_t err;       /* the error answered, TG_OK if none */
     tg_catalog_t *cat; /* ref held for the call's life */
     tg_catalog_t *cat_before; /* the snapshot c->key points into, after a catch-up */
     char request_id[37];
@@ -65,7 +72,9 @@ struct tg_call {
     int64_t retry_after_ms; /* the current attempt's answer said so */
     tg_up_req_t *up;
     int stream, started, finished, aborted, gone, paused;
-    int status; /* status for the client and the usage record */
+    int stream_open;      /* counted in the open-streams gauge */
+    uint64_t up_t0, up_ns; /* the current attempt's start; all attempts' time upstream */
+    tg_usage_row_t rec;   /* the usage record, as settled (tokens, cost) */
     struct evbuffer *body; /* non-streamed answer, or an upstream error body */
     tg_sse_t sse;          /* upstream SSE parser */
     char sse_event[64];    /* the `event:` name of the event being read */
@@ -203,6 +212,18 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len);
  * (owner: all, reader: read-only); a write needs the session's CSRF token. 1 if the request
  * has no session cookie (nothing answered), 0 on success, -1 after answering an error. */
 int tg_console_auth(tg_call_t *c, unsigned scope);
+
+/* router.c: the name of a route for metrics and logs — its path pattern, never the request's
+ * own path (which may hold a token) */
+enum { TG_ROUTE_UNKNOWN = 120, TG_ROUTE_FILE, TG_ROUTE_HTTP_ERROR, TG_ROUTE_NONE };
+const char *tg_route_name(int route);
+
+/* observe.c: metrics and the access log, written when a call ends */
+tg_observe_t *tg_observe_new(void); /* a worker's counters, registered for the scrape */
+void tg_observe_end(tg_call_t *c);  /* from tg_call_free */
+void tg_observe_stream(tg_call_t *c, int open); /* a streamed answer began (1) or ended (0) */
+void tg_observe_upstream(tg_call_t *c, const char *provider, uint64_t ns); /* one attempt */
+void tg_observe_scrape(tg_strbuf_t *b); /* the families above, in Prometheus' text format */
 
 /* ops.c */
 tg_handler_t tg_api_health, tg_api_ready, tg_api_metrics;

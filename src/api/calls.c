@@ -24,6 +24,8 @@ tg_call_t *tg_call_new(tg_http_req_t *req, tg_api_worker_t *w)
         return NULL;
     c->req = req;
     c->w = w;
+    c->route_id = TG_ROUTE_NONE;
+    snprintf(c->verb, sizeof(c->verb), "%s", tg_http_method(req));
     c->t0 = tg_mono_ns();
     tg_request_id(c->request_id);
     c->cat = tg_catalog_current(&w->cat_slot);
@@ -36,6 +38,7 @@ void tg_call_free(tg_call_t *c)
 {
     if (!c)
         return;
+    tg_observe_end(c); /* the call's answer is complete: count it, log it */
     if (c->prev || c->next || c->w->calls == c) {
         if (c->prev)
             c->prev->next = c->next;
@@ -95,11 +98,13 @@ void tg_call_json(tg_call_t *c, int status, cJSON *body)
         static const char oom[] = "{\"error\":{\"message\":\"The server is out of memory.\","
                                   "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
         tg_call_headers(c);
+        c->status = 503;
         tg_http_respond(c->req, 503, "application/json", oom, sizeof(oom) - 1);
         tg_call_free(c);
         return;
     }
     tg_call_headers(c);
+    c->status = status;
     tg_http_respond(c->req, status, "application/json", text, strlen(text));
     free(text);
     tg_call_free(c);
@@ -134,6 +139,7 @@ void tg_call_error(tg_call_t *c, tg_err_t err, const char *param, const char *fm
     /* quota errors: retrying does not help, so tell the SDKs not to */
     if (!strcmp(tg_err_info(err)->type, "insufficient_quota"))
         tg_http_add_header(c->req, "x-should-retry", "false");
+    c->err = err;
     tg_call_json(c, tg_err_info(err)->status, error_body(err, param, msg));
 }
 

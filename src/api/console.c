@@ -648,6 +648,7 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
     int hashed = len > 8 && memcmp(path, "/assets/", 8) == 0 && !page;
     tg_http_add_header(c->req, "cache-control",
                        hashed ? "public, max-age=31536000, immutable" : "no-cache");
+    c->status = 200;
     if (gz)
         tg_http_respond(c->req, 200, a->type, (const char *)gz->data, gz->len);
     else

@@ -159,6 +159,7 @@ static void flush_out(tg_call_t *c)
 static void start_stream(tg_call_t *c)
 {
     c->started = 1; /* from here on the answer is the client's: no other attempt */
+    tg_observe_stream(c, 1);
     tg_call_headers(c);
     tg_http_add_header(c->req, "cache-control", "no-cache");
     tg_http_stream_begin(c->req, 200, "text/event-stream; charset=utf-8");
@@ -236,6 +237,7 @@ static void set_error(tg_call_t *c, tg_err_t err, const char *msg)
         evbuffer_add(c->body, t, strlen(t));
     free(t);
     c->status = e->status;
+    c->err = err;
 }
 
 /* A stream that broke says so before it ends: chat and completions as a data event with
@@ -292,7 +294,7 @@ static void on_durable(void *arg)
  * once the record is durable. */
 static void record_and_finish(tg_call_t *c, int reached)
 {
-    tg_usage_row_t u;
+    tg_usage_row_t *u = &c->rec;
 
     c->finished = 1;
     tg_pool_abandon(c->route->targets, &c->tries);
@@ -301,20 +303,20 @@ static void record_and_finish(tg_call_t *c, int reached)
         on_durable(c);
         return;
     }
-    memset(&u, 0, sizeof(u));
-    memcpy(u.request_id, c->request_id, sizeof(c->request_id));
-    u.created_at = tg_now();
-    snprintf(u.org_id, sizeof(u.org_id), "%s", c->key->row.org_id);
-    snprintf(u.project_id, sizeof(u.project_id), "%s", c->key->row.project_id);
-    snprintf(u.api_key_id, sizeof(u.api_key_id), "%s", c->key->row.id);
-    snprintf(u.model, sizeof(u.model), "%s", c->model->id);
-    snprintf(u.provider_id, sizeof(u.provider_id), "%s", target(c)->provider->row.id);
-    snprintf(u.endpoint, sizeof(u.endpoint), "%s", c->endpoint);
-    snprintf(u.response_id, sizeof(u.response_id), "%s", c->relay.response_id);
-    u.status = c->status;
-    u.latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
-    u.streamed = c->stream;
-    u.aborted = c->aborted;
+    memset(u, 0, sizeof(*u));
+    memcpy(u->request_id, c->request_id, sizeof(c->request_id));
+    u->created_at = tg_now();
+    snprintf(u->org_id, sizeof(u->org_id), "%s", c->key->row.org_id);
+    snprintf(u->project_id, sizeof(u->project_id), "%s", c->key->row.project_id);
+    snprintf(u->api_key_id, sizeof(u->api_key_id), "%s", c->key->row.id);
+    snprintf(u->model, sizeof(u->model), "%s", c->model->id);
+    snprintf(u->provider_id, sizeof(u->provider_id), "%s", target(c)->provider->row.id);
+    snprintf(u->endpoint, sizeof(u->endpoint), "%s", c->endpoint);
+    snprintf(u->response_id, sizeof(u->response_id), "%s", c->relay.response_id);
+    u->status = c->status;
+    u->latency_ms = (int64_t)((tg_mono_ns() - c->t0) / 1000000);
+    u->streamed = c->stream;
+    u->aborted = c->aborted;
     /* Tollgate's own count, for when the upstream reported nothing usable: the input (its
      * exact text count, else the bound) and the output relayed or answered */
     int answered = !c->aborted && c->up_result == TG_UP_OK && c->status >= 200 &&
@@ -333,7 +335,7 @@ static void record_and_finish(tg_call_t *c, int reached)
                 c->ep, (const char *)evbuffer_pullup(c->body, (ssize_t)n), n, tok);
         }
     }
-    tg_settle(&c->ticket, c->model, rep, &own, answered, &u, c->w->base, on_durable, c);
+    tg_settle(&c->ticket, c->model, rep, &own, answered, u, c->w->base, on_durable, c);
 }
 
 /* ---- attempts ---- */
@@ -415,6 +417,8 @@ static void attempt(tg_call_t *c)
     c->first_byte = 0;
     c->retry_after_ms = 0;
     c->status = 0;
+    c->err = TG_OK;
+    c->up_t0 = tg_mono_ns();
     evbuffer_drain(c->body, evbuffer_get_length(c->body));
     c->up = body ? tg_upstream_send(c->w->up, "POST", url, headers, body, len,
                                     c->w->cfg->upstream_timeout_ms, &relay_cbs, c)
@@ -496,6 +500,7 @@ static void on_done(void *arg, int result, int status)
 {
     tg_call_t *c = arg;
     c->up = NULL;
+    tg_observe_upstream(c, target(c)->provider->row.id, tg_mono_ns() - c->up_t0);
     c->up_result = result;
     if (status)
         c->status = status;

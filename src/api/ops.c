@@ -106,73 +106,102 @@ void tg_api_ready(tg_call_t *c, const tg_route_args_t *a)
     tg_call_json(c, ok ? 200 : 503, o);
 }
 
-static void addf(tg_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void addf(tg_strbuf_t *b, const char *fmt, ...)
-{
-    char t[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t, sizeof(t), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        tg_strbuf_add(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
-}
-
 /* Providers' health and attempts (provider ids are the operator's, few, and no tenant's). */
 static void provider_metrics(void *arg, const char *id, const tg_health_view_t *h)
 {
     tg_strbuf_t *b = arg;
-    addf(b, "tollgate_provider_up{provider=\"%s\"} %d\n", id,
+    tg_strbuf_printf(b, "tollgate_provider_up{provider=\"%s\"} %d\n", id,
          strcmp(h->status, "open") != 0);
-    addf(b, "tollgate_provider_consecutive_failures{provider=\"%s\"} %d\n", id,
+    tg_strbuf_printf(b, "tollgate_provider_consecutive_failures{provider=\"%s\"} %d\n", id,
          h->consecutive_failures);
     for (int o = 0; o < TG_OUT__N; o++)
-        addf(b, "tollgate_provider_attempts_total{provider=\"%s\",outcome=\"%s\"} %llu\n", id,
+        tg_strbuf_printf(b, "tollgate_upstream_requests_total{provider=\"%s\",outcome=\"%s\"} %llu\n", id,
              tg_pool_outcome_name((tg_outcome_t)o), (unsigned long long)h->outcomes[o]);
 }
 
+/* A histogram kept per bucket (not cumulative), as Prometheus wants it. */
+static void hist(tg_strbuf_t *b, const char *family, const double *bounds, size_t nb,
+                 const unsigned long long *n, double sum)
+{
+    unsigned long long cum = 0;
+    for (size_t k = 0; k <= nb; k++) {
+        cum += n[k];
+        if (k < nb)
+            tg_strbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", family, bounds[k], cum);
+        else
+            tg_strbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", family, cum);
+    }
+    tg_strbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", family, sum, family, cum);
+}
+
+#ifndef TG_VERSION
+#define TG_VERSION "dev"
+#endif
+
 void tg_api_metrics(tg_call_t *c, const tg_route_args_t *a)
 {
+    static const double sizes[] = TG_USAGE_BATCH_BOUNDS, secs[] = TG_USAGE_COMMIT_BOUNDS;
     tg_usage_stats_t u;
     tg_gate_stats_t g;
-    char buf[2048];
+    tg_strbuf_t b = {0};
     tg_usage_stats(&u);
     tg_gate_stats(&g);
-    int n = snprintf(buf, sizeof(buf),
-                     "# TYPE tollgate_usage_records_committed_total counter\n"
-                     "tollgate_usage_records_committed_total %llu\n"
-                     "# TYPE tollgate_usage_batches_total counter\n"
-                     "tollgate_usage_batches_total %llu\n"
-                     "# TYPE tollgate_usage_commit_failures_total counter\n"
-                     "tollgate_usage_commit_failures_total %llu\n",
-                     u.committed, u.batches, u.failures);
-    n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-                  "# HELP tollgate_upstream_discrepancies_total Requests whose upstream reported "
-                  "usage above the reservation, absurd or malformed usage\n"
-                  "# TYPE tollgate_upstream_discrepancies_total counter\n");
+
+    tg_strbuf_printf(&b, "# HELP tollgate_build_info The running build\n"
+                         "# TYPE tollgate_build_info gauge\n"
+                         "tollgate_build_info{version=\"%s\"} 1\n", TG_VERSION);
+    tg_observe_scrape(&b);
+    tg_strbuf_printf(&b, "# HELP tollgate_reservations_outstanding Admitted requests holding a "
+                         "reservation of credit and limits now\n"
+                         "# TYPE tollgate_reservations_outstanding gauge\n"
+                         "tollgate_reservations_outstanding %lld\n", g.outstanding);
+    tg_strbuf_printf(&b, "# HELP tollgate_usage_queue_records Usage records waiting for the "
+                         "writer's next batch\n"
+                         "# TYPE tollgate_usage_queue_records gauge\n"
+                         "tollgate_usage_queue_records %llu\n"
+                         "# TYPE tollgate_usage_records_committed_total counter\n"
+                         "tollgate_usage_records_committed_total %llu\n"
+                         "# TYPE tollgate_usage_batches_total counter\n"
+                         "tollgate_usage_batches_total %llu\n"
+                         "# TYPE tollgate_usage_commit_failures_total counter\n"
+                         "tollgate_usage_commit_failures_total %llu\n",
+                     u.queued, u.committed, u.batches, u.failures);
+    tg_strbuf_lit(&b, "# HELP tollgate_usage_batch_records Records per committed batch (group "
+                      "commit)\n# TYPE tollgate_usage_batch_records histogram\n");
+    hist(&b, "tollgate_usage_batch_records", sizes, sizeof(sizes) / sizeof(sizes[0]),
+         u.batch_size, (double)u.committed);
+    tg_strbuf_lit(&b, "# HELP tollgate_usage_commit_seconds Time to make a batch durable "
+                      "(retries included)\n# TYPE tollgate_usage_commit_seconds histogram\n");
+    hist(&b, "tollgate_usage_commit_seconds", secs, sizeof(secs) / sizeof(secs[0]),
+         u.commit_time, (double)u.commit_us / 1e6);
+    tg_strbuf_printf(&b, "# HELP tollgate_access_log_dropped_total Access log lines dropped "
+                         "because standard error could not keep up\n"
+                         "# TYPE tollgate_access_log_dropped_total counter\n"
+                         "tollgate_access_log_dropped_total %llu\n", tg_log_access_dropped());
+    tg_strbuf_lit(&b, "# HELP tollgate_upstream_discrepancies_total Requests whose upstream "
+                      "reported usage above the reservation, absurd or malformed usage\n"
+                      "# TYPE tollgate_upstream_discrepancies_total counter\n");
     for (int k = TG_DISC_NONE + 1; k < TG_DISC__N; k++)
-        n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-                      "tollgate_upstream_discrepancies_total{kind=\"%s\"} %llu\n",
-                      tg_disc_name(k), g.discrepancies[k]);
-    n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-                  "# HELP tollgate_unbilled_nanodollars_total Cost upstreams reported above "
-                  "reservations, not charged\n"
-                  "# TYPE tollgate_unbilled_nanodollars_total counter\n"
-                  "tollgate_unbilled_nanodollars_total %llu\n"
-                  "# HELP tollgate_worst_case_refusals_total Quota refusals of requests whose "
-                  "maximum cost did not fit while the limit was not reached\n"
-                  "# TYPE tollgate_worst_case_refusals_total counter\n"
-                  "tollgate_worst_case_refusals_total %llu\n",
-                  g.unbilled_nanos, g.refusals_worst_case);
-    tg_strbuf_t b = {0};
-    tg_strbuf_add(&b, buf, (size_t)n);
+        tg_strbuf_printf(&b, "tollgate_upstream_discrepancies_total{kind=\"%s\"} %llu\n",
+                         tg_disc_name(k), g.discrepancies[k]);
+    tg_strbuf_printf(&b, "# HELP tollgate_unbilled_nanodollars_total Cost upstreams reported "
+                         "above reservations, not charged\n"
+                         "# TYPE tollgate_unbilled_nanodollars_total counter\n"
+                         "tollgate_unbilled_nanodollars_total %llu\n"
+                         "# HELP tollgate_worst_case_refusals_total Quota refusals of requests "
+                         "whose maximum cost did not fit while the limit was not reached\n"
+                         "# TYPE tollgate_worst_case_refusals_total counter\n"
+                         "tollgate_worst_case_refusals_total %llu\n",
+                     g.unbilled_nanos, g.refusals_worst_case);
     tg_strbuf_lit(&b, "# HELP tollgate_provider_up 0 while the provider's circuit breaker is open\n"
                       "# TYPE tollgate_provider_up gauge\n"
                       "# TYPE tollgate_provider_consecutive_failures gauge\n"
-                      "# HELP tollgate_provider_attempts_total Upstream attempts by outcome\n"
-                      "# TYPE tollgate_provider_attempts_total counter\n");
+                      "# HELP tollgate_upstream_requests_total Upstream attempts by provider and "
+                      "outcome\n"
+                      "# TYPE tollgate_upstream_requests_total counter\n");
     tg_pool_each(provider_metrics, &b);
     tg_call_headers(c);
+    c->status = b.oom ? 503 : 200;
     if (b.oom)
         tg_http_respond(c->req, 503, "text/plain", "", 0);
     else

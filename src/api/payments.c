@@ -833,6 +833,7 @@ static void invoice_html(tg_call_t *c, const tg_invoice_row_t *v)
     tg_http_add_header(c->req, "content-security-policy",
                        "default-src 'none'; style-src 'unsafe-inline'");
     tg_http_add_header(c->req, "x-content-type-options", "nosniff");
+    c->status = 200;
     tg_http_respond(c->req, 200, "text/html; charset=utf-8", b.p, b.len);
     tg_strbuf_free(&b);
     tg_call_free(c);

@@ -144,6 +144,21 @@ static const struct route {
     {"GET", "/console/api/invites/{id}", CONSOLE, 0, tg_console_invite},
 };
 
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+_Static_assert(NROUTES <= TG_ROUTE_UNKNOWN, "route indexes collide with TG_ROUTE_*");
+
+const char *tg_route_name(int route)
+{
+    if (route >= 0 && (size_t)route < NROUTES)
+        return routes[route].path;
+    switch (route) {
+    case TG_ROUTE_UNKNOWN: return "unknown";  /* 404 unknown_url */
+    case TG_ROUTE_FILE: return "/{console}";  /* the console's pages and files */
+    case TG_ROUTE_HTTP_ERROR: return "http";  /* refused by the HTTP layer (400, 413, 431) */
+    default: return "none";
+    }
+}
+
 #define PARAM_MAX (TG_ID_MAX * 4) /* longer segments name nothing */
 
 typedef struct {
@@ -263,7 +278,7 @@ static void handle(tg_http_req_t *req, void *data)
         tg_http_respond(req, 503, "application/json", "", 0);
         return;
     }
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (size_t i = 0; i < NROUTES; i++) {
         if (!match(routes[i].path, path, len, &a, &nm))
             continue;
         path_known = 1;
@@ -276,12 +291,14 @@ static void handle(tg_http_req_t *req, void *data)
                      *allow ? ", " : "", routes[i].method,
                      strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
+    c->route_id = r ? (int)(r - routes) : TG_ROUTE_UNKNOWN;
     if (!r) {
         if (path_known) {
             tg_http_add_header(req, "allow", allow);
             tg_call_bad_method(c);
         } else if ((strcmp(m, "GET") == 0 || head) && !under(path, len, "/v1/") &&
                  !tg_span_is(path, len, "/v1") && !under(path, len, "/console/api/")) {
+            c->route_id = TG_ROUTE_FILE;
             tg_api_console_file(c, path, len); /* the console: its files and its pages */
         } else {
             tg_call_unknown_url(c);
@@ -301,6 +318,7 @@ static void on_error(tg_http_req_t *req, int status, void *data)
         tg_http_respond(req, status, "text/plain", "", 0);
         return;
     }
+    c->route_id = TG_ROUTE_HTTP_ERROR;
     if (status == 413)
         tg_call_error(c, TG_E_BODY_TOO_LARGE, NULL,
                       "Request body too large. The maximum size of a request is set by the "
@@ -320,6 +338,7 @@ static void *worker_init(struct event_base *base, int index, void *app)
     w->base = base;
     w->cfg = cfg;
     w->up = tg_upstream_new(base);
+    w->obs = tg_observe_new(); /* NULL: no metrics for this worker, nothing else changes */
     if (tg_shared_on() && !(w->shared = tg_shared_conn_new(base))) {
         tg_error("worker %d: cannot start", index);
         abort();

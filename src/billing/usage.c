@@ -362,6 +362,7 @@ static void *writer_main(void *unused)
 
         unsigned delay_ms = 10;
         int rc;
+        uint64_t t0 = tg_mono_ns();
         while ((rc = commit_batch(&work)) < 0) {
             pthread_mutex_lock(&mu);
             stats.failures++;
@@ -373,6 +374,7 @@ static void *writer_main(void *unused)
                 delay_ms *= 2;
         }
         health(1, 0);
+        uint64_t took = tg_mono_ns() - t0;
         for (size_t i = 0; i < work.n; i++) {
             item_t *it = &work.items[i];
             tg_charges_dispose(&it->charges);
@@ -390,6 +392,15 @@ static void *writer_main(void *unused)
         pthread_mutex_lock(&mu);
         stats.committed += work.n;
         stats.batches++;
+        static const double sizes[] = TG_USAGE_BATCH_BOUNDS, secs[] = TG_USAGE_COMMIT_BOUNDS;
+        size_t b = 0;
+        while (b < sizeof(sizes) / sizeof(sizes[0]) && (double)work.n > sizes[b])
+            b++;
+        stats.batch_size[b]++;
+        for (b = 0; b < sizeof(secs) / sizeof(secs[0]) && (double)took / 1e9 > secs[b]; b++)
+            ;
+        stats.commit_time[b]++;
+        stats.commit_us += took / 1000;
         work.n = work.nt = 0;
     }
     pthread_mutex_unlock(&mu);
@@ -424,5 +435,6 @@ void tg_usage_stats(tg_usage_stats_t *out)
 {
     pthread_mutex_lock(&mu);
     *out = stats;
+    out->queued = pending.n;
     pthread_mutex_unlock(&mu);
 }

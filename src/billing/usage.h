@@ -56,8 +56,16 @@ int tg_usage_ok(void);
 void tg_usage_stop(void);
 
 /* Counters for /metrics. */
+/* The writer's counters for /metrics. Histograms are per bucket (not cumulative): batch
+ * sizes by TG_USAGE_BATCH_BOUNDS records, commit times by TG_USAGE_COMMIT_BOUNDS seconds, the
+ * last bucket of each being the rest. */
+#define TG_USAGE_BATCH_BOUNDS {1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
+#define TG_USAGE_COMMIT_BOUNDS {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 typedef struct {
     unsigned long long committed, batches, failures;
+    unsigned long long queued; /* records waiting for the next batch now */
+    unsigned long long batch_size[11], commit_time[12];
+    unsigned long long commit_us; /* the sum of commit times */
 } tg_usage_stats_t;
 void tg_usage_stats(tg_usage_stats_t *out);
 

@@ -61,6 +61,9 @@ static void usage(FILE *f)
           "                              request probes it (default 30000)\n"
           "  --shutdown-timeout-ms N     grace for in-flight requests (default 30000)\n"
           "  --log-level LEVEL           debug, info, warn, error (default info)\n"
+          "  --log-format FORMAT         json or text lines on standard error (default: json\n"
+          "                              unless standard error is a terminal)\n"
+          "  --access-log on|off         one line per request on standard error (default on)\n"
           "  --smtp-url URL              SMTP server for e-mail spend alerts (smtp:// or smtps://)\n"
           "  --smtp-from ADDRESS         sender of e-mail alerts (default tollgate@localhost)\n"
           "  --alert-retry-ms N          first retry delay of an alert delivery (default 1000)\n"
@@ -82,6 +85,7 @@ typedef struct {
     long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
     long breaker_failures, breaker_cooldown;
+    int access_log;
 } serve_opts_t;
 
 static const struct option opts[] = {
@@ -98,6 +102,8 @@ static const struct option opts[] = {
     {"breaker-cooldown-ms", required_argument, NULL, 'C'},
     {"shutdown-timeout-ms", required_argument, NULL, 's'},
     {"log-level", required_argument, NULL, 'L'},
+    {"log-format", required_argument, NULL, 'f'},
+    {"access-log", required_argument, NULL, 'a'},
     {"smtp-url", required_argument, NULL, 'S'},
     {"smtp-from", required_argument, NULL, 'F'},
     {"alert-retry-ms", required_argument, NULL, 'A'},
@@ -155,6 +161,16 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
             else if (!strcmp(optarg, "warn")) tg_log_level = TG_LOG_WARN;
             else if (!strcmp(optarg, "error")) tg_log_level = TG_LOG_ERROR;
             else { tg_cli_fail("serve: --log-level must be debug, info, warn or error"); return -1; }
+            break;
+        case 'f':
+            if (!strcmp(optarg, "json")) tg_log_format = TG_LOG_JSON;
+            else if (!strcmp(optarg, "text")) tg_log_format = TG_LOG_TEXT;
+            else { tg_cli_fail("serve: --log-format must be json or text"); return -1; }
+            break;
+        case 'a':
+            if (!strcmp(optarg, "on")) o->access_log = 1;
+            else if (!strcmp(optarg, "off")) o->access_log = 0;
+            else { tg_cli_fail("serve: --access-log must be on or off"); return -1; }
             break;
         case 'S': o->smtp_url = optarg; break;
         case 'F': o->smtp_from = optarg; break;
@@ -240,13 +256,15 @@ int tg_cli_serve(int argc, char **argv)
                       .breaker_failures = 5,
                       .breaker_cooldown = 30000,
                       .idle_timeout = 60000,
-                      .shutdown_timeout = 30000};
+                      .shutdown_timeout = 30000,
+                      .access_log = 1};
     char host[256], path[4096];
     int port, rc;
     tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL, *poll_st = NULL;
     char shown[4096]; /* the database URL without its password, for messages */
     tg_http_server_t *srv = NULL;
 
+    tg_log_format = isatty(STDERR_FILENO) ? TG_LOG_TEXT : TG_LOG_JSON;
     /* The config file first, then the command line, which overrides it. */
     for (int i = 1; i < argc; i++) {
         const char *file = NULL;
@@ -410,7 +428,10 @@ int tg_cli_serve(int argc, char **argv)
                              .write_timeout_ms = 60000,
                              .shutdown_timeout_ms = (int)o.shutdown_timeout};
     tg_api_bind(&http, &api);
+    if (o.access_log && tg_log_access_start(STDERR_FILENO) < 0)
+        tg_warn("cannot start the access log's writer: no access log");
     if (tg_http_server_start(&http, &srv) < 0) {
+        tg_log_access_stop();
         tg_accounts_stop();
         tg_usage_stop();
         return tg_cli_fail("serve: cannot listen on %s", o.listen);
@@ -446,6 +467,7 @@ int tg_cli_serve(int argc, char **argv)
     tg_usage_stop();
     tg_alerts_stop();
     tg_http_server_free(srv);
+    tg_log_access_stop(); /* every call has ended: its line is queued */
     tg_shared_stop();
     tg_store_close(shared_st);
     tg_catalog_shutdown();

@@ -1,6 +1,8 @@
 #include "core/strbuf.h"
 
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,17 @@ void tg_strbuf_add(tg_strbuf_t *b, const char *s, size_t n)
 }
 
 void tg_strbuf_lit(tg_strbuf_t *b, const char *s) { tg_strbuf_add(b, s, strlen(s)); }
+
+void tg_strbuf_printf(tg_strbuf_t *b, const char *fmt, ...)
+{
+    char t[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t, sizeof(t), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        tg_strbuf_add(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
+}
 
 void tg_strbuf_free(tg_strbuf_t *b)
 {

@@ -14,6 +14,8 @@ typedef struct {
 
 void tg_strbuf_add(tg_strbuf_t *b, const char *s, size_t n);
 void tg_strbuf_lit(tg_strbuf_t *b, const char *s); /* a C string */
+/* printf-style; one piece of at most 1023 bytes (longer is cut: for labels and lines) */
+void tg_strbuf_printf(tg_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tg_strbuf_free(tg_strbuf_t *b); /* wipes the bytes, then frees */
 
 #endif

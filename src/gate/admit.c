@@ -12,6 +12,7 @@
 #include <string.h>
 
 _Atomic unsigned long long tg_gate__worst_case_refusals;
+_Atomic long long tg_gate__outstanding;
 
 static tg_err_t quota_err(int money_err)
 {
@@ -39,6 +40,7 @@ static void on_verdict(void *arg, const tg_shared_verdict_t *v)
     case 0:
         t->rl_state = v->rl_state;
         t->active = 1;
+        atomic_fetch_add(&tg_gate__outstanding, 1);
         rc = 0;
         break;
     case TG_SHARED_RL:
@@ -124,6 +126,7 @@ int tg_admit(const tg_catalog_t *cat, const tg_admit_req_t *q, tg_shared_conn_t 
         return -1;
     }
     t->active = 1;
+    atomic_fetch_add(&tg_gate__outstanding, 1);
     return 0;
 }
 
@@ -135,9 +138,11 @@ void tg_admit_release(tg_ticket_t *t)
     if (t->shared) {
         tg_shared_release(t->sc, &t->hold);
         t->active = 0;
+        atomic_fetch_sub(&tg_gate__outstanding, 1);
         return;
     }
     tg_rl_settle(&t->rl, 0);
     tg_ledger_settle(&t->resv, NULL, NULL, 0, &none);
     t->active = 0;
+    atomic_fetch_sub(&tg_gate__outstanding, 1);
 }

@@ -154,7 +154,8 @@ enum {
  * above the reservation. answered: the upstream answered in full (2xx), so it owed usage. Fills the money and
  * token fields of *u (tokens, cost_nanousd, unbilled_nanousd; the rest is the caller's),
  * settles the ledger and the rate limits, and queues the record (cb runs on base's thread
- * once it is durable). Returns the discrepancy kind (TG_DISC_*), already logged and
+ * once it is durable). With the shared counters the fields are filled later, before cb
+ * runs: *u must stay valid until then. Returns the discrepancy kind (TG_DISC_*), already logged and
  * counted. */
 int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *reported,
               const tg_counts_t *own, int answered, tg_usage_row_t *u, struct event_base *base,
@@ -169,6 +170,7 @@ typedef struct {
     unsigned long long unbilled_nanos; /* Σ unbilled */
     unsigned long long refusals_worst_case; /* quota refusals of requests whose worst case
                                              * did not fit although the limit was not reached */
+    long long outstanding; /* reservations held now (admitted, not yet settled) */
 } tg_gate_stats_t;
 void tg_gate_stats(tg_gate_stats_t *out);
 const char *tg_disc_name(int kind);

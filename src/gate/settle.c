@@ -101,6 +101,7 @@ static int finish(tg_usage_row_t *u, const tg_counts_t *c, int64_t worst, int64_
 /* A settlement waiting for the shared counters. */
 typedef struct {
     tg_usage_row_t u;
+    tg_usage_row_t *out; /* the caller's record: gets the settled fields too */
     tg_counts_t c;
     int64_t worst, cost;
     int disc, exempt;
@@ -117,6 +118,7 @@ static void on_shared_settled(void *arg, tg_shared_settled_t *s)
                          s->project_spend, s->month, p->exempt);
     finish(&p->u, &p->c, p->worst, p->cost, s->charged, p->disc, &s->charges, p->base, p->cb,
            p->arg);
+    *p->out = p->u; /* before cb, which runs later on this loop */
     free(p);
 }
 
@@ -131,8 +133,9 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
     if (t->shared) {
         pending_t *p = malloc(sizeof(*p));
         if (p) {
-            *p = (pending_t){*u, c, t->worst, cost, disc, t->hold.exempt, base, cb, arg};
+            *p = (pending_t){*u, u, c, t->worst, cost, disc, t->hold.exempt, base, cb, arg};
             t->active = 0;
+            atomic_fetch_sub(&tg_gate__outstanding, 1);
             tg_shared_settle(t->sc, &t->hold, cost, c.input + c.output, on_shared_settled, p);
             return disc;
         }
@@ -144,12 +147,14 @@ int tg_settle(tg_ticket_t *t, const tg_model_row_t *m, const tg_counts_t *report
         none.charged = cost < t->worst ? cost : t->worst;
         none.charges.overdraft = t->hold.exempt ? 0 : none.charged;
         t->active = 0;
+        atomic_fetch_sub(&tg_gate__outstanding, 1);
         return finish(u, &c, t->worst, cost, none.charged, disc, &none.charges, base, cb, arg);
     }
     tg_charges_t charges;
     int64_t charged = tg_ledger_settle(&t->resv, u->org_id, u->project_id, cost, &charges);
     tg_rl_settle(&t->rl, c.input + c.output); /* capped at what was taken */
     t->active = 0;
+    atomic_fetch_sub(&tg_gate__outstanding, 1);
     return finish(u, &c, t->worst, cost, charged, disc, &charges, base, cb, arg);
 }
 
@@ -159,4 +164,5 @@ void tg_gate_stats(tg_gate_stats_t *out)
         out->discrepancies[i] = atomic_load(&disc_count[i]);
     out->unbilled_nanos = atomic_load(&unbilled_total);
     out->refusals_worst_case = atomic_load(&tg_gate__worst_case_refusals);
+    out->outstanding = atomic_load(&tg_gate__outstanding);
 }

@@ -329,8 +329,8 @@ describe('routing (default breaker: 5 failures, 30 s)', () => {
     const { p } = await providerView(env, primary.id);
     assert.match(p.last_error ?? '', /429|rate/i, `the primary's last_error: ${p.last_error}`);
     const mt = await metricsText(env);
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', `provider="${primary.id}",outcome="rate_limited"`), 1, 'one rate_limited attempt on the primary');
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', `provider="${secondary.id}",outcome="ok"`), 2, 'two ok attempts on the secondary');
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', `provider="${primary.id}",outcome="rate_limited"`), 1, 'one rate_limited attempt on the primary');
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', `provider="${secondary.id}",outcome="ok"`), 2, 'two ok attempts on the secondary');
   });
 
   it('4. both providers answer 503: 502 server_error, plain and streamed; nothing charged, nothing reserved', async () => {
@@ -584,7 +584,7 @@ describe('routing (default breaker: 5 failures, 30 s)', () => {
     assert.equal(s2.requests, 3, 'the refused attempt, then the other key');
     assert.equal(s2.last_request.authorization, k1, 'answered with the key that was not refused');
     const mt = await metricsText(env);
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', `provider="${prov.id}",outcome="auth_error"`), 1, 'one auth_error attempt');
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', `provider="${prov.id}",outcome="auth_error"`), 1, 'one auth_error attempt');
     // the refused key rests (60 s): with the failures off, only the good key is used
     await m.config({ fail_status: 0 });
     for (let i = 0; i < 3; i++) {
@@ -680,8 +680,8 @@ describe('circuit breaker (--breaker-failures 3 --breaker-cooldown-ms 2000)', ()
     assert.match(p.last_error ?? '', /503/, `last_error: ${p.last_error}`);
     let mt = await metricsText(env);
     assert.equal(metric(mt, 'tollgate_provider_up', `provider="${id}"`), 0, 'tollgate_provider_up 0 while open');
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', lbl('failed')), 3, 'three failed attempts');
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', lbl('ok')), 0);
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', lbl('failed')), 3, 'three failed attempts');
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', lbl('ok')), 0);
 
     // open and the only provider: 503 at once, nothing sent upstream
     const t0 = Date.now();
@@ -716,8 +716,8 @@ describe('circuit breaker (--breaker-failures 3 --breaker-cooldown-ms 2000)', ()
     assert.equal(closed.status, 'healthy', `a good probe closes the breaker: ${JSON.stringify(closed)}`);
     mt = await metricsText(env);
     assert.equal(metric(mt, 'tollgate_provider_up', `provider="${id}"`), 1, 'tollgate_provider_up 1 once closed');
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', lbl('ok')), 1);
-    assert.equal(metric(mt, 'tollgate_provider_attempts_total', lbl('failed')), 4);
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', lbl('ok')), 1);
+    assert.equal(metric(mt, 'tollgate_upstream_requests_total', lbl('failed')), 4);
 
     await m.config({ latency_ms: 0 });
     const { completion } = await sdkChat(client, chat('rt-breaker', 'after'));
