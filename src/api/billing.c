@@ -249,12 +249,16 @@ static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nano
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", object);
-    cJSON_AddNumberToObject(o, "threshold_amount", (double)cents);
+    if (cents)
+        cJSON_AddNumberToObject(o, "threshold_amount", (double)cents);
+    else
+        cJSON_AddNullToObject(o, "threshold_amount"); /* no limit set */
     cJSON_AddStringToObject(o, "currency", "USD");
     cJSON_AddStringToObject(o, "interval", "month");
     cJSON *e = cJSON_AddObjectToObject(o, "enforcement");
-    cJSON_AddStringToObject(e, "status",
-                            spend_nanos >= tg_cents_to_nanos(cents) ? "enforcing" : "inactive");
+    cJSON_AddStringToObject(e, "status", cents && spend_nanos >= tg_cents_to_nanos(cents)
+                                             ? "enforcing"
+                                             : "inactive");
     cJSON_AddItemToObject(o, "current_spend", tg_json_nanos(spend_nanos));
     return o;
 }
@@ -266,10 +270,8 @@ void tg_api_spend_limit(tg_call_t *c, const tg_project_row_t *project)
     int64_t cents = tg_ledger_limit(c->org_id, scope);
 
     if (tg_call_is(c, "GET")) {
-        if (!cents) {
-            tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
-            return;
-        }
+        /* without a limit: threshold_amount null, and still this month's spend (the console
+         * shows every project's spend whether or not it has a budget) */
         tg_call_json(c, 200, limit_object(object, cents,
                                           tg_ledger_month_spend(c->org_id,
                                                                 project ? project->id : NULL)));
