@@ -9,7 +9,8 @@
 //    minimum top-up and a company's missing tax id as the server answers them), and the forms
 //    check first: the empty payment form names every missing field;
 //  - what the server names (the default project, the organisation left unnamed, a purchase's
-//    credit grant) is in the reader's language: no English words on the Chinese pages;
+//    credit grant) is in the reader's language: no English words on the Chinese pages; the
+//    default project is user data, renamed in the console;
 //  - "Add to credit balance" is not "Initial credit purchase"; the country is a select list;
 //  - the login page has no "Sign up" with --signup invite; a Restricted key made in the
 //    console lists models but its chat call gets the API's 401.
@@ -242,7 +243,18 @@ describe('the console\'s rough edges', () => {
         const projectNames = await page.getByTestId('project-row').locator('td.cell-strong').allInnerTexts();
         assert.deepEqual(projectNames.map((s) => s.trim()), [zh ? '默认项目' : 'Default project'], 'the default project');
         await check('projects');
+        // it is user data: renamed like any project
+        const newName = zh ? '主项目' : 'Main project';
+        await page.getByTestId('project-rename').first().click();
+        await page.getByTestId('dialog').waitFor({ state: 'visible' });
+        assert.equal(await page.getByTestId('project-name').inputValue(), zh ? '默认项目' : 'Default project');
+        await page.getByTestId('project-name').fill(newName);
+        await check('projects-rename-dialog');
+        await page.getByTestId('project-rename-submit').click();
+        await page.getByTestId('dialog').waitFor({ state: 'hidden' });
+        await page.getByTestId('project-row').filter({ hasText: newName }).waitFor({ state: 'visible' });
         const projects = (await sessionGet(page, origin(), '/v1/organization/projects')).json.data;
+        assert.deepEqual(projects.map((p) => p.name), [newName], 'renamed on the server');
         const projectId = projects[0].id;
 
         // --- API keys: a Restricted key (models: read, model capabilities: none)
