@@ -126,8 +126,11 @@ export function errorKey(error) {
   if (code && BY_CODE[code]) return BY_CODE[code];
   if (status === 409 && param === 'email') return 'errors.email_taken';
   if (param && FIELD_CODES.includes(code)) {
-    if (BY_PARAM[param]) return BY_PARAM[param];
-    if (param === 'payer.name') return error.payerType === 'company' ? 'errors.company_name' : 'errors.payer_name';
+    // a payer's field: "enter …" only when it is missing (an over-long one keeps the server's words)
+    if (BY_PARAM[param] && (code === 'missing_required_parameter' || !param.startsWith('payer.') || param === 'payer.address.country'))
+      return BY_PARAM[param];
+    if (param === 'payer.name' && code === 'missing_required_parameter')
+      return error.payerType === 'company' ? 'errors.company_name' : 'errors.payer_name';
     if (/\/billing\/top_ups$/.test(path) && param === 'amount') return 'errors.topup_amount';
     if (/\/billing\/auto_recharge$/.test(path)) {
       if (param === 'threshold_amount') return 'errors.recharge_threshold';

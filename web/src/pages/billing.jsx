@@ -1043,89 +1043,88 @@ export default function BillingPage({ session, refreshSession, config }) {
       )}
 
       {!operator && (
-      <Card title={t('billing.balance_title')}>
-        {balance.error ? (
-          <ErrorBox error={balance.error} />
-        ) : !b ? (
-          <Loading />
-        ) : (
-          <div class="bl-balance">
-            <div>
-              <div class="bl-amount" data-testid="balance-available" data-value={String(b.available)}>
-                {formatUSD(b.available)}
+        <Card title={t('billing.balance_title')}>
+          {balance.error ? (
+            <ErrorBox error={balance.error} />
+          ) : !b ? (
+            <Loading />
+          ) : (
+            <div class="bl-balance">
+              <div>
+                <div class="bl-amount" data-testid="balance-available" data-value={String(b.available)}>
+                  {formatUSD(b.available)}
+                </div>
+                <div class="bl-sub">
+                  {t('billing.balance_sub', { granted: formatUSD(b.granted), used: formatUSD(b.used) })}
+                  {reserved > 0 && <> · {t('billing.reserved', { amount: formatUSD(b.reserved) })}</>}
+                </div>
               </div>
-              <div class="bl-sub">
-                {t('billing.balance_sub', { granted: formatUSD(b.granted), used: formatUSD(b.used) })}
-                {reserved > 0 && <> · {t('billing.reserved', { amount: formatUSD(b.reserved) })}</>}
-              </div>
+              {!reader && !operator && ms.length > 0 && (
+                <div class="card-actions">
+                  <Button variant="primary" testid="buy-credit" onClick={() => (setNotice(null), setDialog('buy'))}>
+                    {t('billing.buy_credit')}
+                  </Button>
+                </div>
+              )}
             </div>
-            {!reader && !operator && ms.length > 0 && (
-              <div class="card-actions">
-                <Button variant="primary" testid="buy-credit" onClick={() => (setNotice(null), setDialog('buy'))}>
-                  {t('billing.buy_credit')}
-                </Button>
-              </div>
-            )}
-          </div>
-        )}
-      </Card>
+          )}
+        </Card>
       )}
 
       {!operator && (
-      <Card
-        title={t('billing.methods_title')}
-        description={t('billing.methods_description')}
-        actions={
-          !reader ? (
-            <Button variant={ms.length ? 'secondary' : 'primary'} testid="add-payment" onClick={() => (setNotice(null), setDialog('add'))}>
-              {t('billing.add_payment')}
-            </Button>
-          ) : null
-        }
-      >
-        <ErrorBox error={methods.error} />
-        <Table
-          columns={[
-            t('billing.col_card'),
-            t('billing.col_expires'),
-            t('billing.col_payer'),
-            t('billing.col_added'),
-            { label: '', class: 'actions' },
-          ]}
-          empty={t('billing.no_methods')}
-          loading={methods.loading && !methods.data}
+        <Card
+          title={t('billing.methods_title')}
+          description={t('billing.methods_description')}
+          actions={
+            !reader ? (
+              <Button variant={ms.length ? 'secondary' : 'primary'} testid="add-payment" onClick={() => (setNotice(null), setDialog('add'))}>
+                {t('billing.add_payment')}
+              </Button>
+            ) : null
+          }
         >
-          {ms.map((m) => (
-            <tr key={m.id} data-testid="payment-method-row" data-id={m.id}>
-              <td>
-                <span class="cell-strong nowrap">{cardLabel(m.brand, m.last4)}</span>{' '}
-                {m.default && <Badge kind="success">{t('billing.default')}</Badge>}
-              </td>
-              <td class="nowrap">{expLabel(m.exp_month, m.exp_year)}</td>
-              <td>
-                {m.payer && m.payer.name}
-                {m.payer && m.payer.type && (
-                  <span class="cell-sub">{m.payer.type === 'company' ? t('billing.company') : t('billing.individual')}</span>
-                )}
-              </td>
-              <td class="nowrap">{formatDate(m.created_at)}</td>
-              <td class="actions">
-                {!reader && !m.default && (
-                  <Button small variant="ghost" testid="payment-method-default" onClick={() => makeDefault(m)}>
-                    {t('billing.make_default')}
-                  </Button>
-                )}
-                {!reader && (
-                  <Button small variant="ghost" testid="payment-method-remove" onClick={() => setDialog({ remove: m })}>
-                    {t('common.remove')}
-                  </Button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
-
+          <ErrorBox error={methods.error} />
+          <Table
+            columns={[
+              t('billing.col_card'),
+              t('billing.col_expires'),
+              t('billing.col_payer'),
+              t('billing.col_added'),
+              { label: '', class: 'actions' },
+            ]}
+            empty={t('billing.no_methods')}
+            loading={methods.loading && !methods.data}
+          >
+            {ms.map((m) => (
+              <tr key={m.id} data-testid="payment-method-row" data-id={m.id}>
+                <td>
+                  <span class="cell-strong nowrap">{cardLabel(m.brand, m.last4)}</span>{' '}
+                  {m.default && <Badge kind="success">{t('billing.default')}</Badge>}
+                </td>
+                <td class="nowrap">{expLabel(m.exp_month, m.exp_year)}</td>
+                <td>
+                  {m.payer && m.payer.name}
+                  {m.payer && m.payer.type && (
+                    <span class="cell-sub">{m.payer.type === 'company' ? t('billing.company') : t('billing.individual')}</span>
+                  )}
+                </td>
+                <td class="nowrap">{formatDate(m.created_at)}</td>
+                <td class="actions">
+                  {!reader && !m.default && (
+                    <Button small variant="ghost" testid="payment-method-default" onClick={() => makeDefault(m)}>
+                      {t('billing.make_default')}
+                    </Button>
+                  )}
+                  {!reader && (
+                    <Button small variant="ghost" testid="payment-method-remove" onClick={() => setDialog({ remove: m })}>
+                      {t('common.remove')}
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
       )}
 
       {operator ? null : ar.error ? (
@@ -1137,109 +1136,108 @@ export default function BillingPage({ session, refreshSession, config }) {
       ) : null}
 
       {(!operator || grants.length > 0) && (
-      <Card title={t('billing.grants_title')} description={t('billing.grants_description')}>
-        <Table
-          columns={[
-            t('billing.col_kind'),
-            { label: t('billing.col_amount'), class: 'num' },
-            { label: t('billing.col_used'), class: 'num' },
-            { label: t('billing.col_remaining'), class: 'num' },
-            t('billing.col_granted'),
-            t('billing.col_expires'),
-          ]}
-          empty={t('billing.no_grants')}
-          loading={balance.loading && !b}
-        >
-          {grants.map((g) => (
-            <tr key={g.id} data-testid="grant-row" data-id={g.id}>
-              <td>
-                <span class="cell-strong">{grantKind(g.kind)}</span>
-                {grantSource(g, payments.data, invoices.data) && (
-                  <span class="cell-sub" data-testid="grant-source">{grantSource(g, payments.data, invoices.data)}</span>
-                )}
-              </td>
-              <td class="num">{formatUSD(g.amount)}</td>
-              <td class="num">{formatUSD(g.used)}</td>
-              <td class="num">{formatUSD(g.remaining)}</td>
-              <td class="nowrap">{formatDate(g.granted_at)}</td>
-              <td class="nowrap">
-                {g.expires_at ? formatDate(g.expires_at) : t('common.never')}{' '}
-                {g.expired && <Badge kind="danger">{t('billing.expired')}</Badge>}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+        <Card title={t('billing.grants_title')} description={t('billing.grants_description')}>
+          <Table
+            columns={[
+              t('billing.col_kind'),
+              { label: t('billing.col_amount'), class: 'num' },
+              { label: t('billing.col_used'), class: 'num' },
+              { label: t('billing.col_remaining'), class: 'num' },
+              t('billing.col_granted'),
+              t('billing.col_expires'),
+            ]}
+            empty={t('billing.no_grants')}
+            loading={balance.loading && !b}
+          >
+            {grants.map((g) => (
+              <tr key={g.id} data-testid="grant-row" data-id={g.id}>
+                <td>
+                  <span class="cell-strong">{grantKind(g.kind)}</span>
+                  {grantSource(g, payments.data, invoices.data) && (
+                    <span class="cell-sub" data-testid="grant-source">{grantSource(g, payments.data, invoices.data)}</span>
+                  )}
+                </td>
+                <td class="num">{formatUSD(g.amount)}</td>
+                <td class="num">{formatUSD(g.used)}</td>
+                <td class="num">{formatUSD(g.remaining)}</td>
+                <td class="nowrap">{formatDate(g.granted_at)}</td>
+                <td class="nowrap">
+                  {g.expires_at ? formatDate(g.expires_at) : t('common.never')}{' '}
+                  {g.expired && <Badge kind="danger">{t('billing.expired')}</Badge>}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
       )}
 
       {(!operator || (invoices.data || []).length > 0) && (
-      <Card title={t('billing.invoices_title')}>
-        <ErrorBox error={invoices.error} />
-        <Table
-          columns={[
-            t('billing.col_number'),
-            t('billing.col_date'),
-            { label: t('billing.col_amount'), class: 'num' },
-            t('billing.col_status'),
-            { label: '', class: 'actions' },
-          ]}
-          empty={t('billing.no_invoices')}
-          loading={invoices.loading && !invoices.data}
-        >
-          {(invoices.data || []).map((v) => (
-            <tr key={v.id} data-testid="invoice-row" data-id={v.id}>
-              <td class="mono nowrap">{v.number}</td>
-              <td class="nowrap">{formatDate(v.created_at)}</td>
-              <td class="num">{formatCents(v.total)}</td>
-              <td>{v.status === 'paid' ? <Badge kind="success">{t('billing.invoice_paid')}</Badge> : <Badge>{v.status}</Badge>}</td>
-              <td class="actions">
-                <a
-                  class="btn btn-ghost btn-sm"
-                  data-testid="invoice-view"
-                  href={v.html_url || `${B}/invoices/${encodeURIComponent(v.id)}?format=html`}
-                  target="_blank"
-                  rel="noopener"
-                >
-                  {t('billing.view')}
-                </a>
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
-
+        <Card title={t('billing.invoices_title')}>
+          <ErrorBox error={invoices.error} />
+          <Table
+            columns={[
+              t('billing.col_number'),
+              t('billing.col_date'),
+              { label: t('billing.col_amount'), class: 'num' },
+              t('billing.col_status'),
+              { label: '', class: 'actions' },
+            ]}
+            empty={t('billing.no_invoices')}
+            loading={invoices.loading && !invoices.data}
+          >
+            {(invoices.data || []).map((v) => (
+              <tr key={v.id} data-testid="invoice-row" data-id={v.id}>
+                <td class="mono nowrap">{v.number}</td>
+                <td class="nowrap">{formatDate(v.created_at)}</td>
+                <td class="num">{formatCents(v.total)}</td>
+                <td>{v.status === 'paid' ? <Badge kind="success">{t('billing.invoice_paid')}</Badge> : <Badge>{v.status}</Badge>}</td>
+                <td class="actions">
+                  <a
+                    class="btn btn-ghost btn-sm"
+                    data-testid="invoice-view"
+                    href={v.html_url || `${B}/invoices/${encodeURIComponent(v.id)}?format=html`}
+                    target="_blank"
+                    rel="noopener"
+                  >
+                    {t('billing.view')}
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
       )}
 
       {(!operator || (payments.data || []).length > 0) && (
-      <Card title={t('billing.payments_title')}>
-        <ErrorBox error={payments.error} />
-        <Table
-          columns={[
-            t('billing.col_date'),
-            t('billing.col_type'),
-            { label: t('billing.col_amount'), class: 'num' },
-            t('billing.col_card'),
-            t('billing.col_status'),
-          ]}
-          empty={t('billing.no_payments')}
-          loading={payments.loading && !payments.data}
-        >
-          {(payments.data || []).map((p) => (
-            <tr key={p.id} data-testid="payment-row" data-id={p.id}>
-              <td class="nowrap">{formatDateTime(p.created_at)}</td>
-              <td>{paymentKind(p.kind)}</td>
-              <td class="num">{formatCents(p.amount)}</td>
-              <td class="nowrap">{p.card ? cardLabel(p.card.brand, p.card.last4) : '—'}</td>
-              <td>
-                {paymentStatus(p.status)}
-                {p.failure_message && (
-                  <span class="cell-sub">{errorKey({ code: p.failure_code }) ? t(errorKey({ code: p.failure_code })) : p.failure_message}</span>
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+        <Card title={t('billing.payments_title')}>
+          <ErrorBox error={payments.error} />
+          <Table
+            columns={[
+              t('billing.col_date'),
+              t('billing.col_type'),
+              { label: t('billing.col_amount'), class: 'num' },
+              t('billing.col_card'),
+              t('billing.col_status'),
+            ]}
+            empty={t('billing.no_payments')}
+            loading={payments.loading && !payments.data}
+          >
+            {(payments.data || []).map((p) => (
+              <tr key={p.id} data-testid="payment-row" data-id={p.id}>
+                <td class="nowrap">{formatDateTime(p.created_at)}</td>
+                <td>{paymentKind(p.kind)}</td>
+                <td class="num">{formatCents(p.amount)}</td>
+                <td class="nowrap">{p.card ? cardLabel(p.card.brand, p.card.last4) : '—'}</td>
+                <td>
+                  {paymentStatus(p.status)}
+                  {p.failure_message && (
+                    <span class="cell-sub">{errorKey({ code: p.failure_code }) ? t(errorKey({ code: p.failure_code })) : p.failure_message}</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
       )}
 
       {dialog === 'add' && (
