@@ -234,12 +234,16 @@ static cJSON *limit_object(const char *object, int64_t cents, int64_t spend_nano
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", object);
-    cJSON_AddNumberToObject(o, "threshold_amount", (double)cents);
+    if (cents)
+        cJSON_AddNumberToObject(o, "threshold_amount", (double)cents);
+    else
+        cJSON_AddNullToObject(o, "threshold_amount"); /* no limit set */
     cJSON_AddStringToObject(o, "currency", "USD");
     cJSON_AddStringToObject(o, "interval", "month");
     cJSON *e = cJSON_AddObjectToObject(o, "enforcement");
-    cJSON_AddStringToObject(e, "status",
-                            spend_nanos >= tg_cents_to_nanos(cents) ? "enforcing" : "inactive");
+    cJSON_AddStringToObject(e, "status", cents && spend_nanos >= tg_cents_to_nanos(cents)
+                                             ? "enforcing"
+                                             : "inactive");
     cJSON_AddItemToObject(o, "current_spend", tg_json_nanos(spend_nanos));
     return o;
 }
@@ -257,11 +261,9 @@ static const char *limit_object_name(const tg_route_args_t *a)
 
 void tg_api_spend_limit_get(tg_call_t *c, const tg_route_args_t *a)
 {
+    /* without a limit: threshold_amount null, and still this month's spend (the console
+     * shows every project's spend whether or not it has a budget) */
     int64_t cents = tg_ledger_limit(c->org_id, limit_scope(c, a));
-    if (!cents) {
-        tg_call_error(c, TG_E_NOT_FOUND, NULL, "No spend limit is set.");
-        return;
-    }
     tg_call_json(c, 200, limit_object(limit_object_name(a), cents,
                                       tg_ledger_month_spend(c->org_id,
                                                             a->project ? a->project->id : NULL)));

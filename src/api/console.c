@@ -192,6 +192,7 @@ typedef struct {
     tg_call_t *c;
     tg_user_row_t user;
     char org_name[TG_NAME_MAX];
+    char language[16]; /* the console's language at sign-up: names the default project */
     tg_invite_row_t invite;
     int by_invite;
 } pending_t;
@@ -228,7 +229,8 @@ static void signup_hashed(void *arg, int result, const char *hash)
         tg_key_row_t key;
         char secret[TG_KEY_SECRET_MAX];
         snprintf(p->user.role, sizeof(p->user.role), "owner");
-        rc = tg_org_create(st, p->org_name, "free", 0, NULL, &p->user, &org, &proj, &key, secret);
+        rc = tg_org_create_named(st, p->org_name, "free", 0, NULL, &p->user, &org, &proj, &key,
+                                 secret, tg_org_default_project_name(p->language));
         if (rc == 0 && tg_call_reload(c) < 0)
             rc = -1;
     }
@@ -274,6 +276,7 @@ void tg_console_signup(tg_call_t *c, const tg_route_args_t *a)
     pending_t *p = calloc(1, sizeof(*p));
     const char *email = json_str(j, "email"), *pw = json_str(j, "password");
     const char *org = json_str(j, "organization_name"), *invite = json_str(j, "invite_token");
+    const char *language = json_str(j, "language");
     int mode = c->w->cfg->signup;
 
     if (!p) {
@@ -322,7 +325,10 @@ void tg_console_signup(tg_call_t *c, const tg_route_args_t *a)
                           sizeof(p->org_name) - 1);
             goto out;
         }
-        snprintf(p->org_name, sizeof(p->org_name), "%s", org ? org : "Personal");
+        if (language)
+            snprintf(p->language, sizeof(p->language), "%s", language);
+        snprintf(p->org_name, sizeof(p->org_name), "%s",
+                 org ? org : tg_org_default_org_name(p->language));
     }
     tg_user_row_t existing;
     int rc = c->w->store->accounts->user_by_email(c->w->store, p->user.email, &existing);

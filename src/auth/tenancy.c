@@ -6,10 +6,36 @@
 #include <stdio.h>
 #include <string.h>
 
+static int is_chinese(const char *language)
+{
+    return language && (language[0] == 'z' || language[0] == 'Z') &&
+           (language[1] == 'h' || language[1] == 'H') &&
+           (language[2] == '\0' || language[2] == '-' || language[2] == '_');
+}
+
+const char *tg_org_default_org_name(const char *language)
+{
+    return is_chinese(language) ? "个人" : "Personal";
+}
+
+const char *tg_org_default_project_name(const char *language)
+{
+    return is_chinese(language) ? "默认项目" : "Default project";
+}
+
 int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_operator,
                   const char *key_name, tg_user_row_t *owner, tg_org_row_t *org,
                   tg_project_row_t *project, tg_key_row_t *key,
                   char secret[TG_KEY_SECRET_MAX])
+{
+    return tg_org_create_named(st, name, tier, is_operator, key_name, owner, org, project, key,
+                               secret, NULL);
+}
+
+int tg_org_create_named(tg_store_t *st, const char *name, const char *tier, int is_operator,
+                        const char *key_name, tg_user_row_t *owner, tg_org_row_t *org,
+                        tg_project_row_t *project, tg_key_row_t *key,
+                        char secret[TG_KEY_SECRET_MAX], const char *project_name)
 {
     int64_t now = tg_now();
 
@@ -23,7 +49,8 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
     org->created_at = now;
     tg_random_id(project->id, "proj_", 24);
     snprintf(project->org_id, sizeof(project->org_id), "%s", org->id);
-    snprintf(project->name, sizeof(project->name), "Default project");
+    snprintf(project->name, sizeof(project->name), "%s",
+             project_name ? project_name : tg_org_default_project_name(NULL));
     project->created_at = now;
     if (!key_name)
         goto no_key;

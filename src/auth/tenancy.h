@@ -18,6 +18,19 @@ int tg_org_create(tg_store_t *st, const char *name, const char *tier, int is_ope
                   tg_project_row_t *project, tg_key_row_t *key,
                   char secret[TG_KEY_SECRET_MAX]);
 
+/* The same, with the default project named project_name (NULL: "Default project"). */
+int tg_org_create_named(tg_store_t *st, const char *name, const char *tier, int is_operator,
+                        const char *key_name, tg_user_row_t *owner, tg_org_row_t *org,
+                        tg_project_row_t *project, tg_key_row_t *key,
+                        char secret[TG_KEY_SECRET_MAX], const char *project_name);
+
+/* The names sign-up gives when the person chose none, in their language: language is a
+ * BCP 47 tag or NULL ("zh", "zh-CN" … → Chinese; anything else → English). These are user
+ * data from then on (the organisation and the project can be renamed); the server never
+ * translates them afterwards. */
+const char *tg_org_default_org_name(const char *language);
+const char *tg_org_default_project_name(const char *language);
+
 /* An organisation as the platform calls and `tollgate org` show it. */
 cJSON *tg_org_json(const tg_org_row_t *o);
 

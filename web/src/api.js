@@ -1,15 +1,17 @@
 // The console's only way to the server: JSON over fetch, with the session cookie
 // (same origin) and, on every write, the X-CSRF-Token header of the session.
-// Errors become ApiError with the server's OpenAI-shaped error.message.
+// Errors become ApiError with the server's OpenAI-shaped error (message, code, param) and
+// the path called; errors.js turns the ones the console can predict into its own sentence.
 import { t } from './i18n.js';
 
 export class ApiError extends Error {
-  constructor(message, status, code, param) {
+  constructor(message, status, code, param, path) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code ?? null;
     this.param = param ?? null;
+    this.path = path ?? null; // the path called: errors.js tells errors apart by it
   }
 }
 
@@ -50,7 +52,7 @@ async function request(method, path, body, exact) {
   try {
     res = await fetch(path, init);
   } catch (e) {
-    throw new ApiError(t('common.network_error'), 0, 'network_error', null);
+    throw new ApiError(t('common.network_error'), 0, 'network_error', null, path);
   }
   const text = await res.text();
   let data = null;
@@ -67,7 +69,8 @@ async function request(method, path, body, exact) {
       err.message || t('common.http_error', { status: res.status }),
       res.status,
       err.code ?? (err.message ? null : 'http_error'),
-      err.param
+      err.param,
+      path
     );
     // A 401 may mean the session has expired (or is a reader's refused write): the shell
     // checks the session again and goes back to /login if it is gone.

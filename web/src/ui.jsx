@@ -1,6 +1,7 @@
 // Small shared components of the console. Every visible string goes through t().
 import { useEffect, useRef, useState, useCallback } from 'preact/hooks';
 import { t, register, lang, setLang } from './i18n.js';
+import { errorText } from './errors.js';
 
 export const strings = {
   en: {
@@ -119,10 +120,11 @@ export function Select({ options, testid, class: c, ...rest }) {
   );
 }
 
-// error: an ApiError, an Error, a string, or null (renders nothing).
+// error: an ApiError, an Error, a string, or null (renders nothing). An API error the
+// console can predict shows the console's own sentence (errors.js), in the reader's language.
 export function ErrorBox({ error, testid = 'error' }) {
   if (!error) return null;
-  const message = typeof error === 'string' ? error : error.message;
+  const message = errorText(error);
   return (
     <div class="error-box" role="alert" data-testid={testid}>
       {message}

@@ -47,6 +47,14 @@ export const strings = {
     'keys.permissions': 'Permissions',
     'keys.perm_all_hint': 'Full access to the models this key can use.',
     'keys.perm_read_only_hint': 'Can list models, cannot make requests.',
+    'keys.perm_restricted_hint': 'Choose what the key may do, resource by resource.',
+    'keys.res_models': 'Models',
+    'keys.res_models_hint': 'List the models (/v1/models).',
+    'keys.res_capabilities': 'Model capabilities',
+    'keys.res_capabilities_hint': 'Make requests: chat completions, completions, embeddings.',
+    'keys.level_none': 'None',
+    'keys.level_read': 'Read',
+    'keys.level_write': 'Write',
     'keys.submit': 'Create secret key',
     'keys.submitting': 'Creating…',
     'keys.saved_title': 'Save your key',
@@ -86,6 +94,14 @@ export const strings = {
     'keys.permissions': '权限',
     'keys.perm_all_hint': '可完全使用此密钥允许的模型。',
     'keys.perm_read_only_hint': '可以列出模型，但不能发出请求。',
+    'keys.perm_restricted_hint': '逐项选择此密钥可以执行的操作。',
+    'keys.res_models': '模型',
+    'keys.res_models_hint': '列出模型（/v1/models）。',
+    'keys.res_capabilities': '模型能力',
+    'keys.res_capabilities_hint': '发出请求：对话补全、文本补全、嵌入。',
+    'keys.level_none': '无',
+    'keys.level_read': '读取',
+    'keys.level_write': '写入',
     'keys.submit': '创建密钥',
     'keys.submitting': '正在创建…',
     'keys.saved_title': '保存你的密钥',
@@ -125,6 +141,9 @@ function CreateKeyDialog({ projects, onCreated, onClose }) {
   const [name, setName] = useState('');
   const [projectId, setProjectId] = useState(projects.length ? projects[0].id : '');
   const [permissions, setPermissions] = useState('all');
+  // Restricted: OpenAI's per-resource levels ({"restricted": {"models", "model_capabilities"}})
+  const [resModels, setResModels] = useState('read');
+  const [resCaps, setResCaps] = useState('none');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [secret, setSecret] = useState(null);
@@ -146,7 +165,10 @@ function CreateKeyDialog({ projects, onCreated, onClose }) {
     try {
       const key = await api.post(`/v1/organization/projects/${encodeURIComponent(projectId)}/api_keys`, {
         name: name.trim(),
-        permissions,
+        permissions:
+          permissions === 'restricted'
+            ? { restricted: { models: resModels, model_capabilities: resCaps } }
+            : permissions,
       });
       setSecret(key.value);
       key.value = null;
@@ -215,7 +237,13 @@ function CreateKeyDialog({ projects, onCreated, onClose }) {
         <Field
           label={t('keys.permissions')}
           id="key-permissions"
-          hint={permissions === 'all' ? t('keys.perm_all_hint') : t('keys.perm_read_only_hint')}
+          hint={
+            permissions === 'all'
+              ? t('keys.perm_all_hint')
+              : permissions === 'read_only'
+                ? t('keys.perm_read_only_hint')
+                : t('keys.perm_restricted_hint')
+          }
         >
           <Select
             id="key-permissions"
@@ -224,10 +252,39 @@ function CreateKeyDialog({ projects, onCreated, onClose }) {
             onChange={(e) => setPermissions(e.currentTarget.value)}
             options={[
               { value: 'all', label: t('keys.perm_all') },
+              { value: 'restricted', label: t('keys.perm_restricted') },
               { value: 'read_only', label: t('keys.perm_read_only') },
             ]}
           />
         </Field>
+        {permissions === 'restricted' && (
+          <div class="keys-restricted">
+            <Field label={t('keys.res_models')} id="key-perm-models" hint={t('keys.res_models_hint')}>
+              <Select
+                id="key-perm-models"
+                testid="key-perm-models"
+                value={resModels}
+                onChange={(e) => setResModels(e.currentTarget.value)}
+                options={[
+                  { value: 'none', label: t('keys.level_none') },
+                  { value: 'read', label: t('keys.level_read') },
+                ]}
+              />
+            </Field>
+            <Field label={t('keys.res_capabilities')} id="key-perm-capabilities" hint={t('keys.res_capabilities_hint')}>
+              <Select
+                id="key-perm-capabilities"
+                testid="key-perm-capabilities"
+                value={resCaps}
+                onChange={(e) => setResCaps(e.currentTarget.value)}
+                options={[
+                  { value: 'none', label: t('keys.level_none') },
+                  { value: 'write', label: t('keys.level_write') },
+                ]}
+              />
+            </Field>
+          </div>
+        )}
         <ErrorBox error={error} />
         <div class="modal-footer modal-footer-inline">
           <Button onClick={close} disabled={busy}>

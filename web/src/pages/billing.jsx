@@ -1,10 +1,14 @@
 // Billing: credit balance and grants, payment methods ("Add payment details" → payer →
 // card → amount and auto-recharge → "Confirm payment"), buying credit, auto-recharge
-// settings, invoices and the payment history. Every rule (minimum top-up, card checks,
-// declines, auto-recharge conditions) is the server's: this page only shows its answers.
+// settings, invoices and the payment history. The rules (minimum top-up, card checks,
+// declines, auto-recharge conditions) are the server's; the forms check beforehand what they
+// can (every missing field by name, the card's format, the minimum) and show the server's
+// refusals in the reader's language (errors.js). The operator's organisation uses no credit:
+// its page offers none to buy.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t, lang } from '../i18n.js';
+import { errorKey, errorText, CARD_CODES } from '../errors.js';
 import { formatUSD, formatDate, formatDateTime } from '../format.js';
 import {
   Button,
@@ -155,34 +159,57 @@ function parseExp(text) {
 
 // ---- payment errors ----
 
-const CARD_CODES = ['card_declined', 'insufficient_funds', 'expired_card', 'processing_error', 'payment_failed', 'authentication_required'];
-const CARD_PARAMS = { 'card.number': 'number', 'card.exp_month': 'exp', 'card.exp_year': 'exp', 'card.cvc': 'cvc' };
-
-// The server's messages are English: in another language a translated headline for the
-// codes we know comes first, with the server's message under it.
-function localHeadline(code, param) {
-  if (lang() === 'en') return null;
-  if (code && CARD_CODES.includes(code)) return t(`billing.err_${code}`);
-  if (param && CARD_PARAMS[param]) return t(`billing.err_param_${CARD_PARAMS[param]}`);
-  return null;
-}
-
+// The server's refusal in the reader's language when the console knows it (errors.js), else
+// the server's own message.
 function PaymentError({ error }) {
   if (!error) return null;
-  const message = typeof error === 'string' ? error : error.message;
-  const head = typeof error === 'string' ? null : localHeadline(error.code, error.param);
   return (
     <div class="error-box" role="alert" data-testid="payment-error">
-      {head ? (
-        <>
-          <div>{head}</div>
-          <div class="bl-err-detail">{message}</div>
-        </>
-      ) : (
-        message
-      )}
+      {errorText(error)}
     </div>
   );
+}
+
+// ---- countries ----
+
+// ISO 3166-1 alpha-2: the codes the server accepts for payer.address.country.
+const COUNTRY_CODES = ('AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR ' +
+  'BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET ' +
+  'FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ ' +
+  'IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML ' +
+  'MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS ' +
+  'PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL ' +
+  'TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW').split(' ');
+
+// [{value: code, label: its name in the reader's language}], sorted by name in that language.
+function countryOptions() {
+  const locale = lang() === 'zh' ? 'zh-CN' : 'en-US';
+  let names = null;
+  try {
+    names = new Intl.DisplayNames([locale], { type: 'region' });
+  } catch (e) {
+    /* no Intl.DisplayNames: the codes themselves */
+  }
+  const coll = new Intl.Collator(locale);
+  return COUNTRY_CODES.map((c) => ({ value: c, label: (names && names.of(c)) || c })).sort((a, b) =>
+    coll.compare(a.label, b.label)
+  );
+}
+
+// ---- checks before sending ----
+
+// Luhn's checksum of a card number (digits only), as card networks and the server check it.
+function luhnOk(digits) {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = Number(digits[digits.length - 1 - i]);
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return digits.length >= 12 && digits.length <= 19 && sum % 10 === 0;
 }
 
 // ---- Stripe.js (only with --payments stripe) ----
@@ -264,11 +291,13 @@ function Steps({ step }) {
 
 // The amount, auto-recharge checkbox and its two amounts: shared by the last step of "Add
 // payment details" and by "Buy credit".
-function AmountFields({ state, set, withAutoRecharge }) {
+// first: the organisation's first purchase ("Initial credit purchase", as OpenAI says);
+// later ones are "Amount to add".
+function AmountFields({ state, set, withAutoRecharge, first }) {
   return (
     <>
       <MoneyField
-        label={t('billing.topup_amount')}
+        label={first ? t('billing.topup_amount') : t('billing.amount_to_add')}
         hint={t('billing.topup_hint')}
         value={state.amount}
         onInput={(v) => set({ amount: v })}
@@ -308,20 +337,34 @@ function AmountFields({ state, set, withAutoRecharge }) {
   );
 }
 
-// Parses the amount (and the auto-recharge amounts when on). → {amount, threshold, to} or
-// {error}.
-function parseAmounts(state) {
+const MIN_TOPUP_CENTS = 500; // the server's minimum top-up and recharge ($5)
+const MAX_TOPUP_CENTS = 99999999; // the server's largest single charge
+
+// Parses and checks the amount (and the auto-recharge amounts when on) as the server will.
+// → {amount, threshold, to} or {error}.
+function parseAmounts(state, first) {
+  const label = first ? t('billing.topup_amount') : t('billing.amount_to_add');
   const a = parseDollars(state.amount);
-  if (a.error) return { error: t('billing.field_error', { field: t('billing.topup_amount'), error: a.error }) };
+  if (a.error) return { error: t('billing.field_error', { field: label, error: a.error }) };
+  if (a.cents < MIN_TOPUP_CENTS || a.cents > MAX_TOPUP_CENTS) return { error: t('errors.topup_amount') };
   if (!state.ar) return { amount: a.cents };
-  const th = parseDollars(state.arThreshold);
-  if (th.error) return { error: t('billing.field_error', { field: t('billing.ar_threshold'), error: th.error }) };
-  const to = parseDollars(state.arTo);
-  if (to.error) return { error: t('billing.field_error', { field: t('billing.ar_to'), error: to.error }) };
-  return { amount: a.cents, threshold: th.cents, to: to.cents };
+  const r = parseRecharge(state.arThreshold, state.arTo);
+  return r.error ? r : { amount: a.cents, ...r };
 }
 
-function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
+// The auto-recharge threshold and target: both amounts, the target above the threshold.
+// → {threshold, to} or {error}.
+function parseRecharge(thText, toText) {
+  const th = parseDollars(thText);
+  if (th.error) return { error: t('billing.field_error', { field: t('billing.ar_threshold'), error: th.error }) };
+  const to = parseDollars(toText);
+  if (to.error) return { error: t('billing.field_error', { field: t('billing.ar_to'), error: to.error }) };
+  if (to.cents <= th.cents) return { error: t('errors.recharge_to_above') };
+  if (to.cents > MAX_TOPUP_CENTS) return { error: t('billing.field_error', { field: t('billing.ar_to'), error: t('billing.money_too_large') }) };
+  return { threshold: th.cents, to: to.cents };
+}
+
+function AddPaymentDialog({ session, config, first, onClose, onPaid, onMethodAdded }) {
   const [cfg, setCfg] = useState(config);
   const [step, setStep] = useState('payer');
   const [payerType, setPayerType] = useState(null);
@@ -335,6 +378,8 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
   const [error, setError] = useState(null);
   const [declined, setDeclined] = useState(false);
   const [arError, setArError] = useState(null); // paid, but auto-recharge was refused
+  const [invalid, setInvalid] = useState({}); // {data-testid: true} of the fields to fix
+  const countries = countryOptions();
 
   useEffect(() => {
     if (!cfg)
@@ -373,9 +418,60 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
     setStep('card');
   };
 
+  // Every missing field by name, then the card's format, before anything is sent (the server
+  // checks it all again). → true when the form may be sent.
+  const checkCardForm = () => {
+    const missing = [];
+    const bad = {};
+    const need = (id, value, label) => {
+      if (String(value || '').trim() === '') {
+        missing.push(label);
+        bad[id] = true;
+      }
+    };
+    if (payerType === 'company') {
+      need('company-name', co.name, t('billing.company_name'));
+      need('company-address', co.line1, t('billing.address'));
+      need('company-city', co.city, t('billing.city'));
+      need('company-postal-code', co.postal, t('billing.postal_code'));
+      need('company-country', co.country, t('billing.country'));
+      need('company-tax-id', co.taxId, t('billing.tax_id'));
+    } else {
+      need('card-name', name, t('billing.name_on_card'));
+    }
+    if (provider !== 'stripe') {
+      need('card-number', card.number, t('billing.card_number'));
+      need('card-exp', card.exp, t('billing.card_exp'));
+      need('card-cvc', card.cvc, t('billing.card_cvc'));
+    }
+    setInvalid(bad);
+    if (missing.length) {
+      setError(t('billing.missing_fields', { fields: missing.join(t('billing.list_sep')) }));
+      return false;
+    }
+    if (provider === 'stripe') return true; // Stripe's element checks the card
+    const fail = (id, message) => {
+      setInvalid({ [id]: true });
+      setError(message);
+      return false;
+    };
+    const digits = card.number.replace(/[\s-]/g, '');
+    if (!/^\d+$/.test(digits) || !luhnOk(digits)) return fail('card-number', t('errors.card_number'));
+    const exp = parseExp(card.exp);
+    if (!exp || exp.month < 1 || exp.month > 12) return fail('card-exp', t('billing.exp_format'));
+    const year = exp.year < 100 ? 2000 + exp.year : exp.year;
+    const now = new Date();
+    if (year < now.getFullYear() || (year === now.getFullYear() && exp.month < now.getMonth() + 1)) {
+      return fail('card-exp', t('errors.expired_card'));
+    }
+    if (!/^\d{3,4}$/.test(card.cvc.trim())) return fail('card-cvc', t('errors.card_cvc'));
+    return true;
+  };
+
   const addMethod = async (e) => {
     if (e) e.preventDefault();
     setError(null);
+    if (!checkCardForm()) return;
     let body;
     if (provider === 'stripe') {
       if (!stripeCard) return;
@@ -397,12 +493,8 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
       body = { stripe_payment_method: res.paymentMethod.id, payer: p };
     } else {
       const exp = parseExp(card.exp);
-      if (!exp) {
-        setError(t('billing.exp_format'));
-        return;
-      }
       body = {
-        card: { number: card.number, exp_month: exp.month, exp_year: exp.year, cvc: card.cvc },
+        card: { number: card.number, exp_month: exp.month, exp_year: exp.year, cvc: card.cvc.trim() },
         payer: payer(),
       };
       setBusy(true);
@@ -414,6 +506,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
       setStep('amount');
       onMethodAdded();
     } catch (err) {
+      err.payerType = payerType; // payer.name is the company's name or the person's
       setError(err);
     }
     setBusy(false);
@@ -423,7 +516,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
     if (e) e.preventDefault();
     setError(null);
     setDeclined(false);
-    const p = parseAmounts(amt);
+    const p = parseAmounts(amt, first);
     if (p.error) {
       setError(p.error);
       return;
@@ -507,27 +600,37 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
   } else if (step === 'card') {
     const setC = (k) => (e) => setCo({ ...co, [k]: e.currentTarget.value });
     const setK = (k) => (e) => setCard({ ...card, [k]: e.currentTarget.value });
+    const inv = (id) => (invalid[id] ? 'true' : undefined);
     body = (
       <form id="bl-card-form" onSubmit={addMethod} noValidate>
         {payerType === 'company' ? (
           <>
-            <Field label={t('billing.company_name')} value={co.name} onInput={setC('name')} testid="company-name" autocomplete="organization" />
-            <Field label={t('billing.address')} value={co.line1} onInput={setC('line1')} testid="company-address" autocomplete="address-line1" />
+            <Field label={t('billing.company_name')} value={co.name} onInput={setC('name')} testid="company-name" autocomplete="organization" aria-invalid={inv('company-name')} />
+            <Field label={t('billing.address')} value={co.line1} onInput={setC('line1')} testid="company-address" autocomplete="address-line1" aria-invalid={inv('company-address')} />
             <div class="bl-card-row">
-              <Field label={t('billing.city')} value={co.city} onInput={setC('city')} testid="company-city" autocomplete="address-level2" />
-              <Field label={t('billing.postal_code')} value={co.postal} onInput={setC('postal')} testid="company-postal-code" autocomplete="postal-code" />
+              <Field label={t('billing.city')} value={co.city} onInput={setC('city')} testid="company-city" autocomplete="address-level2" aria-invalid={inv('company-city')} />
+              <Field label={t('billing.postal_code')} value={co.postal} onInput={setC('postal')} testid="company-postal-code" autocomplete="postal-code" aria-invalid={inv('company-postal-code')} />
             </div>
             <div class="bl-card-row">
-              <Field
-                label={t('billing.country')}
-                hint={t('billing.country_hint')}
-                value={co.country}
-                onInput={setC('country')}
-                testid="company-country"
-                autocomplete="country"
-                maxLength={2}
-              />
-              <Field label={t('billing.tax_id')} value={co.taxId} onInput={setC('taxId')} testid="company-tax-id" />
+              <Field label={t('billing.country')} id="bl-country">
+                <select
+                  id="bl-country"
+                  class="input select"
+                  data-testid="company-country"
+                  autocomplete="country"
+                  aria-invalid={inv('company-country')}
+                  value={co.country}
+                  onChange={setC('country')}
+                >
+                  <option value="">{t('billing.country_choose')}</option>
+                  {countries.map((o) => (
+                    <option key={o.value} value={o.value}>
+                      {o.label}
+                    </option>
+                  ))}
+                </select>
+              </Field>
+              <Field label={t('billing.tax_id')} value={co.taxId} onInput={setC('taxId')} testid="company-tax-id" aria-invalid={inv('company-tax-id')} />
             </div>
           </>
         ) : (
@@ -537,6 +640,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
             onInput={(e) => setName(e.currentTarget.value)}
             testid="card-name"
             autocomplete="cc-name"
+            aria-invalid={inv('card-name')}
           />
         )}
         {payerType === 'company' && <h3 class="bl-subhead">{t('billing.card_details')}</h3>}
@@ -551,6 +655,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
               value={card.number}
               onInput={setK('number')}
               testid="card-number"
+              aria-invalid={inv('card-number')}
               inputMode="numeric"
               autocomplete="cc-number"
               placeholder="1234 1234 1234 1234"
@@ -561,6 +666,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
                 value={card.exp}
                 onInput={setK('exp')}
                 testid="card-exp"
+              aria-invalid={inv('card-exp')}
                 inputMode="numeric"
                 autocomplete="cc-exp"
                 placeholder={t('billing.card_exp_placeholder')}
@@ -570,6 +676,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
                 value={card.cvc}
                 onInput={setK('cvc')}
                 testid="card-cvc"
+              aria-invalid={inv('card-cvc')}
                 inputMode="numeric"
                 autocomplete="cc-csc"
                 placeholder="CVC"
@@ -606,7 +713,7 @@ function AddPaymentDialog({ session, config, onClose, onPaid, onMethodAdded }) {
             <span class="muted">{t('billing.expires', { date: expLabel(method.exp_month, method.exp_year) })}</span>
           </div>
         )}
-        <AmountFields state={amt} set={(p) => setAmt({ ...amt, ...p })} withAutoRecharge />
+        <AmountFields state={amt} set={(p) => setAmt({ ...amt, ...p })} withAutoRecharge first={first} />
         <PaymentError error={error} />
         {declined && <div class="field-hint">{t('billing.declined_hint')}</div>}
       </form>
@@ -647,7 +754,7 @@ function BuyCreditDialog({ methods, onClose, onPaid, onFailed }) {
   const submit = async (e) => {
     if (e) e.preventDefault();
     setError(null);
-    const p = parseAmounts(amt);
+    const p = parseAmounts(amt, false);
     if (p.error) {
       setError(p.error);
       return;
@@ -712,7 +819,7 @@ function statusBadge(status) {
   return <Badge>{t('billing.ar_status_disabled')}</Badge>;
 }
 
-function AutoRecharge({ ar, reader, onSaved }) {
+function AutoRecharge({ ar, reader, hasMethod, onSaved }) {
   const [edit, setEdit] = useState(false);
   const [f, setF] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -735,18 +842,18 @@ function AutoRecharge({ ar, reader, onSaved }) {
     e.preventDefault();
     setError(null);
     const body = { enabled: f.enabled };
-    const th = parseDollars(f.threshold);
-    if (th.error) return setError(t('billing.field_error', { field: t('billing.ar_threshold'), error: th.error }));
-    const to = parseDollars(f.to);
-    if (to.error) return setError(t('billing.field_error', { field: t('billing.ar_to'), error: to.error }));
-    body.threshold_amount = th.cents;
-    body.recharge_to_amount = to.cents;
+    const r = parseRecharge(f.threshold, f.to);
+    if (r.error) return setError(r.error);
+    body.threshold_amount = r.threshold;
+    body.recharge_to_amount = r.to;
     if (f.monthly.trim() === '') body.monthly_limit = null;
     else {
       const ml = parseDollars(f.monthly);
       if (ml.error) return setError(t('billing.field_error', { field: t('billing.ar_monthly_limit'), error: ml.error }));
+      if (ml.cents < MIN_TOPUP_CENTS) return setError(t('errors.recharge_monthly'));
       body.monthly_limit = ml.cents;
     }
+    if (f.enabled && !hasMethod) return setError(t('errors.recharge_needs_method'));
     setBusy(true);
     try {
       await api.post(`${B}/auto_recharge`, body);
@@ -777,7 +884,7 @@ function AutoRecharge({ ar, reader, onSaved }) {
             reason: !ar.paused_reason
               ? t('billing.ar_paused_unknown')
               : CARD_CODES.includes(ar.paused_reason)
-                ? t(`billing.err_${ar.paused_reason}`)
+                ? t(`errors.${ar.paused_reason}`)
                 : ar.paused_reason,
             date: formatDateTime(ar.paused_at),
           })}
@@ -842,6 +949,21 @@ function grantKind(kind) {
   return ['purchased', 'operator', 'promotional'].includes(kind) ? t(k) : kind;
 }
 
+// What a grant came from, in the reader's language, from structured data: a purchased grant
+// is the payment whose credit_grant_id it is (a credit purchase or an auto recharge) and that
+// payment's invoice number, not the server's English description ("Top-up (invoice …)"). An
+// operator's grant shows the description the operator typed (their words, as typed).
+function grantSource(g, payments, invoices) {
+  if (g.kind === 'purchased') {
+    const pay = (payments || []).find((p) => p.credit_grant_id === g.id);
+    if (!pay) return null;
+    const inv = (invoices || []).find((v) => v.id === pay.invoice_id);
+    const what = paymentKind(pay.kind);
+    return inv ? t('billing.grant_from_invoice', { what, number: inv.number }) : what;
+  }
+  return g.description || null;
+}
+
 function paymentKind(kind) {
   return kind === 'top_up' ? t('billing.kind_top_up') : kind === 'auto_recharge' ? t('billing.kind_auto_recharge') : kind;
 }
@@ -896,12 +1018,16 @@ export default function BillingPage({ session, refreshSession, config }) {
 
   const b = balance.data;
   const ms = methods.data || [];
+  // The operator's organisation uses no credit (it pays its upstreams itself): nothing to buy.
+  const operator = !!session.organization.is_operator;
+  // "Initial credit purchase" only before the first successful one
+  const first = !!payments.data && !payments.data.some((p) => p.status === 'succeeded');
   const grants = b && Array.isArray(b.grants) ? b.grants : [];
   const reserved = b ? Number(b.reserved) : 0;
 
   return (
     <div class="page">
-      <PageHeader title={t('billing.title')} description={t('billing.description')} />
+      <PageHeader title={t('billing.title')} description={operator ? t('billing.operator_description') : t('billing.description')} />
       {reader && <Notice>{t('common.read_only_notice')}</Notice>}
       {notice && (
         <Notice kind={notice.kind} testid="billing-notice">
@@ -910,197 +1036,215 @@ export default function BillingPage({ session, refreshSession, config }) {
       )}
       <ErrorBox error={actionError} />
 
-      <Card title={t('billing.balance_title')}>
-        {balance.error ? (
-          <ErrorBox error={balance.error} />
-        ) : !b ? (
-          <Loading />
-        ) : (
-          <div class="bl-balance">
-            <div>
-              <div class="bl-amount" data-testid="balance-available" data-value={String(b.available)}>
-                {formatUSD(b.available)}
+      {operator && (
+        <Notice testid="billing-operator">
+          <strong>{t('billing.operator_title')}</strong> {t('billing.operator_note')}
+        </Notice>
+      )}
+
+      {!operator && (
+        <Card title={t('billing.balance_title')}>
+          {balance.error ? (
+            <ErrorBox error={balance.error} />
+          ) : !b ? (
+            <Loading />
+          ) : (
+            <div class="bl-balance">
+              <div>
+                <div class="bl-amount" data-testid="balance-available" data-value={String(b.available)}>
+                  {formatUSD(b.available)}
+                </div>
+                <div class="bl-sub">
+                  {t('billing.balance_sub', { granted: formatUSD(b.granted), used: formatUSD(b.used) })}
+                  {reserved > 0 && <> · {t('billing.reserved', { amount: formatUSD(b.reserved) })}</>}
+                </div>
               </div>
-              <div class="bl-sub">
-                {t('billing.balance_sub', { granted: formatUSD(b.granted), used: formatUSD(b.used) })}
-                {reserved > 0 && <> · {t('billing.reserved', { amount: formatUSD(b.reserved) })}</>}
-              </div>
-              {session.organization.is_operator && <div class="bl-sub">{t('billing.operator_note')}</div>}
+              {!reader && !operator && ms.length > 0 && (
+                <div class="card-actions">
+                  <Button variant="primary" testid="buy-credit" onClick={() => (setNotice(null), setDialog('buy'))}>
+                    {t('billing.buy_credit')}
+                  </Button>
+                </div>
+              )}
             </div>
-            {!reader && ms.length > 0 && (
-              <div class="card-actions">
-                <Button variant="primary" testid="buy-credit" onClick={() => (setNotice(null), setDialog('buy'))}>
-                  {t('billing.buy_credit')}
-                </Button>
-              </div>
-            )}
-          </div>
-        )}
-      </Card>
+          )}
+        </Card>
+      )}
 
-      <Card
-        title={t('billing.methods_title')}
-        description={t('billing.methods_description')}
-        actions={
-          !reader ? (
-            <Button variant={ms.length ? 'secondary' : 'primary'} testid="add-payment" onClick={() => (setNotice(null), setDialog('add'))}>
-              {t('billing.add_payment')}
-            </Button>
-          ) : null
-        }
-      >
-        <ErrorBox error={methods.error} />
-        <Table
-          columns={[
-            t('billing.col_card'),
-            t('billing.col_expires'),
-            t('billing.col_payer'),
-            t('billing.col_added'),
-            { label: '', class: 'actions' },
-          ]}
-          empty={t('billing.no_methods')}
-          loading={methods.loading && !methods.data}
+      {!operator && (
+        <Card
+          title={t('billing.methods_title')}
+          description={t('billing.methods_description')}
+          actions={
+            !reader ? (
+              <Button variant={ms.length ? 'secondary' : 'primary'} testid="add-payment" onClick={() => (setNotice(null), setDialog('add'))}>
+                {t('billing.add_payment')}
+              </Button>
+            ) : null
+          }
         >
-          {ms.map((m) => (
-            <tr key={m.id} data-testid="payment-method-row" data-id={m.id}>
-              <td>
-                <span class="cell-strong nowrap">{cardLabel(m.brand, m.last4)}</span>{' '}
-                {m.default && <Badge kind="success">{t('billing.default')}</Badge>}
-              </td>
-              <td class="nowrap">{expLabel(m.exp_month, m.exp_year)}</td>
-              <td>
-                {m.payer && m.payer.name}
-                {m.payer && m.payer.type && (
-                  <span class="cell-sub">{m.payer.type === 'company' ? t('billing.company') : t('billing.individual')}</span>
-                )}
-              </td>
-              <td class="nowrap">{formatDate(m.created_at)}</td>
-              <td class="actions">
-                {!reader && !m.default && (
-                  <Button small variant="ghost" testid="payment-method-default" onClick={() => makeDefault(m)}>
-                    {t('billing.make_default')}
-                  </Button>
-                )}
-                {!reader && (
-                  <Button small variant="ghost" testid="payment-method-remove" onClick={() => setDialog({ remove: m })}>
-                    {t('common.remove')}
-                  </Button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+          <ErrorBox error={methods.error} />
+          <Table
+            columns={[
+              t('billing.col_card'),
+              t('billing.col_expires'),
+              t('billing.col_payer'),
+              t('billing.col_added'),
+              { label: '', class: 'actions' },
+            ]}
+            empty={t('billing.no_methods')}
+            loading={methods.loading && !methods.data}
+          >
+            {ms.map((m) => (
+              <tr key={m.id} data-testid="payment-method-row" data-id={m.id}>
+                <td>
+                  <span class="cell-strong nowrap">{cardLabel(m.brand, m.last4)}</span>{' '}
+                  {m.default && <Badge kind="success">{t('billing.default')}</Badge>}
+                </td>
+                <td class="nowrap">{expLabel(m.exp_month, m.exp_year)}</td>
+                <td>
+                  {m.payer && m.payer.name}
+                  {m.payer && m.payer.type && (
+                    <span class="cell-sub">{m.payer.type === 'company' ? t('billing.company') : t('billing.individual')}</span>
+                  )}
+                </td>
+                <td class="nowrap">{formatDate(m.created_at)}</td>
+                <td class="actions">
+                  {!reader && !m.default && (
+                    <Button small variant="ghost" testid="payment-method-default" onClick={() => makeDefault(m)}>
+                      {t('billing.make_default')}
+                    </Button>
+                  )}
+                  {!reader && (
+                    <Button small variant="ghost" testid="payment-method-remove" onClick={() => setDialog({ remove: m })}>
+                      {t('common.remove')}
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
+      )}
 
-      {ar.error ? (
+      {operator ? null : ar.error ? (
         <Card title={t('billing.ar_title')}>
           <ErrorBox error={ar.error} />
         </Card>
       ) : ar.data ? (
-        <AutoRecharge ar={ar.data} reader={reader} onSaved={() => ar.reload()} />
+        <AutoRecharge ar={ar.data} reader={reader} hasMethod={ms.length > 0} onSaved={() => ar.reload()} />
       ) : null}
 
-      <Card title={t('billing.grants_title')} description={t('billing.grants_description')}>
-        <Table
-          columns={[
-            t('billing.col_kind'),
-            { label: t('billing.col_amount'), class: 'num' },
-            { label: t('billing.col_used'), class: 'num' },
-            { label: t('billing.col_remaining'), class: 'num' },
-            t('billing.col_granted'),
-            t('billing.col_expires'),
-          ]}
-          empty={t('billing.no_grants')}
-          loading={balance.loading && !b}
-        >
-          {grants.map((g) => (
-            <tr key={g.id} data-testid="grant-row" data-id={g.id}>
-              <td>
-                <span class="cell-strong">{grantKind(g.kind)}</span>
-                {g.description && <span class="cell-sub">{g.description}</span>}
-              </td>
-              <td class="num">{formatUSD(g.amount)}</td>
-              <td class="num">{formatUSD(g.used)}</td>
-              <td class="num">{formatUSD(g.remaining)}</td>
-              <td class="nowrap">{formatDate(g.granted_at)}</td>
-              <td class="nowrap">
-                {g.expires_at ? formatDate(g.expires_at) : t('common.never')}{' '}
-                {g.expired && <Badge kind="danger">{t('billing.expired')}</Badge>}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+      {(!operator || grants.length > 0) && (
+        <Card title={t('billing.grants_title')} description={t('billing.grants_description')}>
+          <Table
+            columns={[
+              t('billing.col_kind'),
+              { label: t('billing.col_amount'), class: 'num' },
+              { label: t('billing.col_used'), class: 'num' },
+              { label: t('billing.col_remaining'), class: 'num' },
+              t('billing.col_granted'),
+              t('billing.col_expires'),
+            ]}
+            empty={t('billing.no_grants')}
+            loading={balance.loading && !b}
+          >
+            {grants.map((g) => (
+              <tr key={g.id} data-testid="grant-row" data-id={g.id}>
+                <td>
+                  <span class="cell-strong">{grantKind(g.kind)}</span>
+                  {grantSource(g, payments.data, invoices.data) && (
+                    <span class="cell-sub" data-testid="grant-source">{grantSource(g, payments.data, invoices.data)}</span>
+                  )}
+                </td>
+                <td class="num">{formatUSD(g.amount)}</td>
+                <td class="num">{formatUSD(g.used)}</td>
+                <td class="num">{formatUSD(g.remaining)}</td>
+                <td class="nowrap">{formatDate(g.granted_at)}</td>
+                <td class="nowrap">
+                  {g.expires_at ? formatDate(g.expires_at) : t('common.never')}{' '}
+                  {g.expired && <Badge kind="danger">{t('billing.expired')}</Badge>}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
+      )}
 
-      <Card title={t('billing.invoices_title')}>
-        <ErrorBox error={invoices.error} />
-        <Table
-          columns={[
-            t('billing.col_number'),
-            t('billing.col_date'),
-            { label: t('billing.col_amount'), class: 'num' },
-            t('billing.col_status'),
-            { label: '', class: 'actions' },
-          ]}
-          empty={t('billing.no_invoices')}
-          loading={invoices.loading && !invoices.data}
-        >
-          {(invoices.data || []).map((v) => (
-            <tr key={v.id} data-testid="invoice-row" data-id={v.id}>
-              <td class="mono nowrap">{v.number}</td>
-              <td class="nowrap">{formatDate(v.created_at)}</td>
-              <td class="num">{formatCents(v.total)}</td>
-              <td>{v.status === 'paid' ? <Badge kind="success">{t('billing.invoice_paid')}</Badge> : <Badge>{v.status}</Badge>}</td>
-              <td class="actions">
-                <a
-                  class="btn btn-ghost btn-sm"
-                  data-testid="invoice-view"
-                  href={v.html_url || `${B}/invoices/${encodeURIComponent(v.id)}?format=html`}
-                  target="_blank"
-                  rel="noopener"
-                >
-                  {t('billing.view')}
-                </a>
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+      {(!operator || (invoices.data || []).length > 0) && (
+        <Card title={t('billing.invoices_title')}>
+          <ErrorBox error={invoices.error} />
+          <Table
+            columns={[
+              t('billing.col_number'),
+              t('billing.col_date'),
+              { label: t('billing.col_amount'), class: 'num' },
+              t('billing.col_status'),
+              { label: '', class: 'actions' },
+            ]}
+            empty={t('billing.no_invoices')}
+            loading={invoices.loading && !invoices.data}
+          >
+            {(invoices.data || []).map((v) => (
+              <tr key={v.id} data-testid="invoice-row" data-id={v.id}>
+                <td class="mono nowrap">{v.number}</td>
+                <td class="nowrap">{formatDate(v.created_at)}</td>
+                <td class="num">{formatCents(v.total)}</td>
+                <td>{v.status === 'paid' ? <Badge kind="success">{t('billing.invoice_paid')}</Badge> : <Badge>{v.status}</Badge>}</td>
+                <td class="actions">
+                  <a
+                    class="btn btn-ghost btn-sm"
+                    data-testid="invoice-view"
+                    href={v.html_url || `${B}/invoices/${encodeURIComponent(v.id)}?format=html`}
+                    target="_blank"
+                    rel="noopener"
+                  >
+                    {t('billing.view')}
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
+      )}
 
-      <Card title={t('billing.payments_title')}>
-        <ErrorBox error={payments.error} />
-        <Table
-          columns={[
-            t('billing.col_date'),
-            t('billing.col_type'),
-            { label: t('billing.col_amount'), class: 'num' },
-            t('billing.col_card'),
-            t('billing.col_status'),
-          ]}
-          empty={t('billing.no_payments')}
-          loading={payments.loading && !payments.data}
-        >
-          {(payments.data || []).map((p) => (
-            <tr key={p.id} data-testid="payment-row" data-id={p.id}>
-              <td class="nowrap">{formatDateTime(p.created_at)}</td>
-              <td>{paymentKind(p.kind)}</td>
-              <td class="num">{formatCents(p.amount)}</td>
-              <td class="nowrap">{p.card ? cardLabel(p.card.brand, p.card.last4) : '—'}</td>
-              <td>
-                {paymentStatus(p.status)}
-                {p.failure_message && (
-                  <span class="cell-sub">{localHeadline(p.failure_code, null) || p.failure_message}</span>
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </Card>
+      {(!operator || (payments.data || []).length > 0) && (
+        <Card title={t('billing.payments_title')}>
+          <ErrorBox error={payments.error} />
+          <Table
+            columns={[
+              t('billing.col_date'),
+              t('billing.col_type'),
+              { label: t('billing.col_amount'), class: 'num' },
+              t('billing.col_card'),
+              t('billing.col_status'),
+            ]}
+            empty={t('billing.no_payments')}
+            loading={payments.loading && !payments.data}
+          >
+            {(payments.data || []).map((p) => (
+              <tr key={p.id} data-testid="payment-row" data-id={p.id}>
+                <td class="nowrap">{formatDateTime(p.created_at)}</td>
+                <td>{paymentKind(p.kind)}</td>
+                <td class="num">{formatCents(p.amount)}</td>
+                <td class="nowrap">{p.card ? cardLabel(p.card.brand, p.card.last4) : '—'}</td>
+                <td>
+                  {paymentStatus(p.status)}
+                  {p.failure_message && (
+                    <span class="cell-sub">{errorKey({ code: p.failure_code }) ? t(errorKey({ code: p.failure_code })) : p.failure_message}</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </Card>
+      )}
 
       {dialog === 'add' && (
         <AddPaymentDialog
           session={session}
           config={config}
+          first={first}
           onClose={() => {
             setDialog(null);
             reloadAll();
@@ -1144,22 +1288,20 @@ export const strings = {
     'billing.money_too_many_decimals': 'Use at most 2 decimal places (whole cents).',
     'billing.money_too_large': 'This amount is too large.',
 
-    'billing.err_card_declined': 'Your card was declined.',
-    'billing.err_insufficient_funds': 'Your card has insufficient funds.',
-    'billing.err_expired_card': 'Your card has expired.',
-    'billing.err_processing_error': 'An error occurred while processing your card. Try again later.',
-    'billing.err_payment_failed': 'The payment failed.',
-    'billing.err_authentication_required': 'This card requires authentication, which is not supported for this payment.',
-    'billing.err_param_number': 'Your card number is incorrect.',
-    'billing.err_param_exp': "Your card's expiration date is invalid.",
-    'billing.err_param_cvc': "Your card's security code is invalid.",
     'billing.field_error': '{field}: {error}',
     'billing.title': 'Billing',
     'billing.description': 'Prepaid credit pays for API requests. Add a payment method, buy credit, and manage auto-recharge and invoices.',
     'billing.balance_title': 'Credit balance',
     'billing.balance_sub': '{granted} granted in total, {used} used',
     'billing.reserved': '{amount} held by requests in progress',
-    'billing.operator_note': "This is the operator's organization: its requests do not use credit.",
+    'billing.operator_description': "The operator's organization pays its upstream providers directly.",
+    'billing.operator_title': 'No credit needed.',
+    'billing.operator_note': "This is the operator's organization: its requests do not use credit, so there is nothing to buy here. Customer organizations buy their own credit; grant them credit on the Organizations page.",
+    'billing.amount_to_add': 'Amount to add',
+    'billing.missing_fields': 'Fill in: {fields}.',
+    'billing.list_sep': ', ',
+    'billing.country_choose': 'Choose a country or region',
+    'billing.grant_from_invoice': '{what} · invoice {number}',
     'billing.buy_credit': 'Add to credit balance',
     'billing.buy_title': 'Add to credit balance',
     'billing.pay_with': 'Pay with',
@@ -1200,7 +1342,6 @@ export const strings = {
     'billing.city': 'City',
     'billing.postal_code': 'Postal code',
     'billing.country': 'Country',
-    'billing.country_hint': 'Two-letter code, such as US, CN or FR',
     'billing.tax_id': 'Tax ID',
     'billing.name_on_card': 'Name',
     'billing.card_details': 'Card details',
@@ -1267,22 +1408,20 @@ export const strings = {
     'billing.money_too_many_decimals': '最多保留两位小数（精确到分）。',
     'billing.money_too_large': '金额过大。',
 
-    'billing.err_card_declined': '你的银行卡被拒绝。',
-    'billing.err_insufficient_funds': '你的银行卡余额不足。',
-    'billing.err_expired_card': '你的银行卡已过期。',
-    'billing.err_processing_error': '处理银行卡时出错，请稍后重试。',
-    'billing.err_payment_failed': '付款失败。',
-    'billing.err_authentication_required': '此卡需要身份验证，本次付款不支持验证。',
-    'billing.err_param_number': '卡号不正确。',
-    'billing.err_param_exp': '银行卡有效期无效。',
-    'billing.err_param_cvc': '银行卡安全码无效。',
     'billing.field_error': '{field}：{error}',
     'billing.title': '账单',
     'billing.description': 'API 请求从预付额度中扣费。在这里添加付款方式、购买额度，并管理自动充值和发票。',
     'billing.balance_title': '额度余额',
     'billing.balance_sub': '累计获得 {granted}，已使用 {used}',
     'billing.reserved': '进行中的请求占用 {amount}',
-    'billing.operator_note': '这是运营方的组织：其请求不消耗额度。',
+    'billing.operator_description': '运营方的组织直接向上游提供方付费。',
+    'billing.operator_title': '无需额度。',
+    'billing.operator_note': '这是运营方的组织：其请求不消耗额度，因此无需在此购买。客户组织自行购买额度；如需向其发放额度，请前往“组织管理”页面。',
+    'billing.amount_to_add': '充值金额',
+    'billing.missing_fields': '请填写：{fields}。',
+    'billing.list_sep': '、',
+    'billing.country_choose': '请选择国家或地区',
+    'billing.grant_from_invoice': '{what} · 发票 {number}',
     'billing.buy_credit': '充值额度',
     'billing.buy_title': '充值额度',
     'billing.pay_with': '付款方式',
@@ -1323,7 +1462,6 @@ export const strings = {
     'billing.city': '城市',
     'billing.postal_code': '邮政编码',
     'billing.country': '国家/地区',
-    'billing.country_hint': '两位字母代码，例如 CN、US 或 FR',
     'billing.tax_id': '税号',
     'billing.name_on_card': '姓名',
     'billing.card_details': '银行卡信息',

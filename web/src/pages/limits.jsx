@@ -1,5 +1,5 @@
-// Limits: usage limits (the monthly hard limit and an e-mail alert, for the organisation
-// and for each project) and rate limits (the usage tier, what the next one needs, and the
+// Limits: usage limits (the monthly hard limit and an alert — e-mail or a signed webhook —
+// for the organisation and for each project, with every project's month spend) and rate limits (the usage tier, what the next one needs, and the
 // per-model limits in force for a project; a model no enabled provider serves, which is
 // refused whatever its limits, is listed after the served ones, muted and marked). Amounts
 // are typed in dollars and sent in cents; the server decides what is valid.
@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n.js';
 import { formatUSD, formatDate, formatNumber } from '../format.js';
-import { Button, Field, ErrorBox, Notice, Badge, Card, Table, Dialog, Loading, PageHeader, useLoad } from '../ui.jsx';
+import { Button, Field, ErrorBox, Notice, Badge, Card, Table, Dialog, Loading, PageHeader, CopyButton, useLoad } from '../ui.jsx';
 import { parseDollars, centsToInput, formatCents, MoneyField } from './billing.jsx';
 
 const ORG = '/v1/organization';
@@ -33,6 +33,7 @@ const CSS = `
 .lm-rl-unserved .badge{margin-left:8px;font-family:var(--font);vertical-align:1px}
 .lm-save-row{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
 .lm-save-row .notice{margin:0}
+.lm-secret{margin:8px 0 12px}
 `;
 if (typeof document !== 'undefined' && !document.getElementById('tg-limits-css')) {
   const el = document.createElement('style');
@@ -48,6 +49,12 @@ async function getOrNull(path) {
     if (e.status === 404) return null;
     throw e;
   }
+}
+
+// GET …/spend_limit answers without a limit too ("threshold_amount": null, and the month's
+// current_spend), so the page asks it for every scope without a 404.
+function hasLimit(limit) {
+  return !!limit && limit.threshold_amount !== null && limit.threshold_amount !== undefined;
 }
 
 function recipientsOf(alert) {
@@ -69,8 +76,39 @@ function channelLabel(alert) {
   return ch.type || '—';
 }
 
-// The hard limit and an e-mail alert of one scope (the organisation, or a project under
-// base). ids: the data-testid of each control.
+// The alert the form edits: the first one with an e-mail or webhook channel.
+function primaryAlert(alerts) {
+  return alerts.find((a) => recipientsOf(a) || webhookOf(a)) || null;
+}
+
+// A translated sentence whose {placeholders} are code (a command, a header): each is shown
+// as <code>, the words around it in the reader's language.
+function withCode(key, codes) {
+  const marks = {};
+  Object.keys(codes).forEach((k, i) => (marks[k] = `\u0000${i}\u0000`));
+  const parts = t(key, marks).split('\u0000');
+  const names = Object.keys(codes);
+  return parts.map((p, i) => (i % 2 === 1 ? <code key={i}>{codes[names[Number(p)]]}</code> : p));
+}
+
+function webhookOf(alert) {
+  const ch = alert && alert.notification_channel;
+  return ch && ch.type === 'webhook' && typeof ch.url === 'string' ? ch.url : null;
+}
+
+function isHttpUrl(text) {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !!u.host && !/\s/.test(text);
+  } catch (e) {
+    return false;
+  }
+}
+
+// The hard limit and one alert (soft limit) of one scope (the organisation, or a project under
+// base). The alert goes to e-mail addresses (needs the server's --smtp-url) or to a webhook
+// URL, which Tollgate POSTs a signed notification to; a new webhook alert's signing secret is
+// shown once, after saving. ids: the data-testid of each control.
 function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
   const data = useLoad(async () => {
     const [limit, alerts] = await Promise.all([getOrNull(`${base}/spend_limit`), api.list(`${base}/spend_alerts`)]);
@@ -80,9 +118,11 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
+  const [secret, setSecret] = useState(null); // the new webhook alert's signing secret, once
   const keepForm = useRef(false); // after a refused save: reload the state, keep what was typed
+  const secretRef = useRef(null);
 
-  const emailAlert = data.data ? data.data.alerts.find((a) => recipientsOf(a)) || null : null;
+  const primary = data.data ? primaryAlert(data.data.alerts) : null;
 
   useEffect(() => {
     if (!data.data) return;
@@ -91,17 +131,20 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
       return;
     }
     const { limit } = data.data;
+    const url = webhookOf(primary);
     setF({
-      hard: limit ? centsToInput(limit.threshold_amount) : '',
-      alert: emailAlert ? centsToInput(emailAlert.threshold_amount) : '',
-      email: emailAlert ? recipientsOf(emailAlert).join(', ') : session.user.email || '',
+      hard: hasLimit(limit) ? centsToInput(limit.threshold_amount) : '',
+      alert: primary ? centsToInput(primary.threshold_amount) : '',
+      channel: url !== null ? 'webhook' : recipientsOf(primary) ? 'email' : noEmail ? 'webhook' : 'email',
+      email: recipientsOf(primary) ? recipientsOf(primary).join(', ') : session.user.email || '',
+      url: url || '',
     });
   }, [data.data]);
 
   if (data.error) return <ErrorBox error={data.error} />;
   if (!data.data || !f) return <Loading />;
   const { limit, alerts } = data.data;
-  const others = alerts.filter((a) => a !== emailAlert);
+  const others = alerts.filter((a) => a !== primary);
 
   const edit = (k) => (v) => {
     setSaved(false);
@@ -112,38 +155,52 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
     e.preventDefault();
     setError(null);
     setSaved(false);
+    setSecret(null);
     let hard = null;
     let alert = null;
     if (f.hard.trim() !== '') {
       const p = parseDollars(f.hard);
       if (p.error) return setError(t('billing.field_error', { field: t('limits.hard_limit'), error: p.error }));
+      if (p.cents < 1) return setError(t('errors.limit_amount'));
       hard = p.cents;
     }
+    const rcpt = splitEmails(f.email);
+    const url = f.url.trim();
     if (f.alert.trim() !== '') {
       const p = parseDollars(f.alert);
       if (p.error) return setError(t('billing.field_error', { field: t('limits.alert_threshold'), error: p.error }));
+      if (p.cents < 1) return setError(t('errors.limit_amount'));
       alert = p.cents;
+      // the destination is checked here as the server will
+      if (f.channel === 'email') {
+        if (noEmail) return setError(t('errors.alert_no_smtp'));
+        if (rcpt.length < 1 || rcpt.length > 10 || rcpt.some((r) => !/^[^\s@<>,;]+@[^\s@<>,;]+$/.test(r)))
+          return setError(t('limits.alert_email_invalid'));
+      } else if (!isHttpUrl(url)) {
+        return setError(t('limits.alert_url_invalid'));
+      }
     }
     setBusy(true);
     try {
-      if (hard === null && limit) await api.del(`${base}/spend_limit`);
-      else if (hard !== null && (!limit || limit.threshold_amount !== hard))
+      if (hard === null && hasLimit(limit)) await api.del(`${base}/spend_limit`);
+      else if (hard !== null && (!hasLimit(limit) || limit.threshold_amount !== hard))
         await api.post(`${base}/spend_limit`, { threshold_amount: hard });
-      const rcpt = splitEmails(f.email);
-      if (alert === null && emailAlert) {
-        await api.del(`${base}/spend_alerts/${encodeURIComponent(emailAlert.id)}`);
+      if (alert === null && primary) {
+        await api.del(`${base}/spend_alerts/${encodeURIComponent(primary.id)}`);
       } else if (alert !== null) {
+        const channel =
+          f.channel === 'email' ? { type: 'email', recipients: rcpt } : { type: 'webhook', url };
         const same =
-          emailAlert &&
-          emailAlert.threshold_amount === alert &&
-          recipientsOf(emailAlert).join(',') === rcpt.join(',');
+          primary &&
+          primary.threshold_amount === alert &&
+          (f.channel === 'email'
+            ? recipientsOf(primary) && recipientsOf(primary).join(',') === rcpt.join(',')
+            : webhookOf(primary) === url);
         if (!same) {
           // an alert is replaced by a new one (the API has no update)
-          await api.post(`${base}/spend_alerts`, {
-            threshold_amount: alert,
-            notification_channel: { type: 'email', recipients: rcpt },
-          });
-          if (emailAlert) await api.del(`${base}/spend_alerts/${encodeURIComponent(emailAlert.id)}`);
+          const made = await api.post(`${base}/spend_alerts`, { threshold_amount: alert, notification_channel: channel });
+          if (channel.type === 'webhook' && made.signing_secret) setSecret(made.signing_secret);
+          if (primary) await api.del(`${base}/spend_alerts/${encodeURIComponent(primary.id)}`);
         }
       }
       setSaved(true);
@@ -183,10 +240,12 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
           />
           {limit && (
             <div class="field-hint" data-testid={ids.current}>
-              {t('limits.current_of_limit', {
-                spend: formatUSD(limit.current_spend),
-                limit: formatCents(limit.threshold_amount),
-              })}{' '}
+              {hasLimit(limit)
+                ? t('limits.current_of_limit', {
+                    spend: formatUSD(limit.current_spend),
+                    limit: formatCents(limit.threshold_amount),
+                  })
+                : t('limits.current_spend', { spend: formatUSD(limit.current_spend) })}{' '}
               {limit.enforcement && limit.enforcement.status === 'enforcing' && (
                 <Badge kind="danger">{t('limits.enforcing')}</Badge>
               )}
@@ -201,20 +260,53 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
             value={f.alert}
             onInput={edit('alert')}
             testid={ids.alert}
-            disabled={reader || noEmail}
+            disabled={reader}
             placeholder={t('limits.none_placeholder')}
           />
-          <Field
-            label={t('limits.alert_email')}
-            hint={t('limits.alert_email_hint')}
-            type="text"
-            inputMode="email"
-            value={f.email}
-            onInput={(e) => edit('email')(e.currentTarget.value)}
-            testid={ids.email}
-            disabled={reader || noEmail}
-          />
-          {noEmail && <div class="field-hint" data-testid="alerts-unavailable">{t('limits.alert_no_smtp')}</div>}
+          <Field label={t('limits.alert_channel')} id={`${ids.channel}-select`}>
+            <select
+              id={`${ids.channel}-select`}
+              class="input select"
+              data-testid={ids.channel}
+              value={f.channel}
+              disabled={reader}
+              onChange={(e) => edit('channel')(e.currentTarget.value)}
+            >
+              <option value="webhook">{t('limits.channel_webhook')}</option>
+              <option value="email" disabled={noEmail && f.channel !== 'email'}>
+                {noEmail ? t('limits.channel_email_off') : t('limits.channel_email')}
+              </option>
+            </select>
+          </Field>
+          {f.channel === 'email' ? (
+            <Field
+              label={t('limits.alert_email')}
+              hint={t('limits.alert_email_hint')}
+              type="text"
+              inputMode="email"
+              value={f.email}
+              onInput={(e) => edit('email')(e.currentTarget.value)}
+              testid={ids.email}
+              disabled={reader || noEmail}
+            />
+          ) : (
+            <Field
+              label={t('limits.alert_url')}
+              hint={t('limits.alert_url_hint')}
+              type="url"
+              inputMode="url"
+              placeholder="https://"
+              value={f.url}
+              onInput={(e) => edit('url')(e.currentTarget.value)}
+              testid={ids.url}
+              disabled={reader}
+            />
+          )}
+          {noEmail && (
+            <div class="field-hint" data-testid="alerts-unavailable">
+              {withCode('limits.alert_no_smtp', { flag: 'tollgate serve --smtp-url' })}
+            </div>
+          )}
         </div>
       </div>
       {others.length > 0 && (
@@ -236,6 +328,31 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
           </ul>
         </>
       )}
+      {secret && (
+        <div class="lm-secret" data-testid={`${ids.secret}-box`}>
+          <Notice kind="warning">{t('limits.secret_warning')}</Notice>
+          <div class="field">
+            <label class="field-label" for={`${ids.secret}-input`}>
+              {t('limits.secret_label')}
+            </label>
+            <div class="input-group">
+              <input
+                id={`${ids.secret}-input`}
+                ref={secretRef}
+                class="input secret-input"
+                readOnly
+                value={secret}
+                data-testid={ids.secret}
+                onFocus={(e) => e.currentTarget.select()}
+              />
+              <CopyButton text={secret} testid={`${ids.secret}-copy`} getInput={() => secretRef.current} />
+            </div>
+            <div class="field-hint">
+              {withCode('limits.secret_hint', { header: 'Tollgate-Signature: t=…,v1=…', payload: 't.body' })}
+            </div>
+          </div>
+        </div>
+      )}
       <ErrorBox error={error} />
       {!reader && (
         <div class="lm-save-row">
@@ -256,7 +373,10 @@ function LimitsForm({ base, session, reader, ids, onSaved, noEmail }) {
 const ORG_IDS = {
   hard: 'hard-limit',
   alert: 'alert-threshold',
+  channel: 'alert-channel',
   email: 'alert-email',
+  url: 'alert-webhook-url',
+  secret: 'alert-signing-secret',
   save: 'limits-save',
   saved: 'limits-saved',
   current: 'hard-limit-current',
@@ -264,7 +384,10 @@ const ORG_IDS = {
 const PROJECT_IDS = {
   hard: 'project-hard-limit',
   alert: 'project-alert-threshold',
+  channel: 'project-alert-channel',
   email: 'project-alert-email',
+  url: 'project-alert-webhook-url',
+  secret: 'project-alert-signing-secret',
   save: 'project-limits-save',
   saved: 'project-limits-saved',
   current: 'project-hard-limit-current',
@@ -301,8 +424,8 @@ function ProjectLimits({ projects, session, reader, noEmail }) {
               <span class="cell-strong">{project.name}</span>
               <span class="cell-sub mono">{project.id}</span>
             </td>
-            <td class="num">{limit ? formatCents(limit.threshold_amount) : t('limits.no_limit')}</td>
-            <td class="num">{limit ? formatUSD(limit.current_spend) : '—'}</td>
+            <td class="num">{hasLimit(limit) ? formatCents(limit.threshold_amount) : t('limits.no_limit')}</td>
+            <td class="num" data-testid="project-month-spend">{limit ? formatUSD(limit.current_spend) : '—'}</td>
             <td>{alerts.length ? alerts.map((a) => formatCents(a.threshold_amount)).join(', ') : t('limits.no_alerts')}</td>
             <td class="actions">
               <Button small variant="ghost" testid="project-limits-edit" onClick={() => setEditing(project)}>
@@ -556,12 +679,24 @@ export const strings = {
     'limits.hard_hint': 'Once this month’s spend reaches the budget, further API requests are refused. Leave empty for none.',
     'limits.current_of_limit': 'This month: {spend} of {limit}',
     'limits.enforcing': 'Limit reached',
-    'limits.alert_title': 'Email alert',
+    'limits.current_spend': 'This month: {spend}',
+    'limits.alert_title': 'Alert (soft limit)',
     'limits.alert_threshold': 'Alert threshold',
-    'limits.alert_hint': 'An email is sent once a month when spend reaches this amount. Leave empty for none.',
+    'limits.alert_hint': 'One notification a month when spend reaches this amount; requests go on. Leave empty for none.',
+    'limits.alert_channel': 'Notify by',
+    'limits.channel_webhook': 'Webhook',
+    'limits.channel_email': 'Email',
+    'limits.channel_email_off': 'Email (no mail server)',
+    'limits.alert_url': 'Webhook URL',
+    'limits.alert_url_hint': 'Tollgate POSTs a signed JSON notification to this address.',
+    'limits.alert_url_invalid': 'Enter a webhook URL that starts with http:// or https://.',
+    'limits.alert_email_invalid': 'Enter 1 to 10 email addresses, separated by commas.',
+    'limits.secret_label': 'Signing secret',
+    'limits.secret_warning': "Save this signing secret now: it won't be shown again.",
+    'limits.secret_hint': 'Each notification carries the header {header}: HMAC-SHA256 with this secret over {payload}. Check it before trusting a notification.',
     'limits.alert_email': 'Send alerts to',
     'limits.alert_email_hint': 'Email addresses, separated by commas',
-    'limits.alert_no_smtp': 'Email alerts are not available: this server has no mail server configured (tollgate serve --smtp-url). Ask its operator.',
+    'limits.alert_no_smtp': 'Email alerts need a mail server, which this server does not have ({flag}). Webhook alerts work without one.',
     'limits.alert_email_to': 'email to {to}',
     'limits.alert_webhook_to': 'webhook {url}',
     'limits.other_alerts': 'Other alerts',
@@ -615,12 +750,24 @@ export const strings = {
     'limits.hard_hint': '本月支出达到预算后，后续 API 请求将被拒绝。留空表示不设预算。',
     'limits.current_of_limit': '本月：{spend} / {limit}',
     'limits.enforcing': '已达上限',
-    'limits.alert_title': '邮件提醒',
+    'limits.current_spend': '本月：{spend}',
+    'limits.alert_title': '提醒（软限额）',
     'limits.alert_threshold': '提醒阈值',
-    'limits.alert_hint': '本月支出达到该金额时发送一次邮件（每月一次）。留空表示不提醒。',
+    'limits.alert_hint': '本月支出达到该金额时发送一次通知（每月一次），请求不受影响。留空表示不提醒。',
+    'limits.alert_channel': '通知方式',
+    'limits.channel_webhook': 'Webhook',
+    'limits.channel_email': '电子邮件',
+    'limits.channel_email_off': '电子邮件（未配置邮件服务器）',
+    'limits.alert_url': 'Webhook 地址',
+    'limits.alert_url_hint': 'Tollgate 会向此地址 POST 一条带签名的 JSON 通知。',
+    'limits.alert_url_invalid': '请输入以 http:// 或 https:// 开头的 Webhook 地址。',
+    'limits.alert_email_invalid': '请输入 1 到 10 个电子邮件地址，用逗号分隔。',
+    'limits.secret_label': '签名密钥',
+    'limits.secret_warning': '请立即保存此签名密钥：它不会再次显示。',
+    'limits.secret_hint': '每条通知都带有请求头 {header}：用此密钥对 {payload} 计算的 HMAC-SHA256。请先验证签名，再信任通知内容。',
     'limits.alert_email': '提醒发送至',
     'limits.alert_email_hint': '电子邮件地址，多个地址用逗号分隔',
-    'limits.alert_no_smtp': '无法使用邮件提醒：此服务器未配置邮件服务器（tollgate serve --smtp-url）。请联系运营方。',
+    'limits.alert_no_smtp': '邮件提醒需要邮件服务器，而此服务器未配置（{flag}）。Webhook 提醒无需邮件服务器。',
     'limits.alert_email_to': '发送邮件至 {to}',
     'limits.alert_webhook_to': 'Webhook {url}',
     'limits.other_alerts': '其他提醒',

@@ -13,6 +13,7 @@ export const strings = {
     'login.submitting': 'Logging in…',
     'login.no_account': "Don't have an account?",
     'login.to_signup': 'Sign up',
+    'login.fill_both': 'Enter your email address and password.',
   },
   zh: {
     'login.title': '欢迎回来',
@@ -23,6 +24,7 @@ export const strings = {
     'login.submitting': '正在登录…',
     'login.no_account': '还没有账户？',
     'login.to_signup': '注册',
+    'login.fill_both': '请输入电子邮件地址和密码。',
   },
 };
 
@@ -42,7 +44,10 @@ export function AuthScreen({ children }) {
   );
 }
 
-export default function LoginPage({ onSession }) {
+// The "Sign up" link only when anyone may sign up (GET /console/api/config says "open");
+// with sign-up by invitation or closed, people come in through an invitation link.
+export default function LoginPage({ onSession, config }) {
+  const signupOpen = !!config && config.signup === 'open';
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
@@ -50,8 +55,9 @@ export default function LoginPage({ onSession }) {
 
   const submit = async (e) => {
     e.preventDefault();
-    setBusy(true);
     setError(null);
+    if (!email.trim() || !password) return setError(t('login.fill_both'));
+    setBusy(true);
     try {
       const s = await api.post('/console/api/login', { email: email.trim(), password });
       onSession(s);
@@ -89,12 +95,14 @@ export default function LoginPage({ onSession }) {
           {busy ? t('login.submitting') : t('login.submit')}
         </Button>
       </form>
-      <p class="auth-switch">
-        {t('login.no_account')}{' '}
-        <Link href="/signup" data-testid="to-signup">
-          {t('login.to_signup')}
-        </Link>
-      </p>
+      {signupOpen && (
+        <p class="auth-switch">
+          {t('login.no_account')}{' '}
+          <Link href="/signup" data-testid="to-signup">
+            {t('login.to_signup')}
+          </Link>
+        </p>
+      )}
     </AuthScreen>
   );
 }

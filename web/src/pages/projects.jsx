@@ -27,6 +27,9 @@ export const strings = {
     'projects.archive_text':
       'Archive "{name}"? All of its API keys stop working immediately and no new keys can be created in it. Archived projects cannot be restored.',
     'projects.archive_submit': 'Archive project',
+    'projects.rename': 'Rename',
+    'projects.rename_title': 'Rename project',
+    'projects.rename_submit': 'Save',
   },
   zh: {
     'projects.title': '项目',
@@ -48,11 +51,15 @@ export const strings = {
     'projects.archive_title': '归档项目',
     'projects.archive_text': '确定归档“{name}”吗？它的所有 API 密钥会立即失效，也无法再在其中创建新密钥。已归档的项目无法恢复。',
     'projects.archive_submit': '归档项目',
+    'projects.rename': '重命名',
+    'projects.rename_title': '重命名项目',
+    'projects.rename_submit': '保存',
   },
 };
 
-function CreateProjectDialog({ onCreated, onClose }) {
-  const [name, setName] = useState('');
+// Creates a project, or renames `project` (the default project's name is user data too).
+function CreateProjectDialog({ project, onCreated, onClose }) {
+  const [name, setName] = useState(project ? project.name : '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const submit = async (e) => {
@@ -64,7 +71,8 @@ function CreateProjectDialog({ onCreated, onClose }) {
     setBusy(true);
     setError(null);
     try {
-      await api.post('/v1/organization/projects', { name: name.trim() });
+      if (project) await api.post(`/v1/organization/projects/${encodeURIComponent(project.id)}`, { name: name.trim() });
+      else await api.post('/v1/organization/projects', { name: name.trim() });
       await onCreated();
       onClose();
     } catch (err) {
@@ -73,7 +81,7 @@ function CreateProjectDialog({ onCreated, onClose }) {
     }
   };
   return (
-    <Dialog title={t('projects.dialog_title')} onClose={busy ? undefined : onClose}>
+    <Dialog title={project ? t('projects.rename_title') : t('projects.dialog_title')} onClose={busy ? undefined : onClose}>
       <form onSubmit={submit} noValidate>
         <Field
           label={t('projects.name')}
@@ -89,8 +97,8 @@ function CreateProjectDialog({ onCreated, onClose }) {
           <Button onClick={onClose} disabled={busy}>
             {t('common.cancel')}
           </Button>
-          <Button type="submit" variant="primary" disabled={busy} testid="project-create-submit">
-            {busy ? t('projects.submitting') : t('projects.submit')}
+          <Button type="submit" variant="primary" disabled={busy} testid={project ? 'project-rename-submit' : 'project-create-submit'}>
+            {busy ? t('common.saving') : project ? t('projects.rename_submit') : t('projects.submit')}
           </Button>
         </div>
       </form>
@@ -103,6 +111,7 @@ export default function ProjectsPage({ session }) {
   const { data, error, loading, reload } = useLoad(() => api.list('/v1/organization/projects?include_archived=true'), []);
   const [creating, setCreating] = useState(false);
   const [archiving, setArchiving] = useState(null);
+  const [renaming, setRenaming] = useState(null);
   const projects = data || [];
 
   return (
@@ -144,9 +153,14 @@ export default function ProjectsPage({ session }) {
             {owner && (
               <td class="actions">
                 {p.status === 'active' && (
-                  <Button small testid="project-archive" onClick={() => setArchiving(p)}>
-                    {t('projects.archive')}
-                  </Button>
+                  <>
+                    <Button small variant="ghost" testid="project-rename" onClick={() => setRenaming(p)}>
+                      {t('projects.rename')}
+                    </Button>{' '}
+                    <Button small testid="project-archive" onClick={() => setArchiving(p)}>
+                      {t('projects.archive')}
+                    </Button>
+                  </>
                 )}
               </td>
             )}
@@ -155,6 +169,7 @@ export default function ProjectsPage({ session }) {
       </Table>
 
       {creating && <CreateProjectDialog onCreated={reload} onClose={() => setCreating(false)} />}
+      {renaming && <CreateProjectDialog project={renaming} onCreated={reload} onClose={() => setRenaming(null)} />}
       {archiving && (
         <Confirm
           title={t('projects.archive_title')}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { t } from '../i18n.js';
+import { t, lang } from '../i18n.js';
 import { Button, Field, ErrorBox, Link, Loading, Notice, roleLabel } from '../ui.jsx';
 import { AuthScreen } from './login.jsx';
 
@@ -69,9 +69,15 @@ export default function SignupPage({ config, onSession }) {
 
   const submit = async (e) => {
     e.preventDefault();
-    setBusy(true);
     setError(null);
-    const body = { email: email.trim(), password };
+    // what can be checked here is checked before sending (the server checks it again)
+    if (!/^[^\s@]+@[^\s@]+$/.test(email.trim())) return setError(t('errors.email_invalid'));
+    const bytes = new TextEncoder().encode(password).length;
+    if (bytes < 8 || bytes > 128) return setError(t('errors.password_length'));
+    setBusy(true);
+    // the language names what the person leaves unnamed (the default project, the
+    // organisation): chosen once, user data from then on
+    const body = { email: email.trim(), password, language: lang() };
     if (token) body.invite_token = token;
     else if (org.trim()) body.organization_name = org.trim();
     try {
