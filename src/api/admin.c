@@ -138,7 +138,13 @@ void tg_api_key_create(tg_call_t *c, const tg_route_args_t *a)
     tg_key_hash(secret, strlen(secret), row.hash);
     tg_key_redact(secret, row.redacted);
     row.created_at = now;
-    if (c->w->store->tenancy->key_insert(c->w->store, &row) < 0 || tg_call_reload(c) < 0) {
+    cJSON *ev = tg_audit_details(row.id), *evd = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddStringToObject(evd, "name", row.name);
+    cJSON_AddItemToObject(evd, "permissions", cJSON_Parse(row.permissions));
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->tenancy->key_insert(c->w->store, &row), "api_key.created",
+                     project_id, ev) < 0 ||
+        tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
     }
@@ -227,7 +233,11 @@ void tg_api_key_delete(tg_call_t *c, const tg_route_args_t *a)
                       "deleting it.");
         return;
     }
-    if (c->w->store->tenancy->key_revoke(c->w->store, id, tg_now()) < 0 || tg_call_reload(c) < 0) {
+    const char *project_id = a->project ? a->project->id : NULL;
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->tenancy->key_revoke(c->w->store, id, tg_now()),
+                     "api_key.deleted", project_id, tg_audit_details(id)) < 0 ||
+        tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
@@ -253,9 +263,15 @@ static cJSON *project_object(const tg_project_row_t *p)
     return o;
 }
 
-static void save_project(tg_call_t *c, tg_project_row_t *p)
+/* event: project.created, project.updated or project.archived */
+static void save_project(tg_call_t *c, tg_project_row_t *p, const char *event)
 {
-    if (c->w->store->tenancy->project_upsert(c->w->store, p) < 0 || tg_call_reload(c) < 0)
+    cJSON *ev = tg_audit_details(p->id);
+    if (strcmp(event, "project.archived") != 0)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "data"), "name", p->name);
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->tenancy->project_upsert(c->w->store, p), event, p->id, ev) < 0 ||
+        tg_call_reload(c) < 0)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     else
         tg_call_json(c, 200, project_object(p));
@@ -350,7 +366,17 @@ void tg_api_rate_limit_set(tg_call_t *c, const tg_route_args_t *a)
         row.v[k] = (int64_t)v->valuedouble;
     }
     cJSON_Delete(j);
-    if (c->w->store->tenancy->rate_limit_set(c->w->store, &row) < 0 || tg_call_reload(c) < 0 ||
+    cJSON *ev = tg_audit_details(NULL), *chg;
+    char rl[TG_NAME_MAX + 4];
+    snprintf(rl, sizeof(rl), "rl-%s", row.model);
+    cJSON_AddStringToObject(ev, "id", rl);
+    chg = cJSON_AddObjectToObject(ev, "changes_requested");
+    for (int k = 0; k < TG_RL__N; k++)
+        cJSON_AddNumberToObject(chg, names[k], (double)row.v[k]);
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->tenancy->rate_limit_set(c->w->store, &row),
+                     "rate_limit.updated", p.id, ev) < 0 ||
+        tg_call_reload(c) < 0 ||
         !(m = tg_catalog_model(c->cat, row.model, strlen(row.model)))) { /* the new snapshot */
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -388,7 +414,7 @@ void tg_api_project_create(tg_call_t *c, const tg_route_args_t *a)
         tg_random_id(p.id, "proj_", 24);
         snprintf(p.org_id, sizeof(p.org_id), "%s", c->org_id);
         p.created_at = tg_now();
-        save_project(c, &p);
+        save_project(c, &p, "project.created");
     }
     cJSON_Delete(j);
 }
@@ -405,7 +431,7 @@ void tg_api_project_update(tg_call_t *c, const tg_route_args_t *a)
     if (!j)
         return;
     if (get_name(c, j, p.name, sizeof(p.name), 1) > 0)
-        save_project(c, &p);
+        save_project(c, &p, "project.updated");
     cJSON_Delete(j);
 }
 
@@ -414,7 +440,7 @@ void tg_api_project_archive(tg_call_t *c, const tg_route_args_t *a)
     tg_project_row_t p = *a->project;
     if (!p.archived_at)
         p.archived_at = tg_now();
-    save_project(c, &p);
+    save_project(c, &p, "project.archived");
 }
 
 /* ---- providers (operator only) ---- */
@@ -721,7 +747,13 @@ void tg_api_provider_save(tg_call_t *c, const tg_route_args_t *a)
     }
     free_providers(rows, n);
     if (provider_fields(c, j, &p, !cur) == 0) {
-        if (st->tenancy->provider_upsert(st, &p) < 0 || tg_call_reload(c) < 0)
+        cJSON *ev = tg_audit_details(p.id), *evd = cJSON_AddObjectToObject(ev, "data");
+        cJSON_AddStringToObject(evd, "name", p.name); /* never a key */
+        cJSON_AddStringToObject(evd, "base_url", p.base_url);
+        if (tg_audit_begin(c) < 0 ||
+            tg_audit_end(c, st->tenancy->provider_upsert(st, &p),
+                         cur ? "provider.updated" : "provider.created", NULL, ev) < 0 ||
+            tg_call_reload(c) < 0)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         else
             tg_call_json(c, 200, provider_object(c, &p));
@@ -741,7 +773,10 @@ void tg_api_provider_delete(tg_call_t *c, const tg_route_args_t *a)
     }
     snprintf(id, sizeof(id), "%s", cur->id);
     free_providers(rows, n);
-    if (c->w->store->tenancy->provider_delete(c->w->store, id) < 0 || tg_call_reload(c) < 0) {
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->tenancy->provider_delete(c->w->store, id),
+                     "provider.deleted", NULL, tg_audit_details(id)) < 0 ||
+        tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -68,7 +68,12 @@ static void create(tg_call_t *c, const char *project_id)
         /* every alert gets a signing secret; shown once, for webhook receivers */
         tg_random_id(secret, "whsec_", 40);
         int n = tg_secret_seal(secret, strlen(secret), a.secret, sizeof(a.secret));
-        if (n < 0 || (a.secret_len = (size_t)n, tg_alerts_add(c->w->store, &a) < 0)) {
+        cJSON *ev = tg_audit_details(a.id), *evd = cJSON_AddObjectToObject(ev, "data");
+        cJSON_AddNumberToObject(evd, "threshold_amount", (double)cents);
+        cJSON_AddItemToObject(evd, "notification_channel", cJSON_Duplicate(ch, 1));
+        if (n < 0 || (a.secret_len = (size_t)n, tg_audit_begin(c) < 0) ||
+            tg_audit_end(c, tg_alerts_add(c->w->store, &a), "spend_alert.created", project_id,
+                         ev) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = alert_object(&a);
@@ -133,7 +138,10 @@ void tg_api_spend_alert_delete(tg_call_t *c, const tg_route_args_t *a)
     size_t k;
     if (find(c, a, &rows, &k) < 0)
         return;
-    if (tg_alerts_remove(c->w->store, c->org_id, rows[k].id) < 0) {
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, tg_alerts_remove(c->w->store, c->org_id, rows[k].id),
+                     "spend_alert.deleted", a->project ? a->project->id : NULL,
+                     tg_audit_details(rows[k].id)) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     } else {
         cJSON *o = cJSON_CreateObject();

@@ -41,6 +41,7 @@ struct tg_call {
     const char *method; /* the route's method (a HEAD is served as its GET); NULL: unrouted */
     int route_id;       /* its row of the route table, or TG_ROUTE_* (router.c) */
     char verb[8];       /* the request's method, kept for the access log (req may be gone) */
+    char actor_key[TG_ID_MAX]; /* the admin key's id, for the audit log (audit.c) */
     int status;         /* the answer's HTTP status */
     tg_err_t err;       /* the error answered, TG_OK if none */
     tg_catalog_t *cat; /* ref held for the call's life */
@@ -109,6 +110,10 @@ void tg_call_bad_method(tg_call_t *c);
 int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope);
 /* Body as a JSON object; on failure answers 400 and returns NULL. */
 cJSON *tg_call_body_json(tg_call_t *c);
+/* Calls fn with every value of a repeated query parameter (`name`, `name[]` or `name[N]`),
+ * decoded; -1 if fn or an allocation fails. */
+int tg_call_query_each(tg_call_t *c, const char *name, int (*fn)(void *arg, const char *v),
+                       void *arg);
 /* Query parameter (decoded, copied into buf); NULL when absent. */
 const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap);
 /* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
@@ -217,6 +222,7 @@ int tg_console_auth(tg_call_t *c, unsigned scope);
  * own path (which may hold a token) */
 enum { TG_ROUTE_UNKNOWN = 120, TG_ROUTE_FILE, TG_ROUTE_HTTP_ERROR, TG_ROUTE_NONE };
 const char *tg_route_name(int route);
+const char *tg_route_method(int route); /* "" for TG_ROUTE_* */
 
 /* observe.c: metrics and the access log, written when a call ends */
 tg_observe_t *tg_observe_new(void); /* a worker's counters, registered for the scrape */
@@ -224,6 +230,17 @@ void tg_observe_end(tg_call_t *c);  /* from tg_call_free */
 void tg_observe_stream(tg_call_t *c, int open); /* a streamed answer began (1) or ended (0) */
 void tg_observe_upstream(tg_call_t *c, const char *provider, uint64_t ns); /* one attempt */
 void tg_observe_scrape(tg_strbuf_t *b); /* the families above, in Prometheus' text format */
+
+/* audit.c: the audit log. tg_audit_begin opens a transaction; tg_audit_end records the event
+ * when rc is 0 and commits, else rolls back, and returns the outcome. Both take `details` (the
+ * object named like the event's type; NULL: {}). tg_audit_write records an event inside the
+ * caller's own transaction (org_id NULL: the caller's organisation). */
+int tg_audit_begin(tg_call_t *c);
+int tg_audit_end(tg_call_t *c, int rc, const char *type, const char *project_id, cJSON *details);
+int tg_audit_write(tg_call_t *c, const char *org_id, const char *type, const char *project_id,
+                   cJSON *details);
+cJSON *tg_audit_details(const char *id); /* {"id": id} */
+tg_handler_t tg_api_audit_logs;
 
 /* ops.c */
 tg_handler_t tg_api_health, tg_api_ready, tg_api_metrics;

@@ -119,11 +119,18 @@ void tg_api_grant_credit(tg_call_t *c, const char *org_id)
     if (grant_body(c, org_id, &g) < 0)
         return;
     tg_store_t *st = c->w->store;
-    if (st->ops->begin(st) < 0) {
+    if (tg_audit_begin(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }
     int rc = tg_ledger_grant_write(st, &g);
+    cJSON *ev = tg_audit_details(g.id), *evd = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddStringToObject(evd, "organization_id", g.org_id);
+    cJSON_AddItemToObject(evd, "amount", tg_json_nanos(g.amount)); /* dollars, exact */
+    if (rc == 0 && tg_audit_write(c, NULL, "credit_grant.created", NULL, ev) < 0)
+        rc = -1;
+    else if (rc != 0)
+        cJSON_Delete(ev);
     if (rc == 0 && st->ops->commit(st) == 0) {
         tg_ledger_grant_done(&g, 1);
     } else {
@@ -276,7 +283,12 @@ void tg_api_spend_limit_set(tg_call_t *c, const tg_route_args_t *a)
     if (!j)
         return;
     if (tg_api_monthly_threshold(c, j, &cents) == 0) {
-        if (tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), cents) < 0)
+        cJSON *ev = tg_audit_details(limit_scope(c, a));
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(ev, "changes_requested"),
+                                "threshold_amount", (double)cents);
+        if (tg_audit_begin(c) < 0 ||
+            tg_audit_end(c, tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), cents),
+                         "spend_limit.updated", a->project ? a->project->id : NULL, ev) < 0)
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         else
             tg_call_json(c, 200,
@@ -290,7 +302,10 @@ void tg_api_spend_limit_set(tg_call_t *c, const tg_route_args_t *a)
 void tg_api_spend_limit_delete(tg_call_t *c, const tg_route_args_t *a)
 {
     char obj[64];
-    if (tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), 0) < 0) {
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, tg_ledger_set_limit(c->w->store, c->org_id, limit_scope(c, a), 0),
+                     "spend_limit.deleted", a->project ? a->project->id : NULL,
+                     tg_audit_details(limit_scope(c, a))) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -276,6 +276,37 @@ cJSON *tg_call_body_json(tg_call_t *c)
     return j;
 }
 
+int tg_call_query_each(tg_call_t *c, const char *name, int (*fn)(void *arg, const char *v),
+                       void *arg)
+{
+    const char *q = tg_http_query(c->req);
+    size_t nl = strlen(name);
+    int rc = 0;
+    while (q && *q && rc == 0) {
+        size_t plen = strcspn(q, "&");
+        const char *eq = memchr(q, '=', plen);
+        size_t klen = eq ? (size_t)(eq - q) : plen;
+        char *k = strndup(q, klen), *kd = k ? evhttp_uridecode(k, 1, NULL) : NULL;
+        if (!kd) {
+            rc = -1;
+        } else if (strncmp(kd, name, nl) == 0 &&
+                   (kd[nl] == '\0' || (kd[nl] == '[' && kd[strlen(kd) - 1] == ']' &&
+                                       strspn(kd + nl + 1, "0123456789") == strlen(kd) - nl - 2))) {
+            char *v = eq ? strndup(eq + 1, plen - klen - 1) : strdup("");
+            char *vd = v ? evhttp_uridecode(v, 1, NULL) : NULL;
+            rc = vd ? fn(arg, vd) : -1;
+            free(v);
+            free(vd);
+        }
+        free(k);
+        free(kd);
+        q += plen;
+        if (*q == '&')
+            q++;
+    }
+    return rc;
+}
+
 const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 {
     const char *q = tg_http_query(c->req);

@@ -170,7 +170,11 @@ static void open_session(tg_call_t *c, int status, const tg_user_row_t *u)
     snprintf(s.user_id, sizeof(s.user_id), "%s", u->id);
     s.created_at = tg_now();
     s.expires_at = s.created_at + TG_SESSION_TTL;
-    if (c->w->store->accounts->session_insert(c->w->store, &s) != 0) {
+    c->user = *u; /* the actor of the audit log's login.succeeded */
+    snprintf(c->org_id, sizeof(c->org_id), "%s", u->org_id);
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->accounts->session_insert(c->w->store, &s),
+                     "login.succeeded", NULL, NULL) != 0) {
         sodium_memzero(token, sizeof(token));
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
@@ -214,11 +218,15 @@ static void signup_hashed(void *arg, int result, const char *hash)
         snprintf(p->user.org_id, sizeof(p->user.org_id), "%s", p->invite.org_id);
         snprintf(p->user.role, sizeof(p->user.role), "%s", p->invite.role);
         p->user.created_at = tg_now();
+        c->user = p->user; /* the actor of invite.accepted */
+        snprintf(c->org_id, sizeof(c->org_id), "%s", p->user.org_id);
         rc = st->ops->begin(st);
         if (rc == 0)
             rc = st->accounts->invite_accept(st, p->invite.id, p->user.created_at);
         if (rc == 0)
             rc = st->accounts->user_insert(st, &p->user);
+        if (rc == 0)
+            rc = tg_audit_write(c, NULL, "invite.accepted", NULL, tg_audit_details(p->invite.id));
         if (rc == 0)
             rc = st->ops->commit(st);
         if (rc != 0)
@@ -366,6 +374,16 @@ static void login_checked(void *arg, int result, const char *unused)
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
     } else {
         tg_login_failed(p->user.email, tg_now());
+        if (p->user.id[0]) { /* a known account: its organisation's audit log says so */
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddStringToObject(ev, "error_code", "invalid_credentials");
+            c->user = p->user;
+            snprintf(c->org_id, sizeof(c->org_id), "%s", p->user.org_id);
+            if (tg_audit_begin(c) == 0)
+                tg_audit_end(c, 0, "login.failed", NULL, ev);
+            else
+                cJSON_Delete(ev);
+        }
         tg_call_error(c, TG_E_INVALID_CREDENTIALS, NULL, NULL);
     }
     sodium_memzero(p, sizeof(*p));
@@ -449,7 +467,11 @@ void tg_console_logout(tg_call_t *c, const tg_route_args_t *a)
 {
     if (require_session(c) < 0)
         return;
-    if (c->w->store->accounts->session_delete(c->w->store, c->session_hash) == -1) {
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, c->w->store->accounts->session_delete(c->w->store, c->session_hash) == -1
+                            ? -1
+                            : 0,
+                     "logout.succeeded", NULL, NULL) == -1) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -77,7 +77,16 @@ static void invite_create(tg_call_t *c)
     tg_token_new(token, r.token_hash);
     r.invited_at = tg_now();
     r.expires_at = r.invited_at + TG_INVITE_TTL;
-    if (rc != TG_STORE_NOTFOUND || st->accounts->invite_insert(st, &r) != 0) {
+    cJSON *ev = tg_audit_details(r.id), *evd = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddStringToObject(evd, "email", r.email);
+    cJSON_AddStringToObject(evd, "role", r.role);
+    if (rc != TG_STORE_NOTFOUND) {
+        cJSON_Delete(ev);
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        goto out;
+    }
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, st->accounts->invite_insert(st, &r), "invite.sent", NULL, ev) != 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;
     }
@@ -131,7 +140,9 @@ void tg_api_invites(tg_call_t *c, const tg_route_args_t *a)
     if (tg_call_is(c, "GET")) {
         tg_call_json(c, 200, invite_object(&r));
     } else if (tg_call_is(c, "DELETE")) {
-        if (st->accounts->invite_delete(st, r.id) != 0) {
+        if (tg_audit_begin(c) < 0 ||
+            tg_audit_end(c, st->accounts->invite_delete(st, r.id), "invite.deleted", NULL,
+                         tg_audit_details(r.id)) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
         }
@@ -155,6 +166,13 @@ static cJSON *user_object(const tg_user_row_t *u)
     cJSON_AddStringToObject(o, "role", u->role);
     cJSON_AddNumberToObject(o, "added_at", (double)u->created_at);
     return o;
+}
+
+static cJSON *role_change(const char *id, const char *role)
+{
+    cJSON *ev = tg_audit_details(id);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "changes_requested"), "role", role);
+    return ev;
 }
 
 /* …/users (GET) and …/users/{id} (GET, POST a role, DELETE) */
@@ -191,7 +209,9 @@ void tg_api_users(tg_call_t *c, const tg_route_args_t *a)
         if (role && strcmp(u->role, "owner") == 0 && strcmp(role, "owner") != 0 && owners == 1) {
             tg_call_error(c, TG_E_INVALID_VALUE, "role",
                           "An organization needs at least one owner.");
-        } else if (role && st->accounts->user_set_role(st, u->id, role) != 0) {
+        } else if (role && (tg_audit_begin(c) < 0 ||
+                            tg_audit_end(c, st->accounts->user_set_role(st, u->id, role),
+                                         "user.updated", NULL, role_change(u->id, role)) != 0)) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else if (role) {
             snprintf(u->role, sizeof(u->role), "%s", role);
@@ -202,7 +222,9 @@ void tg_api_users(tg_call_t *c, const tg_route_args_t *a)
         if (strcmp(u->role, "owner") == 0 && owners == 1) {
             tg_call_error(c, TG_E_INVALID_VALUE, NULL,
                           "An organization needs at least one owner.");
-        } else if (st->accounts->user_delete(st, u->id) != 0) {
+        } else if (tg_audit_begin(c) < 0 ||
+                   tg_audit_end(c, st->accounts->user_delete(st, u->id), "user.deleted", NULL,
+                                tg_audit_details(u->id)) != 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -235,7 +257,14 @@ void tg_api_settings(tg_call_t *c, const tg_route_args_t *a)
                           TG_NAME_MAX - 1);
             return;
         }
-        int rc = c->w->store->tenancy->org_rename(c->w->store, org_id, name->valuestring);
+        cJSON *ev = tg_audit_details(org_id);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "changes_requested"), "name",
+                                name->valuestring);
+        int rc = tg_audit_begin(c) < 0
+                     ? -1
+                     : tg_audit_end(c, c->w->store->tenancy->org_rename(c->w->store, org_id,
+                                                                       name->valuestring),
+                                    "organization.updated", NULL, ev);
         cJSON_Delete(j);
         if (rc != 0 || tg_call_reload(c) < 0) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);

@@ -187,7 +187,15 @@ static void update_model(tg_call_t *c, const char *id, size_t len)
         snprintf(row.type, sizeof(row.type), "%s", v->valuestring);
     cJSON_Delete(j);
     tg_store_t *st = c->w->store;
-    if (st->tenancy->model_upsert(st, &row, 0) < 0 || tg_catalog_reload(st) < 0) {
+    cJSON *ev = tg_audit_details(row.id), *evd = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddItemToObject(evd, "input_price", tg_json_nanos(row.input_price));
+    cJSON_AddItemToObject(evd, "output_price", tg_json_nanos(row.output_price));
+    cJSON_AddNumberToObject(evd, "context_window", (double)row.context_window);
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, st->tenancy->model_upsert(st, &row, 0),
+                     tg_catalog_model(c->cat, id, len) ? "model.updated" : "model.created", NULL,
+                     ev) < 0 ||
+        tg_catalog_reload(st) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -299,21 +299,22 @@ void tg_observe_end(tg_call_t *c)
 
 /* ---- the scrape ---- */
 
-static void hist_out(tg_strbuf_t *b, const char *family, const char *label, const char *value,
-                     uint64_t *n, uint64_t sum_us)
+/* labels: `name="value"` pairs, already formatted */
+static void hist_out(tg_strbuf_t *b, const char *family, const char *labels, uint64_t *n,
+                     uint64_t sum_us)
 {
     uint64_t cum = 0;
     for (size_t k = 0; k < NB; k++) {
         cum += n[k];
         if (k < NB - 1)
-            tg_strbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", family, label, value,
-                             bounds[k], (unsigned long long)cum);
+            tg_strbuf_printf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", family, labels, bounds[k],
+                             (unsigned long long)cum);
         else
-            tg_strbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", family, label, value,
+            tg_strbuf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", family, labels,
                              (unsigned long long)cum);
     }
-    tg_strbuf_printf(b, "%s_sum{%s=\"%s\"} %.6f\n%s_count{%s=\"%s\"} %llu\n", family, label,
-                     value, (double)sum_us / 1e6, family, label, value, (unsigned long long)cum);
+    tg_strbuf_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", family, labels,
+                     (double)sum_us / 1e6, family, labels, (unsigned long long)cum);
 }
 
 static void sum_hist(hist_t *h, uint64_t *n, uint64_t *sum)
@@ -376,17 +377,17 @@ void tg_observe_scrape(tg_strbuf_t *b)
         }
     }
     qsort(s, n, sizeof(*s), series_cmp);
-    tg_strbuf_lit(b, "# HELP tollgate_requests_total Requests answered, by route pattern, model "
-                     "(inference) and HTTP status\n# TYPE tollgate_requests_total counter\n");
+    tg_strbuf_lit(b, "# HELP tollgate_requests_total Requests answered, by route (pattern and "
+                     "method), model (inference) and HTTP status\n# TYPE tollgate_requests_total counter\n");
     for (size_t k = 0; k < n; k++)
-        tg_strbuf_printf(b, "tollgate_requests_total{endpoint=\"%s\",model=\"%s\",status=\"%u\"} "
-                            "%llu\n",
-                         tg_route_name(s[k].route),
+        tg_strbuf_printf(b, "tollgate_requests_total{endpoint=\"%s\",method=\"%s\",model=\"%s\","
+                            "status=\"%u\"} %llu\n",
+                         tg_route_name(s[k].route), tg_route_method(s[k].route),
                          s[k].model > NAMES_MAX ? "" : name_of(&models, s[k].model),
                          s[k].status, (unsigned long long)s[k].count);
     if (other)
-        tg_strbuf_printf(b, "tollgate_requests_total{endpoint=\"other\",model=\"\",status=\"\"} "
-                            "%llu\n", (unsigned long long)other);
+        tg_strbuf_printf(b, "tollgate_requests_total{endpoint=\"other\",method=\"\",model=\"\","
+                            "status=\"\"} %llu\n", (unsigned long long)other);
     free(s);
 
     /* request duration, per route */
@@ -399,9 +400,11 @@ void tg_observe_scrape(tg_strbuf_t *b)
             sum_hist(&o->duration[r], cnt, &sum);
         for (size_t k = 0; k < NB; k++)
             total += cnt[k];
+        char labels[256];
+        snprintf(labels, sizeof(labels), "endpoint=\"%s\",method=\"%s\"", tg_route_name(r),
+                 tg_route_method(r));
         if (total)
-            hist_out(b, "tollgate_request_duration_seconds", "endpoint", tg_route_name(r), cnt,
-                     sum);
+            hist_out(b, "tollgate_request_duration_seconds", labels, cnt, sum);
     }
 
     /* upstream duration, per provider */
@@ -417,9 +420,10 @@ void tg_observe_scrape(tg_strbuf_t *b)
             sum_hist(&o->upstream[p], cnt, &sum);
         for (size_t k = 0; k < NB; k++)
             total += cnt[k];
+        char labels[160];
+        snprintf(labels, sizeof(labels), "provider=\"%s\"", name_of(&providers, p));
         if (total)
-            hist_out(b, "tollgate_upstream_duration_seconds", "provider", name_of(&providers, p),
-                     cnt, sum);
+            hist_out(b, "tollgate_upstream_duration_seconds", labels, cnt, sum);
     }
 
     /* tokens and cost, per model */

@@ -9,6 +9,7 @@
  * handed to the job and wiped from the body and the parsed JSON at once. */
 #include "api/api_int.h"
 
+#include "core/log.h"
 #include "core/strbuf.h"
 
 #include "billing/payments.h"
@@ -136,22 +137,42 @@ static void answer_error(tg_call_t *c, const tg_pay_result_t *res)
         tg_call_error(c, res->err, res->param[0] ? res->param : NULL, NULL);
 }
 
+/* The payment thread made the change in its own transaction; the audit log records it in the
+ * next one (a crash between the two loses the event, not the payment). */
+static void audit_after(tg_call_t *c, const char *type, cJSON *details)
+{
+    if (tg_audit_begin(c) < 0 || tg_audit_end(c, 0, type, NULL, details) < 0)
+        tg_warn("audit: %s of %s not recorded", type, c->org_id);
+}
+
 static void on_method_done(void *arg, const tg_pay_result_t *res)
 {
     tg_call_t *c = arg;
-    if (res->err != TG_OK)
+    if (res->err != TG_OK) {
         answer_error(c, res);
-    else
-        tg_call_json(c, 200, method_object(&res->method));
+        return;
+    }
+    audit_after(c, "payment_method.created", tg_audit_details(res->method.id));
+    tg_call_json(c, 200, method_object(&res->method));
 }
 
 static void on_top_up_done(void *arg, const tg_pay_result_t *res)
 {
     tg_call_t *c = arg;
-    if (res->err != TG_OK)
+    if (res->err != TG_OK) {
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddStringToObject(ev, "error_code", tg_err_info(res->err)->code
+                                                      ? tg_err_info(res->err)->code
+                                                      : tg_err_info(res->err)->type);
+        audit_after(c, "top_up.failed", ev);
         answer_error(c, res);
-    else
-        tg_call_json(c, 200, payment_object(&res->payment));
+        return;
+    }
+    cJSON *ev = tg_audit_details(res->payment.id), *evd = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddNumberToObject(evd, "amount", (double)res->payment.amount); /* cents */
+    cJSON_AddStringToObject(evd, "status", res->payment.status);
+    audit_after(c, "top_up.created", ev);
+    tg_call_json(c, 200, payment_object(&res->payment));
 }
 
 static void on_webhook_done(void *arg, const tg_pay_result_t *res)
@@ -465,7 +486,10 @@ void tg_api_payment_methods(tg_call_t *c, const tg_route_args_t *a)
     }
     snprintf(mid, sizeof(mid), "%.*s", (int)idlen, a->id);
     if (tg_call_is(c, "DELETE")) {
-        int rc = st->payments->pay_method_delete(st, c->org_id, mid, tg_now());
+        int rc = tg_audit_begin(c) < 0
+                     ? -1
+                     : tg_audit_end(c, st->payments->pay_method_delete(st, c->org_id, mid, tg_now()),
+                                    "payment_method.deleted", NULL, tg_audit_details(mid));
         if (rc == TG_STORE_NOTFOUND) {
             tg_call_error(c, TG_E_NOT_FOUND, NULL, "No payment method found with id '%s'.", mid);
         } else if (rc != 0) {
@@ -492,7 +516,10 @@ void tg_api_payment_methods(tg_call_t *c, const tg_route_args_t *a)
                           "payment method.");
             return;
         }
-        int rc = st->payments->pay_method_set_default(st, c->org_id, mid);
+        int rc = tg_audit_begin(c) < 0
+                     ? -1
+                     : tg_audit_end(c, st->payments->pay_method_set_default(st, c->org_id, mid),
+                                    "payment_method.updated", NULL, tg_audit_details(mid));
         if (rc != 0 && rc != TG_STORE_NOTFOUND) {
             tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
             return;
@@ -691,7 +718,13 @@ void tg_api_auto_recharge(tg_call_t *c, const tg_route_args_t *a)
         return;
     }
     snprintf(r.org_id, sizeof(r.org_id), "%s", c->org_id);
-    if (tg_pay_auto_recharge_save(c->w->store, &r) < 0) {
+    cJSON *ev = tg_audit_details(NULL), *chg = cJSON_AddObjectToObject(ev, "changes_requested");
+    cJSON_AddBoolToObject(chg, "enabled", r.enabled);
+    cJSON_AddNumberToObject(chg, "threshold_amount", (double)r.threshold);
+    cJSON_AddNumberToObject(chg, "recharge_to_amount", (double)r.recharge_to);
+    if (tg_audit_begin(c) < 0 ||
+        tg_audit_end(c, tg_pay_auto_recharge_save(c->w->store, &r), "auto_recharge.updated", NULL,
+                     ev) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         return;
     }

@@ -52,8 +52,14 @@ void tg_api_org_create(tg_call_t *c, const tg_route_args_t *a)
         cJSON_Delete(j);
         return;
     }
-    int rc = tg_org_create(c->w->store, name->valuestring, "free", 0, "first admin key", NULL,
+    int rc = tg_audit_begin(c);
+    if (rc == 0) {
+        rc = tg_org_create(c->w->store, name->valuestring, "free", 0, "first admin key", NULL,
                            &o, &p, &k, secret);
+        cJSON *ev = tg_audit_details(rc == 0 ? o.id : NULL);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "data"), "name", name->valuestring);
+        rc = tg_audit_end(c, rc, "organization.created", NULL, ev);
+    }
     cJSON_Delete(j);
     if (rc != 0 || tg_catalog_reload(c->w->store) < 0) {
         sodium_memzero(secret, sizeof(secret));
@@ -117,8 +123,21 @@ void tg_api_org_update(tg_call_t *c, const tg_route_args_t *a)
             goto out;
         }
     }
+    cJSON *ev = tg_audit_details(id), *chg = cJSON_AddObjectToObject(ev, "changes_requested");
+    if (name)
+        cJSON_AddStringToObject(chg, "name", name->valuestring);
+    if (tier)
+        cJSON_AddStringToObject(chg, "tier", tier->valuestring);
+    if (suspended >= 0)
+        cJSON_AddStringToObject(chg, "status", suspended ? "suspended" : "active");
+    if (tg_audit_begin(c) < 0) {
+        cJSON_Delete(ev);
+        tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
+        goto out;
+    }
     int rc = c->w->store->tenancy->org_update(c->w->store, id, name ? name->valuestring : NULL,
                                               tier ? tier->valuestring : NULL, suspended);
+    rc = tg_audit_end(c, rc, "organization.updated", NULL, ev);
     if (rc < 0 || tg_call_reload(c) < 0) {
         tg_call_error(c, TG_E_INTERNAL, NULL, NULL);
         goto out;

@@ -89,6 +89,7 @@ static const struct route {
     {"GET", ORG "/usage/embeddings", ADMIN, RD, tg_api_usage_embeddings},
     {"GET", ORG "/costs", ADMIN, RD, tg_api_costs},
     {"GET", ORG "/usage_tier", ADMIN, RD, tg_api_usage_tier},
+    {"GET", ORG "/audit_logs", ADMIN, RD, tg_api_audit_logs},
     {"GET", ORG "/billing/balance", ADMIN, RD, tg_api_balance},
     {"GET", ORG "/billing/credit_grants", ADMIN, RD, tg_api_grants_list},
     {"POST", ORG "/billing/credit_grants", OPERATOR, WR, tg_api_grant_own}, /* never bought by the org itself */
@@ -157,6 +158,11 @@ const char *tg_route_name(int route)
     case TG_ROUTE_HTTP_ERROR: return "http";  /* refused by the HTTP layer (400, 413, 431) */
     default: return "none";
     }
+}
+
+const char *tg_route_method(int route)
+{
+    return route >= 0 && (size_t)route < NROUTES ? routes[route].method : "";
 }
 
 #define PARAM_MAX (TG_ID_MAX * 4) /* longer segments name nothing */

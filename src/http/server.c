@@ -65,6 +65,7 @@ struct conn {
     tg_http_req_t *req; /* being parsed or handled */
     int msg_done;       /* parser paused at the end of a message */
     int error_status;   /* the parser or a limit failed: answer this and close */
+    char peer[48];      /* the client's address (text), for logs */
     conn_t *prev, *next;
 };
 
@@ -459,6 +460,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->w = w;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
     if (!c->bev || !c->resume_ev) {
@@ -586,6 +591,7 @@ void tg_http_add_header(tg_http_req_t *r, const char *name, const char *value)
 
 /* ---- accessors ---- */
 
+const char *tg_http_peer(const tg_http_req_t *r) { return r->c ? r->c->peer : ""; }
 const char *tg_http_method(const tg_http_req_t *r) { return r->method ? r->method : ""; }
 
 const char *tg_http_path(const tg_http_req_t *r, size_t *len)

@@ -56,6 +56,8 @@ long tg_http_server_inflight(const tg_http_server_t *srv);
 
 /* Request accessors (all borrow from the request; valid until it ends). */
 const char *tg_http_method(const tg_http_req_t *req);
+/* The client's address as text ("" once the client is gone). */
+const char *tg_http_peer(const tg_http_req_t *req);
 const char *tg_http_path(const tg_http_req_t *req, size_t *len);
 const char *tg_http_query(const tg_http_req_t *req); /* after '?', or NULL */
 /* Case-insensitive lookup; NULL when absent. */

@@ -33,12 +33,17 @@ typedef struct tg_store tg_store_t;
 #include "store/money.h"
 #include "store/usage.h"
 #include "store/payments.h"
+#include "store/audit.h"
 
 /* The connection: its name, its schema and its transactions. */
 typedef struct {
     const char *name;
     void (*close)(tg_store_t *st);
     int (*migrate)(tg_store_t *st);
+    /* Transactions nest: a begin inside a transaction opens a savepoint, which its commit
+     * releases and its rollback undoes; only the outermost commit makes anything durable. So
+     * a write that opens its own transaction can run inside a caller's (the audit log records
+     * a change in the change's own transaction). */
     int (*begin)(tg_store_t *st);
     int (*commit)(tg_store_t *st);
     int (*rollback)(tg_store_t *st);
@@ -59,6 +64,8 @@ struct tg_store {
     const struct tg_store_money *money;
     const struct tg_store_usage *usage;
     const struct tg_store_payments *payments;
+    const struct tg_store_audit *audit;
+    int depth; /* open transactions: 1 the outermost, more for savepoints */
 };
 
 /* Opens a connection for `url` ("sqlite:PATH", a bare path, or "postgres://…"). */

@@ -122,6 +122,11 @@ static const char *migrations[] = {
     "CREATE TABLE catalog_changes (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  version BIGINT NOT NULL);"
     "INSERT INTO catalog_changes VALUES (1, 0);",
+    /* 5: the audit log (SQLite 11) */
+    "CREATE TABLE audit_logs (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    "  organization_id TEXT NOT NULL, type TEXT NOT NULL, effective_at BIGINT NOT NULL,"
+    "  actor_id TEXT NOT NULL, project_id TEXT, actor TEXT NOT NULL, details TEXT NOT NULL);"
+    "CREATE INDEX audit_logs_org ON audit_logs(organization_id, seq);",
 };
 
 /* ---- parameters ---- */
@@ -364,12 +369,27 @@ static void pg_close(tg_store_t *b)
     free(p);
 }
 
-static int pg_begin(tg_store_t *b) { return tg_pg__cmd((pg_t *)b, "BEGIN", NULL, NULL); }
+static int pg_begin(tg_store_t *b)
+{
+    char sp[32];
+    snprintf(sp, sizeof(sp), "SAVEPOINT tg%d", b->depth);
+    if (tg_pg__cmd((pg_t *)b, b->depth ? sp : "BEGIN", NULL, NULL) < 0)
+        return -1;
+    b->depth++;
+    return 0;
+}
 /* COMMIT succeeds on PostgreSQL even when it rolled back (a transaction aborted by an
  * error) or when there was no transaction: only a real commit returns 0 here. */
 static int pg_commit(tg_store_t *b)
 {
     pg_t *p = (pg_t *)b;
+    char sp[32];
+    if (b->depth > 1) { /* a savepoint: released, or undone with the transaction later */
+        b->depth--;
+        snprintf(sp, sizeof(sp), "RELEASE SAVEPOINT tg%d", b->depth);
+        return tg_pg__cmd(p, sp, NULL, NULL);
+    }
+    b->depth = 0;
     PGTransactionStatusType ts = PQtransactionStatus(p->conn);
     if (ts == PQTRANS_INERROR) {
         tg_pg__cmd(p, "ROLLBACK", NULL, NULL);
@@ -387,7 +407,18 @@ static int pg_commit(tg_store_t *b)
     PQclear(r);
     return ok ? 0 : -1;
 }
-static int pg_rollback(tg_store_t *b) { return tg_pg__cmd((pg_t *)b, "ROLLBACK", NULL, NULL); }
+static int pg_rollback(tg_store_t *b)
+{
+    char sp[80];
+    if (b->depth > 1) {
+        b->depth--;
+        snprintf(sp, sizeof(sp), "ROLLBACK TO SAVEPOINT tg%d; RELEASE SAVEPOINT tg%d", b->depth,
+                 b->depth);
+        return tg_pg__cmd((pg_t *)b, sp, NULL, NULL);
+    }
+    b->depth = 0;
+    return tg_pg__cmd((pg_t *)b, "ROLLBACK", NULL, NULL);
+}
 
 /* An arbitrary, fixed advisory lock key: "tollgate" in ASCII. */
 #define MIGRATION_LOCK "7671447447434277"
@@ -468,6 +499,7 @@ int tg_store_pg_open(const char *url, tg_store_t **out)
     p->base.money = &tg_pg__money;
     p->base.usage = &tg_pg__usage;
     p->base.payments = &tg_pg__payments;
+    p->base.audit = &tg_pg__audit;
     /* the URL's own settings, and a connect timeout unless it names one */
     const char *keys[] = {"dbname", "connect_timeout", NULL};
     const char *vals[] = {url, strstr(url, "connect_timeout") ? NULL : "5", NULL};

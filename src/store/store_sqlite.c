@@ -131,6 +131,11 @@ static const char *migrations[] = {
     "CREATE TABLE catalog_changes (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  version INTEGER NOT NULL);"
     "INSERT INTO catalog_changes VALUES (1, 0);",
+    /* 11: the audit log (issue 13) */
+    "CREATE TABLE audit_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    "  organization_id TEXT NOT NULL, type TEXT NOT NULL, effective_at INTEGER NOT NULL,"
+    "  actor_id TEXT NOT NULL, project_id TEXT, actor TEXT NOT NULL, details TEXT NOT NULL);"
+    "CREATE INDEX audit_logs_org ON audit_logs(organization_id, seq);",
 };
 
 int tg_sq__exec(sq_t *s, const char *sql)
@@ -296,17 +301,36 @@ static int sq_migrate(tg_store_t *base)
 
 static int sq_begin(tg_store_t *b)
 {
-    return tg_sq__exec((sq_t *)b, "BEGIN IMMEDIATE");
+    char sp[32];
+    if (b->depth == 0 && tg_sq__exec((sq_t *)b, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    snprintf(sp, sizeof(sp), "SAVEPOINT tg%d", b->depth);
+    if (b->depth > 0 && tg_sq__exec((sq_t *)b, sp) < 0)
+        return -1;
+    b->depth++;
+    return 0;
 }
 
 static int sq_commit(tg_store_t *b)
 {
-    return tg_sq__exec((sq_t *)b, "COMMIT");
+    char sp[32];
+    if (b->depth == 0)
+        return -1;
+    if (--b->depth == 0)
+        return tg_sq__exec((sq_t *)b, "COMMIT");
+    snprintf(sp, sizeof(sp), "RELEASE tg%d", b->depth);
+    return tg_sq__exec((sq_t *)b, sp);
 }
 
 static int sq_rollback(tg_store_t *b)
 {
-    return tg_sq__exec((sq_t *)b, "ROLLBACK");
+    char sp[64];
+    if (b->depth == 0)
+        return -1;
+    if (--b->depth == 0)
+        return tg_sq__exec((sq_t *)b, "ROLLBACK");
+    snprintf(sp, sizeof(sp), "ROLLBACK TO tg%d; RELEASE tg%d", b->depth, b->depth);
+    return tg_sq__exec((sq_t *)b, sp);
 }
 
 void tg_sq__fill_amount(sqlite3_stmt *st, void *p)
@@ -388,6 +412,7 @@ int tg_store_sqlite_open(const char *path, tg_store_t **out)
     s->base.money = &tg_sq__money;
     s->base.usage = &tg_sq__usage;
     s->base.payments = &tg_sq__payments;
+    s->base.audit = &tg_sq__audit;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

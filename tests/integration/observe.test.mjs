@@ -70,8 +70,8 @@ describe('observe: metrics and the access log', () => {
 
     const after1 = (await metrics()).s;
     const d = (name, labels) => (sample(after1, name, labels) ?? 0n) - (sample(before, name, labels) ?? 0n);
-    assert.equal(d('tollgate_requests_total', { endpoint: '/v1/chat/completions', model: 'gpt-4o-mini', status: '200' }), 2n);
-    assert.equal(d('tollgate_requests_total', { endpoint: '/v1/chat/completions', model: '', status: '401' }), 1n);
+    assert.equal(d('tollgate_requests_total', { endpoint: '/v1/chat/completions', method: 'POST', model: 'gpt-4o-mini', status: '200' }), 2n);
+    assert.equal(d('tollgate_requests_total', { endpoint: '/v1/chat/completions', method: 'POST', model: '', status: '401' }), 1n);
     assert.equal(d('tollgate_refusals_total', { code: 'invalid_api_key', status: '401' }), 1n);
     const inTok = BigInt(c1.usage.prompt_tokens + usage2.prompt_tokens);
     const outTok = BigInt(c1.usage.completion_tokens + usage2.completion_tokens);
@@ -85,7 +85,7 @@ describe('observe: metrics and the access log', () => {
     assert.ok(billed > 0n);
     assert.equal(d('tollgate_cost_nanodollars_total', { model: 'gpt-4o-mini' }), billed);
     // histograms: one observation per request, an upstream one per attempt
-    assert.equal(d('tollgate_request_duration_seconds_count', { endpoint: '/v1/chat/completions' }), 3n);
+    assert.equal(d('tollgate_request_duration_seconds_count', { endpoint: '/v1/chat/completions', method: 'POST' }), 3n);
     assert.equal(d('tollgate_upstream_duration_seconds_count', { provider: env.providerId }), 2n);
     assert.equal(d('tollgate_upstream_requests_total', { provider: env.providerId, outcome: 'ok' }), 2n);
     assert.equal(sample(after1, 'tollgate_open_streams'), 0n);
@@ -112,7 +112,10 @@ describe('observe: metrics and the access log', () => {
     await waitFor(async () => sample((await metrics()).s, 'tollgate_reservations_outstanding') === 0n, { timeoutMs: 5000 });
   });
 
-  it('no organisation, project or key id is a label; every family has its TYPE', async () => {
+  it('no organisation, project or key id is a label; every family has its TYPE; series are unique', async () => {
+    // one pattern, two methods, the same status: two series
+    assert.equal((await env.request('GET', '/v1/organization/projects', { key: customer.adminKey })).status, 200);
+    assert.equal((await env.request('POST', '/v1/organization/projects', { key: customer.adminKey, json: { name: 'p2' } })).status, 200);
     const { text, s } = await metrics();
     for (const id of [env.orgId, customer.id, customer.projectId, env.projectId, customer.key.id, env.keyId])
       assert.ok(!text.includes(id), `${id} is not in /metrics`);
@@ -126,7 +129,8 @@ describe('observe: metrics and the access log', () => {
       'tollgate_open_streams', 'tollgate_reservations_outstanding', 'tollgate_usage_queue_records',
       'tollgate_usage_batch_records', 'tollgate_usage_commit_seconds', 'tollgate_build_info'])
       assert.ok(typed.has(f), `family ${f}`);
-    // series are unique
+    // series are unique (a pattern served by several methods is one series per method)
+    assert.ok(s.some((x) => x.name === 'tollgate_requests_total' && x.labels.endpoint === '/metrics' && x.labels.method === 'GET'));
     const keys = s.map((x) => `${x.name}${JSON.stringify(x.labels)}`);
     assert.equal(new Set(keys).size, keys.length, 'no duplicate series');
   });
