@@ -23,7 +23,7 @@ static const struct {
     {"spend_limits", 1},   {"spend_alerts", 1},    {"spend_alert_firings", 1},
     {"payment_methods", 1}, {"payments", 1},       {"invoices", 1},
     {"auto_recharge", 1},  {"project_rate_limits", 1}, {"usage_records", 0},
-    {"usage_agg", 0},
+    {"usage_agg", 0},      {"audit_logs", 1},
 };
 
 #define PROGRESS_EVERY 10000
@@ -134,6 +134,10 @@ int tg_store_copy_sqlite_to_pg(const char *sqlite_path, const char *pg_url, tg_s
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (copy_table(db, (pg_t *)to, tables[i].name, tables[i].rowid, cb, arg) < 0)
             goto out;
+    /* audit_logs.seq was copied as it was: the next event numbers after it */
+    if (tg_pg__cmd((pg_t *)to, "SELECT setval(pg_get_serial_sequence('audit_logs', 'seq'),"
+                               " GREATEST((SELECT MAX(seq) FROM audit_logs), 1))", NULL, NULL) < 0)
+        goto out;
     rc = 0;
 out:
     if (db)
