@@ -111,10 +111,10 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope);
 /* Body as a JSON object; on failure answers 400 and returns NULL. */
 cJSON *tg_call_body_json(tg_call_t *c);
 /* Calls fn with every value of a repeated query parameter (`name`, `name[]` or `name[N]`),
- * decoded; -1 if fn or an allocation fails. */
+ * decoded, until fn returns non-zero; returns that (or -1 when an allocation fails), else 0. */
 int tg_call_query_each(tg_call_t *c, const char *name, int (*fn)(void *arg, const char *v),
                        void *arg);
-/* Query parameter (decoded, copied into buf); NULL when absent. */
+/* Query parameter (decoded, copied into buf; the first of several); NULL when absent. */
 const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap);
 /* {"object":"list","data":[...],"first_id","last_id","has_more"} from items with "id". Pages
  * with ?limit (1..100, default 20) and ?after. Takes items. */

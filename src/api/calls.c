@@ -307,35 +307,22 @@ int tg_call_query_each(tg_call_t *c, const char *name, int (*fn)(void *arg, cons
     return rc;
 }
 
+typedef struct {
+    char *buf;
+    size_t cap;
+} first_t;
+
+static int first_value(void *arg, const char *v)
+{
+    first_t *f = arg;
+    snprintf(f->buf, f->cap, "%s", v);
+    return 1; /* the first match wins */
+}
+
 const char *tg_call_query(tg_call_t *c, const char *name, char *buf, size_t cap)
 {
-    const char *q = tg_http_query(c->req);
-    const char *res = NULL;
-
-    /* pairs separated by '&'; a pair without '=' has an empty value; keys and values are
-     * %-decoded; the first match wins */
-    while (q && *q && !res) {
-        size_t plen = strcspn(q, "&");
-        const char *eq = memchr(q, '=', plen);
-        size_t klen = eq ? (size_t)(eq - q) : plen;
-        char *k = strndup(q, klen), *kd = k ? evhttp_uridecode(k, 1, NULL) : NULL;
-        if (kd && strcmp(kd, name) == 0) {
-            char *v = eq ? strndup(eq + 1, plen - klen - 1) : strdup("");
-            char *vd = v ? evhttp_uridecode(v, 1, NULL) : NULL;
-            if (vd) {
-                snprintf(buf, cap, "%s", vd);
-                res = buf;
-            }
-            free(v);
-            free(vd);
-        }
-        free(k);
-        free(kd);
-        q += plen;
-        if (*q == '&')
-            q++;
-    }
-    return res;
+    first_t f = {buf, cap};
+    return tg_call_query_each(c, name, first_value, &f) == 1 ? buf : NULL;
 }
 
 void tg_call_list(tg_call_t *c, cJSON *items) { tg_call_list_n(c, items, 20); }

@@ -317,12 +317,25 @@ static void hist_out(tg_strbuf_t *b, const char *family, const char *labels, uin
                      (double)sum_us / 1e6, family, labels, (unsigned long long)cum);
 }
 
-static void sum_hist(hist_t *h, uint64_t *n, uint64_t *sum)
+/* One histogram summed over the workers (pick chooses it in a worker's counters): the
+ * observations it holds. */
+static uint64_t sum_hist(struct tg_observe *list, hist_t *(*pick)(struct tg_observe *, int),
+                         int i, uint64_t *n, uint64_t *sum)
 {
+    uint64_t total = 0;
+    for (struct tg_observe *o = list; o; o = o->next) {
+        hist_t *h = pick(o, i);
+        for (size_t k = 0; k < NB; k++)
+            n[k] += get(&h->n[k]);
+        *sum += get(&h->sum_us);
+    }
     for (size_t k = 0; k < NB; k++)
-        n[k] += get(&h->n[k]);
-    *sum += get(&h->sum_us);
+        total += n[k];
+    return total;
 }
+
+static hist_t *duration_of(struct tg_observe *o, int route) { return &o->duration[route]; }
+static hist_t *upstream_of(struct tg_observe *o, int provider) { return &o->upstream[provider]; }
 
 /* (route, model, status) → total, summed over the workers: a small table of its own. */
 typedef struct {
@@ -395,11 +408,7 @@ void tg_observe_scrape(tg_strbuf_t *b)
                      "its last byte (streams included)\n"
                      "# TYPE tollgate_request_duration_seconds histogram\n");
     for (int r = 0; r < ROUTES_MAX; r++) {
-        uint64_t cnt[NB] = {0}, sum = 0, total = 0;
-        for (struct tg_observe *o = list; o; o = o->next)
-            sum_hist(&o->duration[r], cnt, &sum);
-        for (size_t k = 0; k < NB; k++)
-            total += cnt[k];
+        uint64_t cnt[NB] = {0}, sum = 0, total = sum_hist(list, duration_of, r, cnt, &sum);
         char labels[256];
         snprintf(labels, sizeof(labels), "endpoint=\"%s\",method=\"%s\"", tg_route_name(r),
                  tg_route_method(r));
@@ -415,11 +424,7 @@ void tg_observe_scrape(tg_strbuf_t *b)
     for (int p = 0; p <= NAMES_MAX; p++) {
         if (p >= np && p != NAMES_MAX)
             continue;
-        uint64_t cnt[NB] = {0}, sum = 0, total = 0;
-        for (struct tg_observe *o = list; o; o = o->next)
-            sum_hist(&o->upstream[p], cnt, &sum);
-        for (size_t k = 0; k < NB; k++)
-            total += cnt[k];
+        uint64_t cnt[NB] = {0}, sum = 0, total = sum_hist(list, upstream_of, p, cnt, &sum);
         char labels[160];
         snprintf(labels, sizeof(labels), "provider=\"%s\"", name_of(&providers, p));
         if (total)
