@@ -1,5 +1,5 @@
 /* Durable state behind vtables, one per domain (tenancy.h, accounts.h, money.h, usage.h,
- * payments.h): SQLite now (store_sqlite.c and sqlite_<domain>.c), PostgreSQL later.
+ * payments.h, secrets.h): SQLite now (store_sqlite.c and sqlite_<domain>.c), PostgreSQL later.
  * A tg_store_t is one connection, used by one thread at a time; each thread opens its own.
  * List calls return arrays allocated with malloc (the caller frees them with free()).
  * All functions return 0 on success, TG_STORE_NOTFOUND, TG_STORE_CONFLICT or -1 (logged). */
@@ -16,7 +16,8 @@
 #define TG_NAME_MAX 256
 #define TG_URL_MAX 1024
 #define TG_JSON_MAX 4096
-#define TG_SECRET_BLOB_MAX 4096 /* a provider's keys, sealed: 8 × 400 characters */
+/* a provider's keys (8 × 400 characters), sealed: "v1:" key id ":" base64(nonce|ciphertext) */
+#define TG_SECRET_BLOB_MAX 4608
 
 /* A (scope, amount) pair: overdrafts (scope = org), spend limits in cents (scope = org or
  * project id), month spend in nano-dollars (scope = project id). */
@@ -33,6 +34,7 @@ typedef struct tg_store tg_store_t;
 #include "store/money.h"
 #include "store/usage.h"
 #include "store/payments.h"
+#include "store/secrets.h"
 
 /* The connection: its name, its schema and its transactions. */
 typedef struct {
@@ -59,6 +61,7 @@ struct tg_store {
     const struct tg_store_money *money;
     const struct tg_store_usage *usage;
     const struct tg_store_payments *payments;
+    const struct tg_store_secrets *secrets;
 };
 
 /* Opens a connection for `url` ("sqlite:PATH", a bare path, or "postgres://…"). */
