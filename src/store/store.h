@@ -80,6 +80,25 @@ int tg_store_pg_open(const char *url, tg_store_t **out);
 typedef void (*tg_store_copy_cb)(const char *table, int64_t done, int64_t total, void *arg);
 int tg_store_copy_sqlite_to_pg(const char *sqlite_path, const char *pg_url, tg_store_copy_cb cb,
                                void *arg);
+/* Backups of a SQLite database (store/sqlite_backup.c; PostgreSQL: pg_dump, docs/operations.md). */
+typedef struct {
+    int64_t pages, bytes; /* the copy's size */
+    int restarts;         /* times a write by another connection made the copy start over */
+    char key_id[TG_MASTER_KEY_ID_MAX]; /* the master key id recorded in the copy ("": none) */
+} tg_backup_info_t;
+/* Copies the database at src (which a running serve may be writing) into the new file dst with
+ * SQLite's online backup API, a few pages per step; the copy is made self-contained (no WAL),
+ * passes PRAGMA integrity_check, and only then is renamed to dst, so dst never holds a partial
+ * copy. An existing dst is refused unless overwrite. 0, or -1 with a one-line reason in err. */
+int tg_store_sqlite_backup(const char *src, const char *dst, int overwrite,
+                           tg_backup_info_t *info, char *err, size_t cap);
+/* Puts a backup in place as the database dst: checks the backup (integrity_check, a Tollgate
+ * schema), copies it beside dst, checks the copy, then renames it over dst (its -wal and -shm
+ * removed). Refuses an existing dst unless force, and always a dst a running serve holds.
+ * 0, or -1 with a one-line reason in err. */
+int tg_store_sqlite_restore(const char *from, const char *dst, int force, tg_backup_info_t *info,
+                            char *err, size_t cap);
+
 /* url for messages and logs: a password in it (postgres://USER:PASS@…) becomes "***". */
 void tg_store_redact_url(const char *url, char *out, size_t cap);
 /* 1 if url names a PostgreSQL database (postgres:// or postgresql://). */
