@@ -422,6 +422,10 @@ static int pass(tg_store_t *st, const tg_master_key_t *from, const tg_master_key
         snprintf(err, cap, "cannot commit the secrets to %s", shown);
         return -1;
     }
+    /* what was replaced (plain text, or values under a key being retired) leaves the files */
+    if (c->plain + c->older + c->moved && st->secrets->forget(st) < 0)
+        tg_warn("secrets: the replaced values of %s may linger in its write-ahead log until the "
+                "next checkpoint", shown);
     return 0;
 fail:
     st->ops->rollback(st);

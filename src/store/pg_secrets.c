@@ -63,9 +63,15 @@ static int pg_key_id_set(tg_store_t *b, const char *key_id, int64_t at)
                       &a, NULL);
 }
 
+static int pg_forget(tg_store_t *b)
+{
+    return 0;
+}
+
 const struct tg_store_secrets tg_pg__secrets = {
     .list = pg_secret_list,
     .set = pg_secret_set,
     .key_id_get = pg_key_id_get,
     .key_id_set = pg_key_id_set,
+    .forget = pg_forget,
 };

@@ -33,6 +33,11 @@ struct tg_store_secrets {
     /* The id of the master key the secrets are sealed with ("" when none is recorded). */
     int (*key_id_get)(tg_store_t *st, char out[TG_MASTER_KEY_ID_MAX]);
     int (*key_id_set)(tg_store_t *st, const char *key_id, int64_t at);
+    /* After values were replaced (set, committed): leaves no older copy of them in the
+     * database's files where the backend allows it. SQLite: set zeroes the space a replaced
+     * value leaves (secure_delete), and this checkpoints and truncates the WAL. PostgreSQL:
+     * nothing (old row versions stay in the table files until VACUUM; docs/operations.md). */
+    int (*forget)(tg_store_t *st);
 };
 
 #endif

@@ -41,6 +41,9 @@ static int sq_secret_set(tg_store_t *b, const tg_secret_row_t *r)
                                                     : NULL;
     if (!sql)
         return -1;
+    /* the replaced value's bytes are zeroed, not left as free space in the page */
+    if (tg_sq__exec(s, "PRAGMA secure_delete=ON") < 0)
+        return -1;
     sqlite3_stmt *st = tg_sq__prep(s, sql);
     if (!st)
         return -1;
@@ -82,9 +85,24 @@ static int sq_key_id_set(tg_store_t *b, const char *key_id, int64_t at)
     return tg_sq__run(s, st);
 }
 
+/* The pages that held the replaced values go into the database file, and the WAL that still
+ * has their earlier images is truncated to nothing. */
+static int sq_forget(tg_store_t *b)
+{
+    sq_t *s = (sq_t *)b;
+    sqlite3_stmt *st = tg_sq__prep(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    int busy = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+    sqlite3_finalize(st);
+    return busy ? -1 : 0;
+}
+
 const struct tg_store_secrets tg_sq__secrets = {
     .list = sq_secret_list,
     .set = sq_secret_set,
     .key_id_get = sq_key_id_get,
     .key_id_set = sq_key_id_set,
+    .forget = sq_forget,
 };
