@@ -190,7 +190,7 @@ test-asan: deps asan tests/integration/node_modules
 
 # The store's tests again, against PostgreSQL: a private server (tools/pg_test_server.sh) and a
 # fresh database per test (tests/unit/db_fixture.h), so both backends keep one behaviour.
-PG_TESTS := test_store test_ledger test_usage_agg test_catalog test_payments
+PG_TESTS := test_store test_ledger test_usage_agg test_catalog test_payments test_secrets
 test-pg: test-deps all $(PG_TESTS:%=$(BUILD)/tests/%)
 	@out=$$(tools/pg_test_server.sh start) || exit 1; url=$${out% *}; dir=$${out#* }; \
 	fail=0; for t in $(PG_TESTS); do TG_TEST_PG_URL=$$url $(BUILD)/tests/$$t || fail=1; done; \

@@ -15,6 +15,9 @@ static void usage(FILE *f)
           "  init     create the database, the operator's organisation and an admin key\n"
           "  migrate  copy a SQLite installation into PostgreSQL\n"
           "  org      list, show, create, rename, set the tier of, suspend customer organisations\n"
+          "  backup   copy a SQLite database while it is served (PostgreSQL: pg_dump)\n"
+          "  restore  put a backup in place as the database\n"
+          "  rotate-master-key  re-seal the stored secrets under a new master key\n"
           "\n"
           "`tollgate <command> --help` describes each command.\n",
           f);
@@ -41,5 +44,11 @@ int main(int argc, char **argv)
         return tg_cli_migrate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "org"))
         return tg_cli_org(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "backup"))
+        return tg_cli_backup(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "restore"))
+        return tg_cli_restore(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "rotate-master-key"))
+        return tg_cli_rotate_master_key(argc - 1, argv + 1);
     return tg_cli_fail("unknown command '%s' (see tollgate --help)", argv[1]);
 }

@@ -4,6 +4,7 @@
 #include "api/api_int.h"
 
 #include "auth/keys.h"
+#include "auth/secrets.h"
 #include "auth/perms.h"
 #include "billing/usage.h"
 #include "core/log.h"

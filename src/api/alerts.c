@@ -2,7 +2,7 @@
  * /v1/organization/projects/{project_id}/spend_alerts[/{alert_id}]. */
 #include "api/api_int.h"
 
-#include "auth/keys.h"
+#include "auth/secrets.h"
 #include "billing/alerts.h"
 #include "core/util.h"
 

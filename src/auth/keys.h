@@ -1,4 +1,4 @@
-/* API key secrets: generation, hashing, redaction; and the sealing of upstream credentials.
+/* API key secrets: generation, hashing, redaction (stored secrets: auth/secrets.h).
  * A secret is 256 random bits shown once; only its BLAKE2b-256 hash is stored. */
 #ifndef TG_AUTH_KEYS_H
 #define TG_AUTH_KEYS_H
@@ -15,13 +15,5 @@ void tg_key_redact(const char *secret, char out[64]);
 /* First 8 characters, '*' for the middle, last 4 (OpenAI's error message form). Writes at
  * most cap-1 bytes. Input of any length is safe. */
 void tg_key_redact_error(const char *secret, size_t len, char *out, size_t cap);
-
-/* Upstream credentials are stored sealed with XSalsa20-Poly1305 under a 32-byte master key
- * (a file beside the database, mode 0600, or TOLLGATE_SECRET_KEY as 64 hex chars). */
-int tg_secret_load_master(const char *db_path, int create);
-/* out needs len + 40 bytes; returns the sealed length or -1. */
-int tg_secret_seal(const char *plain, size_t len, unsigned char *out, size_t cap);
-/* Returns the plain length (NUL-terminated in out) or -1. */
-int tg_secret_open(const unsigned char *sealed, size_t len, char *out, size_t cap);
 
 #endif

@@ -1,6 +1,6 @@
 #include "billing/alerts.h"
 
-#include "auth/keys.h"
+#include "auth/secrets.h"
 #include "billing/ledger.h"
 #include "core/log.h"
 #include "shared/shared.h"

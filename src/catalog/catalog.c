@@ -1,6 +1,7 @@
 #include "catalog/catalog.h"
 
 #include "auth/keys.h"
+#include "auth/secrets.h"
 #include "auth/perms.h"
 #include "core/log.h"
 
@@ -243,7 +244,7 @@ int tg_catalog_refresh(tg_store_t *st)
         }
         if (p->row.secret_len &&
             tg_secret_open(p->row.secret, p->row.secret_len, text, sizeof(text)) < 0) {
-            tg_error("provider %s: cannot decrypt its upstream key (wrong secret key file?)",
+            tg_error("provider %s: cannot decrypt its upstream keys (the master key changed under a running server?)",
                      p->row.id);
             continue;
         }

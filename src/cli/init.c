@@ -3,6 +3,7 @@
 
 #include "auth/keys.h"
 #include "auth/accounts.h"
+#include "auth/secrets.h"
 #include "auth/tenancy.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -30,6 +31,7 @@ int tg_cli_fail(const char *fmt, ...)
 static void usage(FILE *f)
 {
     fputs("Usage: tollgate init [--db URL] [--org NAME] [--email E --password P] [--json]\n"
+          "                     [--master-key-file FILE]\n"
           "\n"
           "Creates the database schema (idempotent), the operator's organisation (Tier 5), its\n"
           "default project, an owner (with --email/--password) and one admin key, printed once.\n"
@@ -37,7 +39,10 @@ static void usage(FILE *f)
           "models from the shipped table.\n"
           "\n"
           "  --db URL          sqlite:PATH (default sqlite:./tollgate.db), or postgres://… (then\n"
-          "                    TOLLGATE_SECRET_KEY, 64 hex characters, must be set)\n"
+          "                    the master key must be given: --master-key-file or\n"
+          "                    TOLLGATE_MASTER_KEY)\n"
+          "  --master-key-file FILE  the key that seals stored secrets (default for SQLite:\n"
+          "                    PATH.key, created when missing; docs/operations.md)\n"
           "  --org NAME        organisation name (default \"Personal\")\n"
           "  --email E         the owner's console login\n"
           "  --password P      the owner's password (at least 8 characters)\n"
@@ -69,8 +74,11 @@ int tg_cli_init(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},     {"org", required_argument, NULL, 'o'},
         {"email", required_argument, NULL, 'e'},  {"password", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"master-key-file", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *db = "sqlite:./tollgate.db", *org = "Personal", *email = NULL, *password = NULL;
+    const char *key_file = NULL;
+    char kerr[1024];
     int json = 0, ch;
     char path[4096];
     tg_store_t *st = NULL;
@@ -85,6 +93,7 @@ int tg_cli_init(int argc, char **argv)
         case 'e': email = optarg; break;
         case 'p': password = optarg; break;
         case 'j': json = 1; break;
+        case 'M': key_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tg_cli_fail("init: unknown or incomplete option %s (see --help)", argv[optind - 1]);
         }
@@ -106,11 +115,15 @@ int tg_cli_init(int argc, char **argv)
     if (!pg && !tg_store_sqlite_path(db, path, sizeof(path)))
         return tg_cli_fail("init: unsupported --db %s (use sqlite:PATH or postgres://…)", shown);
     /* with PostgreSQL there is no file beside the database: every instance is given the key */
-    if (pg && !getenv("TOLLGATE_SECRET_KEY"))
-        return tg_cli_fail("init: with PostgreSQL, set TOLLGATE_SECRET_KEY (64 hex characters, "
-                           "the same on every instance: it seals the upstream API keys)");
-    if (pg)
-        path[0] = '\0';
+    tg_master_key_t given;
+    int g = tg_master_key_given(key_file, TG_MASTER_KEY_ENV, &given, kerr, sizeof(kerr));
+    tg_master_key_wipe(&given);
+    if (g < 0)
+        return tg_cli_fail("init: %s", kerr);
+    if (pg && g == 1)
+        return tg_cli_fail("init: with PostgreSQL, give the master key with --master-key-file "
+                           "FILE or TOLLGATE_MASTER_KEY (base64 of 32 bytes), the same on every "
+                           "instance: it seals the upstream API keys");
     char data[4096];
     if (tg_data_path("models.json", data, sizeof(data)) < 0)
         return tg_cli_fail("init: the shipped model table data/models.json was not found beside "
@@ -130,10 +143,10 @@ int tg_cli_init(int argc, char **argv)
         if (orgs[i].is_operator) {
             fprintf(stderr, "tollgate: %s is already initialised (organization %s); applied "
                             "migrations, created no new admin key\n", shown, orgs[i].id);
-            /* never replace a lost secret key here: it would orphan the sealed upstream keys */
-            if (!getenv("TOLLGATE_SECRET_KEY") && tg_secret_load_master(path, 0) < 0)
-                fprintf(stderr, "tollgate: warning: the secret key file %s.secret is missing; "
-                                "stored upstream API keys cannot be decrypted\n", path);
+            /* never replace a lost master key here (tg_secrets_start creates none for a
+             * database that holds secrets): it would orphan the sealed upstream keys */
+            if (tg_secrets_start(st, db, key_file, kerr, sizeof(kerr)) < 0)
+                fprintf(stderr, "tollgate: warning: %s\n", kerr);
             if (json)
                 printf("{\"organization_id\":\"%s\",\"admin_key\":null}\n", orgs[i].id);
             free(orgs);
@@ -143,8 +156,8 @@ int tg_cli_init(int argc, char **argv)
     }
     free(orgs);
 
-    if (tg_secret_load_master(path, 1) < 0) {
-        tg_cli_fail("init: cannot create the secret key file %s.secret", path);
+    if (tg_secrets_start(st, db, key_file, kerr, sizeof(kerr)) < 0) {
+        tg_cli_fail("init: %s", kerr);
         goto out;
     }
     tg_org_row_t o;

@@ -1,9 +1,9 @@
 /* tollgate migrate: copies a single-node (SQLite) installation into PostgreSQL. */
 #include "cli/cli.h"
 
+#include "auth/secrets.h"
 #include "store/store.h"
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,8 @@ static void usage(FILE *f)
           "stay valid), providers, models, console logins, credit, limits, payments, usage. The\n"
           "target is migrated first; rows already there are kept, so an interrupted copy can be\n"
           "run again. Stop `tollgate serve` on the source first. Then serve the target with\n"
-          "TOLLGATE_SECRET_KEY set to the key in PATH.secret (printed how at the end).\n",
+          "TOLLGATE_MASTER_KEY set to the key in PATH.key (printed how at the end): the sealed\n"
+          "upstream API keys and webhook secrets are copied as they are.\n",
           f);
 }
 
@@ -57,32 +58,36 @@ int tg_cli_migrate(int argc, char **argv)
     if (access(path, R_OK) != 0)
         return tg_cli_fail("migrate: %s does not exist", path);
     /* the key that sealed the source's secrets: the target is served with the same one */
-    char keyfile[4200];
-    unsigned char key[32];
-    snprintf(keyfile, sizeof(keyfile), "%s.secret", path);
-    int fd = open(keyfile, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, key, sizeof(key)) : -1;
-    if (fd >= 0)
-        close(fd);
-    const char *env = getenv("TOLLGATE_SECRET_KEY");
-    if (env && !*env)
-        env = NULL;
-    if (n == (ssize_t)sizeof(key) && env) {
-        char hex[65];
-        for (size_t i = 0; i < sizeof(key); i++)
-            snprintf(hex + 2 * i, 3, "%02x", key[i]);
-        if (strcasecmp(hex, env) != 0)
-            return tg_cli_fail("migrate: TOLLGATE_SECRET_KEY is not the key in %s; the copied "
-                               "upstream keys could not be opened with it", keyfile);
+    char keyfile[4200], kerr[1024];
+    tg_master_key_t fkey, ekey;
+    int have_file = 0, legacy = 0;
+    snprintf(keyfile, sizeof(keyfile), "%s.key", path);
+    if (access(keyfile, F_OK) != 0) {
+        snprintf(keyfile, sizeof(keyfile), "%s.secret", path); /* an older release's */
+        legacy = 1;
     }
+    if (access(keyfile, F_OK) == 0) {
+        if (tg_master_key_read(keyfile, &fkey, kerr, sizeof(kerr)) < 0)
+            return tg_cli_fail("migrate: %s", kerr);
+        have_file = 1;
+    }
+    int given = tg_master_key_given(NULL, TG_MASTER_KEY_ENV, &ekey, kerr, sizeof(kerr));
+    if (given < 0)
+        return tg_cli_fail("migrate: %s", kerr);
+    int differ = have_file && given == 0 && strcmp(fkey.id, ekey.id) != 0;
+    tg_master_key_wipe(&fkey);
+    tg_master_key_wipe(&ekey);
+    if (differ)
+        return tg_cli_fail("migrate: %s is not the key in %s; the copied upstream keys could not "
+                           "be opened with it", ekey.source, keyfile);
     tg_store_redact_url(to, shown, sizeof(shown));
     if (tg_store_copy_sqlite_to_pg(path, to, progress, NULL) < 0)
         return tg_cli_fail("migrate: the copy to %s failed (see above); run it again once "
                            "the cause is fixed", shown);
     fprintf(stderr, "migrate: %s copied to %s\n", path, shown);
-    if (n == (ssize_t)sizeof(key) && !env)
-        fprintf(stderr, "migrate: serve it with the same secret key:\n"
-                        "  export TOLLGATE_SECRET_KEY=$(od -An -tx1 -v %s | tr -d ' \\n')\n",
-                keyfile);
+    if (have_file && given == 1)
+        fprintf(stderr, "migrate: serve it with the same master key:\n"
+                        "  export TOLLGATE_MASTER_KEY=$(%s %s)\n",
+                legacy ? "base64 -w0" : "cat", keyfile);
     return 0;
 }

@@ -3,7 +3,7 @@
 
 #include "api/api.h"
 #include "auth/accounts.h"
-#include "auth/keys.h"
+#include "auth/secrets.h"
 #include "billing/alerts.h"
 #include "billing/ledger.h"
 #include "billing/payments.h"
@@ -73,6 +73,9 @@ static void usage(FILE *f)
           "  --stripe-webhook-secret S   webhook signing secret (or env\n"
           "                              TOLLGATE_STRIPE_WEBHOOK_SECRET)\n"
           "  --stripe-publishable-key K  pk_... for the console's card form (Stripe.js)\n"
+          "  --master-key-file FILE      the key that seals stored secrets (or env\n"
+          "                              TOLLGATE_MASTER_KEY; SQLite default: PATH.key, created\n"
+          "                              at first start; docs/operations.md)\n"
           "  --signup MODE               console sign-up: open (anyone creates an organization),\n"
           "                              invite (by invitation link only; default) or closed\n",
           f);
@@ -81,6 +84,7 @@ static void usage(FILE *f)
 typedef struct {
     const char *payments, *stripe_url, *stripe_key, *stripe_webhook_secret, *stripe_pk;
     const char *signup;
+    const char *master_key_file;
     const char *listen, *db, *redis, *smtp_url, *smtp_from;
     long alert_retry_ms;
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
@@ -113,6 +117,7 @@ static const struct option opts[] = {
     {"stripe-webhook-secret", required_argument, NULL, 'W'},
     {"stripe-publishable-key", required_argument, NULL, 'k'},
     {"signup", required_argument, NULL, 'g'},
+    {"master-key-file", required_argument, NULL, 'M'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -187,6 +192,7 @@ static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
             }
             o->signup = optarg;
             break;
+        case 'M': o->master_key_file = optarg; break;
         case 'h': return 1;
         default:
             tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
@@ -295,9 +301,6 @@ int tg_cli_serve(int argc, char **argv)
     int pg = tg_store_is_pg(o.db);
     if (!pg && !tg_store_sqlite_path(o.db, path, sizeof(path)))
         return tg_cli_fail("serve: unsupported --db %s (use sqlite:PATH or postgres://…)", o.db);
-    if (pg && !getenv("TOLLGATE_SECRET_KEY"))
-        return tg_cli_fail("serve: with PostgreSQL, set TOLLGATE_SECRET_KEY (the key given to "
-                           "`tollgate init`; the same on every instance)");
     if (o.redis && !pg)
         return tg_cli_fail("serve: --redis shares limits between instances on one PostgreSQL; "
                            "use --db postgres://… with it");
@@ -332,9 +335,12 @@ int tg_cli_serve(int argc, char **argv)
                                  "instances need shared limits (--redis redis://…)"
                                : "serve: cannot claim the database %s", shown);
     }
-    if (tg_secret_load_master(path, 0) < 0) {
+    /* the master key: checked against the database, older rows sealed anew (auth/secrets.h) */
+    char kerr[1024];
+    if (tg_secrets_start(st, o.db, o.master_key_file, kerr, sizeof(kerr)) < 0) {
         tg_store_close(st);
-        return tg_cli_fail("serve: cannot load the secret key that protects upstream keys");
+        tg_store_close(claim);
+        return tg_cli_fail("serve: %s", kerr);
     }
     if (tg_catalog_reload(st) < 0) {
         tg_store_close(st);

@@ -25,7 +25,7 @@ typedef struct {
     char project_id[TG_ID_MAX]; /* "" for the organisation's own alerts */
     int64_t threshold_cents;
     char channel[TG_JSON_MAX]; /* JSON: {"type":"webhook","url"} or {"type":"email",…} */
-    unsigned char secret[128]; /* the webhook signing secret, sealed */
+    unsigned char secret[256]; /* the webhook signing secret, sealed (auth/secrets.h) */
     size_t secret_len;
     int64_t created_at;
 } tg_alert_row_t;

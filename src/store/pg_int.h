@@ -67,5 +67,6 @@ extern const struct tg_store_money tg_pg__money;
 extern const struct tg_store_usage tg_pg__usage;
 extern const struct tg_store_payments tg_pg__payments;
 extern const struct tg_store_audit tg_pg__audit;
+extern const struct tg_store_secrets tg_pg__secrets;
 
 #endif

@@ -44,5 +44,6 @@ extern const struct tg_store_money tg_sq__money;
 extern const struct tg_store_usage tg_sq__usage;
 extern const struct tg_store_payments tg_sq__payments;
 extern const struct tg_store_audit tg_sq__audit;
+extern const struct tg_store_secrets tg_sq__secrets;
 
 #endif

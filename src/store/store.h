@@ -1,5 +1,5 @@
 /* Durable state behind vtables, one per domain (tenancy.h, accounts.h, money.h, usage.h,
- * payments.h): SQLite now (store_sqlite.c and sqlite_<domain>.c), PostgreSQL later.
+ * payments.h, secrets.h): SQLite now (store_sqlite.c and sqlite_<domain>.c), PostgreSQL later.
  * A tg_store_t is one connection, used by one thread at a time; each thread opens its own.
  * List calls return arrays allocated with malloc (the caller frees them with free()).
  * All functions return 0 on success, TG_STORE_NOTFOUND, TG_STORE_CONFLICT or -1 (logged). */
@@ -16,7 +16,8 @@
 #define TG_NAME_MAX 256
 #define TG_URL_MAX 1024
 #define TG_JSON_MAX 4096
-#define TG_SECRET_BLOB_MAX 4096 /* a provider's keys, sealed: 8 × 400 characters */
+/* a provider's keys (8 × 400 characters), sealed: "v1:" key id ":" base64(nonce|ciphertext) */
+#define TG_SECRET_BLOB_MAX 4608
 
 /* A (scope, amount) pair: overdrafts (scope = org), spend limits in cents (scope = org or
  * project id), month spend in nano-dollars (scope = project id). */
@@ -34,6 +35,7 @@ typedef struct tg_store tg_store_t;
 #include "store/usage.h"
 #include "store/payments.h"
 #include "store/audit.h"
+#include "store/secrets.h"
 
 /* The connection: its name, its schema and its transactions. */
 typedef struct {
@@ -66,6 +68,7 @@ struct tg_store {
     const struct tg_store_payments *payments;
     const struct tg_store_audit *audit;
     int depth; /* open transactions: 1 the outermost, more for savepoints */
+    const struct tg_store_secrets *secrets;
 };
 
 /* Opens a connection for `url` ("sqlite:PATH", a bare path, or "postgres://…"). */
@@ -84,6 +87,25 @@ int tg_store_pg_open(const char *url, tg_store_t **out);
 typedef void (*tg_store_copy_cb)(const char *table, int64_t done, int64_t total, void *arg);
 int tg_store_copy_sqlite_to_pg(const char *sqlite_path, const char *pg_url, tg_store_copy_cb cb,
                                void *arg);
+/* Backups of a SQLite database (store/sqlite_backup.c; PostgreSQL: pg_dump, docs/operations.md). */
+typedef struct {
+    int64_t pages, bytes; /* the copy's size */
+    int restarts;         /* times a write by another connection made the copy start over */
+    char key_id[TG_MASTER_KEY_ID_MAX]; /* the master key id recorded in the copy ("": none) */
+} tg_backup_info_t;
+/* Copies the database at src (which a running serve may be writing) into the new file dst with
+ * SQLite's online backup API, a few pages per step; the copy is made self-contained (no WAL),
+ * passes PRAGMA integrity_check, and only then is renamed to dst, so dst never holds a partial
+ * copy. An existing dst is refused unless overwrite. 0, or -1 with a one-line reason in err. */
+int tg_store_sqlite_backup(const char *src, const char *dst, int overwrite,
+                           tg_backup_info_t *info, char *err, size_t cap);
+/* Puts a backup in place as the database dst: checks the backup (integrity_check, a Tollgate
+ * schema), copies it beside dst, checks the copy, then renames it over dst (its -wal and -shm
+ * removed). Refuses an existing dst unless force, and always a dst a running serve holds.
+ * 0, or -1 with a one-line reason in err. */
+int tg_store_sqlite_restore(const char *from, const char *dst, int force, tg_backup_info_t *info,
+                            char *err, size_t cap);
+
 /* url for messages and logs: a password in it (postgres://USER:PASS@…) becomes "***". */
 void tg_store_redact_url(const char *url, char *out, size_t cap);
 /* 1 if url names a PostgreSQL database (postgres:// or postgresql://). */

@@ -23,7 +23,7 @@ static const struct {
     {"spend_limits", 1},   {"spend_alerts", 1},    {"spend_alert_firings", 1},
     {"payment_methods", 1}, {"payments", 1},       {"invoices", 1},
     {"auto_recharge", 1},  {"project_rate_limits", 1}, {"usage_records", 0},
-    {"usage_agg", 0},      {"audit_logs", 1},
+    {"usage_agg", 0},      {"audit_logs", 1},     {"master_key", 1},
 };
 
 #define PROGRESS_EVERY 10000

@@ -1,6 +1,6 @@
 /* PostgreSQL backend of store.h (libpq): the connection, the versioned migrations and the
  * helpers every domain file shares (store/pg_int.h). The operations live one domain per
- * file: pg_tenancy.c, pg_accounts.c, pg_money.c, pg_usage.c, pg_payments.c — the same
+ * file: pg_tenancy.c, pg_accounts.c, pg_money.c, pg_usage.c, pg_payments.c, pg_secrets.c — the same
  * tables and the same behaviour as the SQLite backend, checked by the same tests.
  *
  * One connection per thread, blocking calls: a store call runs on the thread that owns the
@@ -127,6 +127,9 @@ static const char *migrations[] = {
     "  organization_id TEXT NOT NULL, type TEXT NOT NULL, effective_at BIGINT NOT NULL,"
     "  actor_id TEXT NOT NULL, project_id TEXT, actor TEXT NOT NULL, details TEXT NOT NULL);"
     "CREATE INDEX audit_logs_org ON audit_logs(organization_id, seq);",
+    /* 6: secrets at rest (SQLite 12) */
+    "CREATE TABLE master_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL,"
+    "  updated_at BIGINT NOT NULL);",
 };
 
 /* ---- parameters ---- */
@@ -500,6 +503,7 @@ int tg_store_pg_open(const char *url, tg_store_t **out)
     p->base.usage = &tg_pg__usage;
     p->base.payments = &tg_pg__payments;
     p->base.audit = &tg_pg__audit;
+    p->base.secrets = &tg_pg__secrets;
     /* the URL's own settings, and a connect timeout unless it names one */
     const char *keys[] = {"dbname", "connect_timeout", NULL};
     const char *vals[] = {url, strstr(url, "connect_timeout") ? NULL : "5", NULL};

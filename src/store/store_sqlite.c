@@ -1,7 +1,7 @@
 /* SQLite backend of store.h: the connection (WAL mode, one per thread), the versioned
  * migrations and the helpers every domain file shares (store/sqlite_int.h). The operations
  * live one domain per file: sqlite_tenancy.c, sqlite_accounts.c, sqlite_money.c,
- * sqlite_usage.c, sqlite_payments.c. */
+ * sqlite_usage.c, sqlite_payments.c, sqlite_secrets.c. */
 #include "store/sqlite_int.h"
 
 #include "core/log.h"
@@ -136,6 +136,11 @@ static const char *migrations[] = {
     "  organization_id TEXT NOT NULL, type TEXT NOT NULL, effective_at INTEGER NOT NULL,"
     "  actor_id TEXT NOT NULL, project_id TEXT, actor TEXT NOT NULL, details TEXT NOT NULL);"
     "CREATE INDEX audit_logs_org ON audit_logs(organization_id, seq);",
+    /* 12: secrets at rest — the id of the master key that sealed every stored secret
+     * (auth/secrets.c): a server given another key refuses to start. Older rows (sealed
+     * before key ids, or plain text) are sealed anew at start, which needs the key. */
+    "CREATE TABLE master_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);",
 };
 
 int tg_sq__exec(sq_t *s, const char *sql)
@@ -413,6 +418,7 @@ int tg_store_sqlite_open(const char *path, tg_store_t **out)
     s->base.usage = &tg_sq__usage;
     s->base.payments = &tg_sq__payments;
     s->base.audit = &tg_sq__audit;
+    s->base.secrets = &tg_sq__secrets;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

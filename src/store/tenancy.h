@@ -49,7 +49,7 @@ typedef struct {
     char name[TG_NAME_MAX];
     char type[32];
     char base_url[TG_URL_MAX];
-    /* the upstream keys, newline-separated, encrypted (auth/secretbox) */
+    /* the upstream keys, newline-separated, sealed (auth/secrets.h) */
     unsigned char secret[TG_SECRET_BLOB_MAX];
     size_t secret_len;
     char models[TG_JSON_MAX]; /* JSON array of {"model","upstream_model"} */

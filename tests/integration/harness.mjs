@@ -244,8 +244,9 @@ export class Mock {
 // temp path, so the whole suite runs against either backend unchanged.
 
 export const PG_URL = process.env.TG_IT_PG_URL || '';
-/** The master key the PostgreSQL runs share (no key file sits beside a PostgreSQL database). */
-const PG_SECRET_KEY = 'a1'.repeat(32);
+/** The master key the PostgreSQL runs share (no key file sits beside a PostgreSQL database):
+ * TOLLGATE_MASTER_KEY, base64 of 32 bytes. */
+export const PG_MASTER_KEY = Buffer.from('a1'.repeat(32), 'hex').toString('base64');
 const pgMade = new Set();
 
 function pgName(dbPath) {
@@ -291,7 +292,7 @@ export function dropDb(dbPath) {
 
 /** The environment tollgate runs with (the shared master key with PostgreSQL). */
 export function tollgateEnv(extra = {}) {
-  return PG_URL ? { ...process.env, TOLLGATE_SECRET_KEY: PG_SECRET_KEY, ...extra } : { ...process.env, ...extra };
+  return PG_URL ? { ...process.env, TOLLGATE_MASTER_KEY: PG_MASTER_KEY, ...extra } : { ...process.env, ...extra };
 }
 
 /** `tollgate init --db sqlite:DB --json` → {organization_id, admin_key, stdout, stderr}. */

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   Env, REPO, TOLLGATE_BIN, PG_URL, spawnAndWait, stopProcess, request, assertNoSanitizerReport,
 } from './harness.mjs';
@@ -22,7 +22,7 @@ describe('migrate from SQLite to PostgreSQL', { skip: PG_URL ? 'the suite runs o
   let pg;
   let pgUrl;
   let served;
-  let secretHex;
+  let masterKey;
 
   before(async () => {
     const out = execFileSync(path.join(REPO, 'tools/pg_test_server.sh'), ['start'], { encoding: 'utf8' }).trim();
@@ -53,24 +53,28 @@ describe('migrate from SQLite to PostgreSQL', { skip: PG_URL ? 'the suite runs o
     await env.killServer('SIGTERM');
 
     // the copy, with its progress and the way to the key
-    secretHex = fs.readFileSync(`${env.dbPath}.secret`).toString('hex');
-    const res = execFileSync(TOLLGATE_BIN, ['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOLLGATE_SECRET_KEY: '' } });
-    void res;
+    masterKey = fs.readFileSync(`${env.dbPath}.key`, 'utf8').trim();
+    const res = await new Promise((resolve) => {
+      execFile(TOLLGATE_BIN, ['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl],
+        { encoding: 'utf8', env: { ...process.env, TOLLGATE_MASTER_KEY: '', TOLLGATE_SECRET_KEY: '' } },
+        (err, stdout, stderr) => resolve({ err, stderr }));
+    });
+    assert.ifError(res.err);
+    assert.ok(res.stderr.includes(`export TOLLGATE_MASTER_KEY=$(cat ${env.dbPath}.key)`), `how to serve it: ${res.stderr}`);
     const psql = (sql) => execFileSync('psql', [pgUrl, '-X', '-At', '-c', sql], { encoding: 'utf8' }).trim();
     assert.equal(psql('SELECT COUNT(*) FROM usage_records'), String(usageBefore.length));
     // a wrong key is refused before anything is copied
-    assert.throws(() => run(['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl], { ...process.env, TOLLGATE_SECRET_KEY: '00'.repeat(32) }),
-      /TOLLGATE_SECRET_KEY is not the key/);
+    assert.throws(() => run(['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl], { ...process.env, TOLLGATE_MASTER_KEY: Buffer.alloc(32).toString('base64') }),
+      /TOLLGATE_MASTER_KEY is not the key in .*\.key/);
     // again: idempotent
-    run(['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl], { ...process.env, TOLLGATE_SECRET_KEY: secretHex });
+    run(['migrate', '--from', `sqlite:${env.dbPath}`, '--to', pgUrl], { ...process.env, TOLLGATE_MASTER_KEY: masterKey });
     assert.equal(psql('SELECT COUNT(*) FROM usage_records'), String(usageBefore.length));
     assert.equal(psql('SELECT COUNT(*) FROM credit_grants'), '1');
 
     // served from PostgreSQL with the same key
     served = await spawnAndWait(TOLLGATE_BIN, ['serve', '--listen', '127.0.0.1:0', '--db', pgUrl], {
       stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate(pg)',
-      env: { ...process.env, TOLLGATE_SECRET_KEY: secretHex },
+      env: { ...process.env, TOLLGATE_MASTER_KEY: masterKey },
     });
     const origin = `http://127.0.0.1:${served.match[1]}`;
     const chat = await request(origin, 'POST', '/v1/chat/completions', { key: env.apiKey, json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'after' }] } });

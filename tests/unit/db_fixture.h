@@ -50,7 +50,7 @@ static void tg_test_pg_url(const char *db, char *out, size_t cap)
 /* Removes the database and everything SQLite or Tollgate keeps beside it. */
 static void tg_test_rm_db_files(const char *path)
 {
-    static const char *suffixes[] = {"", "-wal", "-shm", "-journal", ".secret", ".lock"};
+    static const char *suffixes[] = {"", "-wal", "-shm", "-journal", ".secret", ".key", ".lock"};
     char p[256];
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);

@@ -2,6 +2,7 @@
  * routes with decrypted upstream keys, and snapshot lifetime across reloads. */
 #include "catalog/catalog.h"
 #include "auth/keys.h"
+#include "auth/secrets.h"
 #include "auth/perms.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -35,8 +36,11 @@ typedef struct {
 
 static void use_master(const char *hex)
 {
-    assert_int_equal(setenv("TOLLGATE_SECRET_KEY", hex, 1), 0);
-    assert_int_equal(tg_secret_load_master("/nonexistent", 0), 0);
+    tg_master_key_t k;
+    unsigned char raw[32];
+    assert_int_equal(sodium_hex2bin(raw, sizeof(raw), hex, strlen(hex), NULL, NULL, NULL), 0);
+    assert_int_equal(tg_master_key_parse(raw, sizeof(raw), &k), 0);
+    tg_secret_use(&k);
 }
 
 static void add_key(tg_store_t *st, const char *id, int kind, const char *proj, const char *perms,
@@ -162,7 +166,6 @@ static int fx_teardown(void **state)
     fx_t *f = *state;
     tg_catalog_unref(f->slot);
     int rc = tg_test_db_close(&f->db);
-    unsetenv("TOLLGATE_SECRET_KEY");
     free(f);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* auth/keys: key generation, hashing, redaction, and sealing of upstream credentials. */
+/* auth/keys: key generation, hashing, redaction (sealing: test_secrets.c). */
 #include "auth/keys.h"
 #include "core/log.h"
 
@@ -14,9 +14,6 @@
 
 #include <cmocka.h>
 #include <sodium.h>
-
-#define MASTER_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-#define MASTER_B "f0e0d0c0b0a090807060504030201000ffeeddccbbaa99887766554433221100"
 
 static int is_base62(char c)
 {
@@ -267,206 +264,6 @@ static void test_redact_error_cap(void **state)
     assert_int_equal(buf[4], 'Z');
 }
 
-/* ---- sealed upstream credentials ---- */
-
-static void use_env_master(const char *hex)
-{
-    assert_int_equal(setenv("TOLLGATE_SECRET_KEY", hex, 1), 0);
-    assert_int_equal(tg_secret_load_master("/nonexistent", 0), 0);
-}
-
-static void test_secret_roundtrip(void **state)
-{
-    use_env_master(MASTER_A);
-    const char *plain = "sk-upstream-0123456789abcdefghijklmnopqrstuvwxyz";
-    size_t len = strlen(plain);
-    unsigned char sealed[256], sealed2[256];
-    int n = tg_secret_seal(plain, len, sealed, sizeof(sealed));
-    assert_int_equal(n, (int)len + 40);
-    /* the ciphertext does not contain the plain text */
-    assert_null(memmem(sealed, (size_t)n, plain, len));
-    assert_null(memmem(sealed, (size_t)n, "sk-upstream", 11));
-
-    char out[256];
-    memset(out, 'Z', sizeof(out));
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), (int)len);
-    assert_string_equal(out, plain);
-
-    /* a fresh nonce each time */
-    int n2 = tg_secret_seal(plain, len, sealed2, sizeof(sealed2));
-    assert_int_equal(n2, n);
-    assert_memory_not_equal(sealed, sealed2, (size_t)n);
-    assert_int_equal(tg_secret_open(sealed2, (size_t)n2, out, sizeof(out)), (int)len);
-    assert_string_equal(out, plain);
-
-    /* the empty secret */
-    n = tg_secret_seal("", 0, sealed, sizeof(sealed));
-    assert_int_equal(n, 40);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), 0);
-    assert_string_equal(out, "");
-    unsetenv("TOLLGATE_SECRET_KEY");
-}
-
-static void test_secret_tamper(void **state)
-{
-    use_env_master(MASTER_A);
-    const char *plain = "upstream-key";
-    size_t len = strlen(plain);
-    unsigned char sealed[128], copy[128];
-    char out[128];
-    int n = tg_secret_seal(plain, len, sealed, sizeof(sealed));
-    assert_true(n > 0);
-    /* flipping any bit of nonce, tag or ciphertext is detected */
-    for (int i = 0; i < n; i++) {
-        memcpy(copy, sealed, (size_t)n);
-        copy[i] ^= 0x01;
-        if (tg_secret_open(copy, (size_t)n, out, sizeof(out)) != -1)
-            fail_msg("tampered byte %d still opened", i);
-    }
-    /* truncated or extended */
-    assert_int_equal(tg_secret_open(sealed, (size_t)n - 1, out, sizeof(out)), -1);
-    assert_int_equal(tg_secret_open(sealed, 39, out, sizeof(out)), -1);
-    assert_int_equal(tg_secret_open(sealed, 0, out, sizeof(out)), -1);
-    memcpy(copy, sealed, (size_t)n);
-    copy[n] = 0;
-    assert_int_equal(tg_secret_open(copy, (size_t)n + 1, out, sizeof(out)), -1);
-
-    /* under another master key it does not open */
-    use_env_master(MASTER_B);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), -1);
-    use_env_master(MASTER_A);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), (int)len);
-    unsetenv("TOLLGATE_SECRET_KEY");
-}
-
-static void test_secret_small_buffers(void **state)
-{
-    use_env_master(MASTER_A);
-    const char *plain = "0123456789";
-    unsigned char sealed[128];
-    char out[64];
-    /* seal needs len + 40 */
-    assert_int_equal(tg_secret_seal(plain, 10, sealed, 49), -1);
-    int n = tg_secret_seal(plain, 10, sealed, 50);
-    assert_int_equal(n, 50);
-    /* open needs len + 1 (the NUL); nothing is written past cap */
-    memset(out, 'Z', sizeof(out));
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, 10), -1);
-    for (size_t i = 10; i < sizeof(out); i++)
-        assert_int_equal(out[i], 'Z');
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, 11), 10);
-    assert_string_equal(out, plain);
-    assert_int_equal(out[11], 'Z');
-    unsetenv("TOLLGATE_SECRET_KEY");
-}
-
-static void test_secret_bad_env(void **state)
-{
-    int saved = tg_log_level;
-    tg_log_level = TG_LOG_ERROR + 1; /* the errors below are expected */
-    setenv("TOLLGATE_SECRET_KEY", "abcd", 1);
-    assert_int_equal(tg_secret_load_master("/nonexistent", 0), -1);
-    setenv("TOLLGATE_SECRET_KEY",
-           "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 1);
-    assert_int_equal(tg_secret_load_master("/nonexistent", 0), -1);
-    setenv("TOLLGATE_SECRET_KEY", MASTER_A "00", 1);
-    assert_int_equal(tg_secret_load_master("/nonexistent", 0), -1);
-    tg_log_level = saved;
-    unsetenv("TOLLGATE_SECRET_KEY");
-}
-
-typedef struct {
-    char dir[64];
-    char db[128];
-    char secret[160];
-} tmp_t;
-
-static int tmp_setup(void **state)
-{
-    tmp_t *t = calloc(1, sizeof(*t));
-    if (!t)
-        return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tg-keys-XXXXXX");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->db, sizeof(t->db), "%s/tollgate.db", t->dir);
-    snprintf(t->secret, sizeof(t->secret), "%s.secret", t->db);
-    *state = t;
-    return 0;
-}
-
-/* Runs even when the test failed half-way. */
-static int tmp_teardown(void **state)
-{
-    tmp_t *t = *state;
-    unlink(t->secret);
-    int rc = rmdir(t->dir);
-    free(t);
-    unsetenv("TOLLGATE_SECRET_KEY");
-    return rc;
-}
-
-static void test_secret_master_file(void **state)
-{
-    tmp_t *t = *state;
-    const char *db = t->db, *secret = t->secret;
-    unsetenv("TOLLGATE_SECRET_KEY");
-    int saved = tg_log_level;
-    struct stat sb;
-
-    /* create=0 and no file: error, nothing created */
-    tg_log_level = TG_LOG_ERROR + 1;
-    assert_int_equal(tg_secret_load_master(db, 0), -1);
-    tg_log_level = saved;
-    assert_int_equal(stat(secret, &sb), -1);
-
-    /* create=1: a 32-byte file, mode 0600 */
-    assert_int_equal(tg_secret_load_master(db, 1), 0);
-    assert_int_equal(stat(secret, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(sb.st_size, 32);
-
-    const char *plain = "sk-upstream-secret";
-    unsigned char sealed[128];
-    char out[128];
-    int n = tg_secret_seal(plain, strlen(plain), sealed, sizeof(sealed));
-    assert_true(n > 0);
-
-    /* another key in between, then the file again: the same key comes back */
-    use_env_master(MASTER_B);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), -1);
-    unsetenv("TOLLGATE_SECRET_KEY");
-    assert_int_equal(tg_secret_load_master(db, 0), 0);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), (int)strlen(plain));
-    assert_string_equal(out, plain);
-
-    /* create=1 with an existing file loads it, never replaces it */
-    unsigned char before[32], after[32];
-    FILE *f = fopen(secret, "rb");
-    assert_non_null(f);
-    assert_int_equal(fread(before, 1, 32, f), 32);
-    fclose(f);
-    assert_int_equal(tg_secret_load_master(db, 1), 0);
-    f = fopen(secret, "rb");
-    assert_non_null(f);
-    assert_int_equal(fread(after, 1, 32, f), 32);
-    fclose(f);
-    assert_memory_equal(before, after, 32);
-    assert_int_equal(tg_secret_open(sealed, (size_t)n, out, sizeof(out)), (int)strlen(plain));
-
-    /* a truncated key file is an error, not a short key */
-    f = fopen(secret, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(before, 1, 16, f), 16);
-    fclose(f);
-    tg_log_level = TG_LOG_ERROR + 1;
-    assert_int_equal(tg_secret_load_master(db, 0), -1);
-    assert_int_equal(tg_secret_load_master(db, 1), -1);
-    tg_log_level = saved;
-}
-
 static int setup(void **state)
 {
     return sodium_init() < 0 ? -1 : 0;
@@ -485,11 +282,6 @@ int main(void)
         cmocka_unit_test(test_redact_error_short_reveals_nothing),
         cmocka_unit_test(test_redact_error_nonprintable),
         cmocka_unit_test(test_redact_error_cap),
-        cmocka_unit_test(test_secret_roundtrip),
-        cmocka_unit_test(test_secret_tamper),
-        cmocka_unit_test(test_secret_small_buffers),
-        cmocka_unit_test(test_secret_bad_env),
-        cmocka_unit_test_setup_teardown(test_secret_master_file, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("keys", tests, setup, NULL);
 }
