@@ -65,6 +65,13 @@ export function formatTimestamp(unixSeconds) {
   }).format(d);
 }
 
+// The time of day to the second ("14:03:27", "下午2:03:27"), in the reader's language.
+export function formatTime(unixSeconds) {
+  const d = toDate(unixSeconds);
+  if (!d) return '—';
+  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(d);
+}
+
 // ---- exact decimals: money as BigInt nano-dollars (10^-9 USD), never through a float ----
 
 // The decimal text of a JSON number ("0.00000681", "12", "1.5e-7") → BigInt nano-dollars.

@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t, has } from '../i18n.js';
-import { formatTimestamp, formatNumber } from '../format.js';
+import { formatTimestamp, formatDate, formatTime, formatNumber } from '../format.js';
 import { Button, ErrorBox, Table, Card, useLoad, roleLabel } from '../ui.jsx';
 
 // Every event type the server records, in the order the select lists them.
@@ -182,7 +182,10 @@ const CSS = `
 .au-buttons{display:flex;flex-wrap:wrap;gap:8px}
 .au-table td{vertical-align:top}
 .au-type{display:block;font-family:var(--mono);font-size:11.5px;color:var(--muted);white-space:nowrap}
-.au-summary{overflow-wrap:anywhere;min-width:140px;max-width:320px}
+.au-summary{overflow-wrap:anywhere;min-width:120px;max-width:300px}
+.au-summary code{font-size:12px;word-break:break-all}
+.au-wrap{display:block;overflow-wrap:anywhere;min-width:140px;max-width:240px}
+.au-id{word-break:break-all;min-width:120px;max-width:200px}
 .au-details{display:flex;gap:8px;align-items:flex-start;justify-content:space-between}
 .au-json-row td{background:var(--bg-subtle)}
 .au-table tbody tr.au-json-row:hover td{background:var(--bg-subtle)}
@@ -234,6 +237,7 @@ function scalar(v) {
 }
 
 // One short line from the event's object (named like its type): what the change was about.
+// Field names of changes_requested are the API's own (shown as code, like the raw type).
 function summary(e) {
   const d = (e && e[e.type]) || {};
   const parts = [];
@@ -242,12 +246,20 @@ function summary(e) {
   if (data) {
     if (data.name !== undefined) parts.push(`“${data.name}”`);
     if (data.email !== undefined) parts.push(data.role ? `${data.email} (${roleLabel(data.role)})` : String(data.email));
-    if (data.amount !== undefined && data.name === undefined) parts.push(`${scalar(data.amount)}`);
+    if (data.amount !== undefined && data.name === undefined) parts.push(scalar(data.amount));
   }
   const chg = d.changes_requested && typeof d.changes_requested === 'object' ? d.changes_requested : null;
-  if (chg) parts.push(Object.entries(chg).map(([k, v]) => `${k} → ${scalar(v)}`).join(', '));
-  if (d.id && !parts.length) parts.push(d.id);
-  return parts.join(' · ');
+  if (chg) {
+    for (const [k, v] of Object.entries(chg)) {
+      parts.push(
+        <span key={k}>
+          <code>{k}</code> → {k === 'role' ? roleLabel(v) : scalar(v)}
+        </span>
+      );
+    }
+  }
+  if (d.id && !parts.length) parts.push(<code>{d.id}</code>);
+  return parts.length ? parts.flatMap((p, i) => (i ? [' · ', p] : [p])) : null;
 }
 
 function AuditRow({ e, projects }) {
@@ -259,8 +271,11 @@ function AuditRow({ e, projects }) {
   return (
     <>
       <tr data-testid="audit-row" data-id={e.id} data-type={e.type} data-actor={actor.id || ''} data-project={pid || ''}>
-        <td class="nowrap" data-testid="audit-time">
-          <time dateTime={new Date(e.effective_at * 1000).toISOString()}>{formatTimestamp(e.effective_at)}</time>
+        <td class="nowrap">
+          <time data-testid="audit-time" dateTime={new Date(e.effective_at * 1000).toISOString()} title={formatTimestamp(e.effective_at)}>
+            {formatDate(e.effective_at)}
+            <span class="cell-sub">{formatTime(e.effective_at)}</span>
+          </time>
         </td>
         <td>
           <span class="cell-strong" data-testid="audit-event">
@@ -271,7 +286,7 @@ function AuditRow({ e, projects }) {
           </code>
         </td>
         <td>
-          <span class="cell-strong" data-testid="audit-actor">
+          <span class="cell-strong au-wrap" data-testid="audit-actor">
             {actor.name}
           </span>
           {actor.address && (
@@ -284,7 +299,7 @@ function AuditRow({ e, projects }) {
           {pid ? (
             <>
               {pname && <span class="cell-strong">{pname}</span>}
-              <code class="cell-sub">{pid}</code>
+              <code class="cell-sub au-id">{pid}</code>
             </>
           ) : (
             '—'
