@@ -357,6 +357,8 @@ describe('Settings → Audit log', () => {
         await page.getByTestId('audit-refresh').click();
         await waitRows(all.slice(0, 20).map((e) => e.id), 'the first page of 20 after Refresh');
         assert.equal(await page.getByTestId('audit-load-more').isVisible(), true, 'more to load');
+        // Refresh reads the projects' names again: the project's row names it as it is now
+        await page.waitForFunction((n) => document.querySelector('[data-testid="audit-row"] [data-testid="audit-project"]')?.textContent.includes(n), `${projectName} 22`);
         await shotBoth('audit-log-more');
         await page.getByTestId('audit-load-more').click();
         await waitRows(all.slice(0, 40).map((e) => e.id), 'after Load more: the next page appended');

@@ -414,6 +414,13 @@ export default function AuditLog({ session }) {
     }
   };
 
+  // Refresh: the first page again, and the projects' and members' names with it
+  const refresh = () => {
+    setTick(tick + 1);
+    projectsLoad.reload();
+    usersLoad.reload();
+  };
+
   const clear = () => {
     setStart('');
     setEnd('');
@@ -499,7 +506,7 @@ export default function AuditLog({ session }) {
           </select>
         </div>
         <div class="au-buttons">
-          <Button small testid="audit-refresh" disabled={loading} onClick={() => setTick(tick + 1)}>
+          <Button small testid="audit-refresh" disabled={loading} onClick={refresh}>
             {t('audit.refresh')}
           </Button>
           {filtered && (
