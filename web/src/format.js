@@ -51,6 +51,27 @@ export function formatDateTime(unixSeconds) {
   }).format(d);
 }
 
+// A moment to the second ("Mar 5, 2025, 14:03:27"), in the reader's language and time zone.
+export function formatTimestamp(unixSeconds) {
+  const d = toDate(unixSeconds);
+  if (!d) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).format(d);
+}
+
+// The time of day to the second ("14:03:27", "下午2:03:27"), in the reader's language.
+export function formatTime(unixSeconds) {
+  const d = toDate(unixSeconds);
+  if (!d) return '—';
+  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(d);
+}
+
 // ---- exact decimals: money as BigInt nano-dollars (10^-9 USD), never through a float ----
 
 // The decimal text of a JSON number ("0.00000681", "12", "1.5e-7") → BigInt nano-dollars.

@@ -13,7 +13,8 @@ import ProjectsPage, { strings as projectsStrings } from './pages/projects.jsx';
 import BillingPage, { strings as billingStrings } from './pages/billing.jsx';
 import LimitsPage, { strings as limitsStrings } from './pages/limits.jsx';
 import UsagePage, { strings as usageStrings } from './pages/usage.jsx';
-import SettingsPage, { strings as settingsStrings } from './pages/settings.jsx';
+import SettingsPage, { strings as settingsStrings, AUDIT_PATH } from './pages/settings.jsx';
+import { strings as auditStrings } from './pages/audit_log.jsx';
 import ProvidersPage, { strings as providersStrings } from './pages/providers.jsx';
 import OrganizationsPage, { strings as organizationsStrings } from './pages/organizations.jsx';
 import ModelsPage, { strings as modelsStrings } from './pages/models.jsx';
@@ -84,6 +85,7 @@ for (const s of [
   organizationsStrings,
   modelsStrings,
   firstRunStrings,
+  auditStrings,
 ]) {
   register(s);
 }
@@ -95,7 +97,8 @@ const NAV = [
   { path: '/billing', id: 'billing', label: 'nav.billing', page: BillingPage, icon: 'card' },
   { path: '/limits', id: 'limits', label: 'nav.limits', page: LimitsPage, icon: 'gauge' },
   { path: '/usage', id: 'usage', label: 'nav.usage', page: UsagePage, icon: 'chart' },
-  { path: '/settings', id: 'settings', label: 'nav.settings', page: SettingsPage, icon: 'gear' },
+  // Settings has a second tab at its own path: the audit log (its title names the tab).
+  { path: '/settings', id: 'settings', label: 'nav.settings', page: SettingsPage, icon: 'gear', sub: { [AUDIT_PATH]: 'settings.tab_audit' } },
   // The operator's pages: only for owners of the operator's organisation.
   { path: '/providers', id: 'providers', label: 'nav.providers', page: ProvidersPage, icon: 'server', operator: true },
   { path: '/models', id: 'models', label: 'nav.models', page: ModelsPage, icon: 'cube', operator: true },
@@ -106,6 +109,10 @@ const NAV = [
 function navFor(session) {
   const op = !!(session && session.organization && session.organization.is_operator && session.user.role === 'owner');
   return NAV.filter((n) => !n.operator || op);
+}
+// A navigation entry serves its own path and its tabs' paths (n.sub: path → title key).
+function matches(n, path) {
+  return n.path === path || !!(n.sub && n.sub[path]);
 }
 const AUTH = {
   '/login': { page: LoginPage, title: 'page.login' },
@@ -156,8 +163,8 @@ function Sidebar({ session, current, onLogout, open, onNavigate }) {
           <Link
             key={n.id}
             href={n.path}
-            class={`nav-item${current === n.path ? ' active' : ''}`}
-            aria-current={current === n.path ? 'page' : undefined}
+            class={`nav-item${matches(n, current) ? ' active' : ''}`}
+            aria-current={matches(n, current) ? 'page' : undefined}
             data-testid={`nav-${n.id}`}
             onClick={onNavigate}
           >
@@ -258,7 +265,7 @@ function App() {
     navigate('/login', { replace: true });
   };
 
-  const nav = session ? navFor(session).find((n) => n.path === path) : NAV.find((n) => n.path === path);
+  const nav = session ? navFor(session).find((n) => matches(n, path)) : NAV.find((n) => matches(n, path));
   const auth = AUTH[path];
 
   // Where the path must go instead, given the session.
@@ -269,7 +276,7 @@ function App() {
     if (redirect) navigate(redirect, { replace: true });
   }, [redirect]);
 
-  const titleKey = nav ? nav.label : auth ? auth.title : null;
+  const titleKey = nav ? (nav.sub && nav.sub[path]) || nav.label : auth ? auth.title : null;
   const pageTitle = titleKey ? t(titleKey) : null;
   useEffect(() => {
     document.title = pageTitle ? t('app.title', { page: pageTitle }) : t('app.name');
@@ -333,7 +340,7 @@ function App() {
       </header>
       <Sidebar session={session} current={path} onLogout={onLogout} open={menuOpen} onNavigate={() => setMenuOpen(false)} />
       <main class="content">
-        <Page key={path} session={session} refreshSession={refreshSession} config={config} />
+        <Page key={path} path={path} session={session} refreshSession={refreshSession} config={config} />
       </main>
     </div>
   );

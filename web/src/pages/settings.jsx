@@ -19,11 +19,19 @@ import {
   roleLabel,
   statusLabel,
   useLoad,
+  Link,
 } from '../ui.jsx';
+import AuditLog from './audit_log.jsx';
+
+export const AUDIT_PATH = '/settings/audit-log';
 
 export const strings = {
   en: {
     'settings.title': 'Settings',
+    'settings.tabs': 'Settings sections',
+    'settings.tab_general': 'General',
+    'settings.tab_audit': 'Audit log',
+    'settings.audit_description': 'Every change made in this organization, by whom and from where, newest first.',
     'settings.description': "Your organization's name, its members and invitations, and the console's language.",
     'settings.org_title': 'Organization',
     'settings.org_name': 'Organization name',
@@ -79,6 +87,10 @@ export const strings = {
   },
   zh: {
     'settings.title': '设置',
+    'settings.tabs': '设置分区',
+    'settings.tab_general': '常规',
+    'settings.tab_audit': '审计日志',
+    'settings.audit_description': '此组织中的每一项更改：由谁、从哪里做出，最新的在前。',
     'settings.description': '组织名称、成员与邀请，以及控制台的显示语言。',
     'settings.org_title': '组织',
     'settings.org_name': '组织名称',
@@ -497,19 +509,51 @@ function PasswordCard({ session }) {
   );
 }
 
-export default function SettingsPage({ session, refreshSession }) {
+// The tabs of the Settings page: General (/settings) and Audit log (/settings/audit-log).
+function SettingsTabs({ audit }) {
+  const tabs = [
+    { href: '/settings', id: 'general', label: t('settings.tab_general'), selected: !audit },
+    { href: AUDIT_PATH, id: 'audit', label: t('settings.tab_audit'), selected: audit },
+  ];
+  return (
+    <div class="tabs settings-tabs" role="tablist" aria-label={t('settings.tabs')}>
+      {tabs.map((x) => (
+        <Link
+          key={x.id}
+          href={x.href}
+          role="tab"
+          class="tab"
+          aria-selected={x.selected ? 'true' : 'false'}
+          data-testid={`settings-tab-${x.id}`}
+        >
+          {x.label}
+        </Link>
+      ))}
+    </div>
+  );
+}
+
+export default function SettingsPage({ session, refreshSession, path }) {
   const owner = session.user.role !== 'reader';
+  const audit = path === AUDIT_PATH;
   return (
     <div class="page">
-      <PageHeader title={t('settings.title')} description={t('settings.description')} />
-      {!owner && <Notice>{t('common.read_only_notice')}</Notice>}
-      <OrganizationCard owner={owner} refreshSession={refreshSession} />
-      <Card title={t('settings.lang_title')} description={t('settings.lang_hint')}>
-        <LangSelect testid="settings-lang" class="settings-lang" />
-      </Card>
-      <MembersCard owner={owner} session={session} />
-      <InvitesCard owner={owner} />
-      <PasswordCard session={session} />
+      <PageHeader title={t('settings.title')} description={audit ? t('settings.audit_description') : t('settings.description')} />
+      <SettingsTabs audit={audit} />
+      {audit ? (
+        <AuditLog session={session} />
+      ) : (
+        <>
+          {!owner && <Notice>{t('common.read_only_notice')}</Notice>}
+          <OrganizationCard owner={owner} refreshSession={refreshSession} />
+          <Card title={t('settings.lang_title')} description={t('settings.lang_hint')}>
+            <LangSelect testid="settings-lang" class="settings-lang" />
+          </Card>
+          <MembersCard owner={owner} session={session} />
+          <InvitesCard owner={owner} />
+          <PasswordCard session={session} />
+        </>
+      )}
     </div>
   );
 }
