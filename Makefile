@@ -2,7 +2,7 @@
 # Dependencies come from Debian packages found with pkg-config (see `make deps`).
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3 libpq hiredis
+PKGS    := libevent libevent_pthreads libevent_openssl openssl libcurl libcjson libsodium sqlite3 libpq hiredis
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
             libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3 libpq-dev \
-            libhiredis-dev
+            libhiredis-dev libssl-dev
 
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080

@@ -274,7 +274,7 @@ void tg_console_signup(tg_call_t *c, const tg_route_args_t *a)
     pending_t *p = calloc(1, sizeof(*p));
     const char *email = json_str(j, "email"), *pw = json_str(j, "password");
     const char *org = json_str(j, "organization_name"), *invite = json_str(j, "invite_token");
-    int mode = c->w->cfg->signup;
+    int mode = tg_api__cfg()->signup;
 
     if (!p) {
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
@@ -560,7 +560,7 @@ void tg_console_session(tg_call_t *c, const tg_route_args_t *a)
 void tg_console_config(tg_call_t *c, const tg_route_args_t *a)
 {
     static const char *const modes[] = {"invite", "open", "closed"};
-    const tg_api_config_t *cfg = c->w->cfg;
+    const tg_api_config_t *cfg = tg_api__cfg();
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "console.config");
     cJSON_AddStringToObject(o, "signup", modes[cfg->signup]);
@@ -631,7 +631,7 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
     if (!page)
         tg_http_add_header(c->req, "vary", "accept-encoding");
     const char *csp;
-    if (c->w->cfg->payments_provider && strcmp(c->w->cfg->payments_provider, "stripe") == 0)
+    if (tg_api__cfg()->payments_provider && strcmp(tg_api__cfg()->payments_provider, "stripe") == 0)
         csp = "default-src 'self'; script-src 'self' https://js.stripe.com; "
               "frame-src https://js.stripe.com https://hooks.stripe.com; "
               "connect-src 'self' https://api.stripe.com; img-src 'self' data:; "

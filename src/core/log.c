@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
-int tg_log_level = TG_LOG_INFO;
+_Atomic int tg_log_level = TG_LOG_INFO;
 
 void tg_log(int level, const char *fmt, ...)
 {

@@ -4,7 +4,7 @@
 
 enum { TG_LOG_DEBUG, TG_LOG_INFO, TG_LOG_WARN, TG_LOG_ERROR };
 
-extern int tg_log_level;
+extern _Atomic int tg_log_level; /* atomic: a reload (SIGHUP) changes it while threads log */
 
 void tg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

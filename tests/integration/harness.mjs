@@ -311,15 +311,16 @@ export async function tollgateInit(dbPath, extra = []) {
   return { ...obj, stdout, stderr };
 }
 
-/** `tollgate serve --listen 127.0.0.1:0 --db sqlite:DB [...extra]`; waits for the listening line. */
+/** `tollgate serve --listen 127.0.0.1:0 --db sqlite:DB [...extra]`; waits for the listening line
+ * (http:// or, with --tls-cert, https://). */
 export async function tollgateServe(dbPath, extra = []) {
   const { child, match, logs, output } = await spawnAndWait(
     TOLLGATE_BIN,
     ['serve', '--listen', '127.0.0.1:0', '--db', dbUrl(dbPath), ...extra],
-    { stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate', env: tollgateEnv() },
+    { stream: 'stderr', pattern: /listening on (https?):\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate', env: tollgateEnv() },
   );
-  const port = Number(match[1]);
-  return { proc: child, port, origin: `http://127.0.0.1:${port}`, logs, output };
+  const port = Number(match[2]);
+  return { proc: child, port, origin: `${match[1]}://127.0.0.1:${port}`, logs, output };
 }
 
 /** Does `tollgate serve --help` mention this flag? */

@@ -1,0 +1,233 @@
+// SIGHUP: `serve --config FILE` is re-read (options that can change live do, the others say they
+// need a restart, a bad file is refused with its line and changes nothing) and so are the data
+// files (models.json, tiers.json, in a copy of the data directory named by TOLLGATE_DATA_DIR),
+// without dropping a connection or a stream.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Env, REPO, MOCK_CONTENT, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse } from './harness.mjs';
+
+/** Sends SIGHUP and waits for the reload's last line; returns the log lines it wrote. */
+export async function hup(env) {
+  const count = () => (env.server.output.stderr.match(/reload: done/g) ?? []).length;
+  const n = count();
+  const from = env.server.output.stderr.length;
+  env.proc.kill('SIGHUP');
+  const ok = await waitFor(() => count() > n, { timeoutMs: 10000 });
+  assert.ok(ok, `the reload finished\n${env.logs()}`);
+  return env.server.output.stderr.slice(from);
+}
+
+const slowStream = (client) => client.chat.completions.create({
+  model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
+  messages: [{ role: 'user', content: 'a long one mock:slow' }],
+}).withResponse();
+
+async function readAll(stream) {
+  let text = '';
+  let finish = null;
+  let usage = null;
+  for await (const c of stream) {
+    text += c.choices?.[0]?.delta?.content ?? '';
+    finish = c.choices?.[0]?.finish_reason ?? finish;
+    if (c.usage) usage = c.usage;
+  }
+  return { text, finish, usage };
+}
+
+async function signupMode(env) {
+  const r = await env.request('GET', '/console/api/config');
+  assert.equal(r.status, 200, r.text);
+  return r.json.signup;
+}
+
+/** A chat call whose upstream never answers: the upstream timeout decides when it ends. */
+async function hang(env) {
+  const t0 = Date.now();
+  const r = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mock:hang' }] } });
+  return { r, took: Date.now() - t0 };
+}
+
+describe('SIGHUP reload', () => {
+  let env;
+  let dir;
+  let conf;
+  let data;
+  const savedDataDir = process.env.TOLLGATE_DATA_DIR;
+
+  const writeConf = (lines) => fs.writeFileSync(conf, lines.join('\n') + '\n');
+
+  before(async () => {
+    dir = makeTempDir('tollgate-reload-');
+    data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    for (const f of ['models.json', 'tiers.json']) fs.copyFileSync(path.join(REPO, 'data', f), path.join(data, f));
+    fs.symlinkSync(path.join(REPO, 'data', 'tokenizer'), path.join(data, 'tokenizer'));
+    process.env.TOLLGATE_DATA_DIR = data; // init and serve inherit it (harness tollgateEnv)
+    conf = path.join(dir, 'tollgate.conf');
+    writeConf(['# the first configuration', 'upstream-timeout-ms = 600000', 'signup = invite', 'log-level = info']);
+    env = await Env.start({ serveArgs: ['--config', conf] });
+  });
+
+  after(async () => {
+    if (savedDataDir === undefined) delete process.env.TOLLGATE_DATA_DIR;
+    else process.env.TOLLGATE_DATA_DIR = savedDataDir;
+    await env?.stop();
+    removeTempDir(dir);
+  });
+
+  it('applies --upstream-timeout-ms and --signup live; a stream opened before the reload finishes intact', async () => {
+    assert.equal(await signupMode(env), 'invite');
+    const client = env.client();
+    const { data: stream, response } = await slowStream(client); // ~10 s of tokens
+    const rid = response.headers.get('x-request-id');
+    const reading = readAll(stream);
+
+    writeConf(['# shorter upstream timeout, open sign-up', 'upstream-timeout-ms = 1000', 'signup = open', 'log-level = info']);
+    const log = await hup(env);
+    assert.match(log, /reload: upstream-timeout-ms: 600000 -> 1000/);
+    assert.match(log, /reload: signup: invite -> open/);
+    assert.doesNotMatch(log, /log-level/, 'an unchanged option is not reported');
+    assert.equal(await signupMode(env), 'open', 'the sign-up mode changed without a restart');
+
+    const { r, took } = await hang(env);
+    assertErrorResponse(r, 504, { type: 'server_error' }, 'the new upstream timeout');
+    assert.ok(took >= 900 && took < 8000, `ended by the new 1 s upstream timeout (took ${took} ms)`);
+
+    // the stream began under the old timeout (10 min) and outlives the new one (1 s)
+    const got = await reading;
+    assert.equal(got.text, 'tok '.repeat(200), 'every token of the stream arrived');
+    assert.equal(got.finish, 'stop');
+    assert.equal(got.usage?.completion_tokens, 200);
+    const row = await waitFor(() => env.usageRow(rid));
+    assert.equal(row.status, 200);
+    assert.equal(row.aborted, 0);
+    assert.equal(row.output_tokens, 200);
+
+    // the SDK's keep-alive connection from before the reload still serves
+    const c = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(c.choices[0].message.content, MOCK_CONTENT);
+  });
+
+  it('a bad file is refused with its line number, and the running values stay', async () => {
+    for (const [lines, why] of [
+      [['upstream-timeout-ms = 2000', 'signup = closed', 'idle-timeout-ms = soon'], /:3: --idle-timeout-ms must be an integer from 100 to 86400000/],
+      [['upstream-timeout-ms = 2000', 'no-such-option = 1'], /:2: unknown option `no-such-option`/],
+      [['upstream-timeout-ms = 2000', 'signup = maybe'], /:2: --signup must be open, invite or closed/],
+      [['signup = closed', 'upstream-timeout-ms = 2000', 'signup = open'], /:3: `signup` is already set on line 1/],
+      [['signup closed'], /:1: expected `option = value`/],
+      [['config = /etc/other.conf'], /:1: --config cannot be nested/],
+      [['signup ='], /:1: `signup` has no value/],
+    ]) {
+      writeConf(lines);
+      const log = await hup(env);
+      assert.match(log, /error reload refused: .*tollgate\.conf/, log);
+      assert.match(log, why, log);
+      assert.match(log, /the running configuration stays/);
+      assert.doesNotMatch(log, /reload: (signup|upstream-timeout-ms):/, 'nothing of a refused file applies');
+      assert.ok(!exited(env.proc), 'still running');
+      assert.equal(await signupMode(env), 'open', 'the running sign-up mode stays');
+    }
+    const { r, took } = await hang(env);
+    assertErrorResponse(r, 504, { type: 'server_error' });
+    assert.ok(took < 1900, `the running 1 s upstream timeout stays (took ${took} ms)`);
+
+    // a file that cannot be read at all
+    fs.renameSync(conf, `${conf}.away`);
+    const log = await hup(env);
+    assert.match(log, /reload refused: cannot read --config .*tollgate\.conf: No such file or directory/);
+    fs.renameSync(`${conf}.away`, conf);
+    await env.assertAlive();
+  });
+
+  it('an option that cannot change live is reported as needing a restart and keeps its running value', async () => {
+    writeConf(['upstream-timeout-ms = 1000', 'signup = open', 'workers = 7', 'payments = stripe', 'breaker-failures = 9']);
+    const log = await hup(env);
+    assert.match(log, /warn reload: workers: \d+ -> 7 needs a restart; keeping \d+ until then/);
+    assert.match(log, /warn reload: payments: test -> stripe needs a restart; keeping test until then/);
+    assert.match(log, /info reload: breaker-failures: 5 -> 9/);
+    const cfg = await env.request('GET', '/console/api/config');
+    assert.equal(cfg.json.payments.provider, 'test', 'payments stay as started');
+    const c = await env.client().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(c.choices[0].message.content, MOCK_CONTENT);
+  });
+
+  it('the command line overrides the file, and the log says so', async () => {
+    writeConf(['upstream-timeout-ms = 1000', 'signup = open', 'listen = 127.0.0.1:1']);
+    const log = await hup(env);
+    assert.match(log, /tollgate\.conf:3: `listen` is overridden by --listen on the command line/);
+    assert.doesNotMatch(log, /reload: listen/);
+    await env.assertAlive();
+  });
+
+  it('a changed models.json applies: new models are added, changed prices apply unless changed through the Admin API', async () => {
+    const models = async () => {
+      const out = {};
+      for (const id of ['gpt-4o-mini', 'gpt-4o', 'gpt-reload-test']) {
+        const r = await env.admin('GET', `/v1/organization/models/${id}`);
+        assert.ok(r.status === 200 || r.status === 404, r.text);
+        if (r.status === 200) out[id] = r.json;
+      }
+      return out;
+    };
+    const before = await models();
+    assert.ok(before['gpt-4o-mini'], 'gpt-4o-mini is in the table');
+    assert.equal(before['gpt-reload-test'], undefined);
+    // the operator sets gpt-4o's price by hand: the file must not overwrite it
+    const own = await env.admin('POST', '/v1/organization/models/gpt-4o', { input_price: '7' });
+    assert.equal(own.status, 200, own.text);
+
+    const file = path.join(data, 'models.json');
+    const table = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const mini = table.models.find((m) => m.id === 'gpt-4o-mini');
+    mini.input_price = '0.3';
+    table.models.find((m) => m.id === 'gpt-4o').input_price = '3';
+    table.models.push({ ...mini, id: 'gpt-reload-test', input_price: '1.25' });
+    table.models.sort((a, b) => (a.id < b.id ? -1 : 1));
+    fs.writeFileSync(file, JSON.stringify(table, null, 2));
+    const log = await hup(env);
+    assert.match(log, /models\.json: gpt-4o-mini updated/);
+    assert.match(log, /models\.json: gpt-reload-test added/);
+    assert.match(log, /models\.json: gpt-4o was changed through the Admin API; keeping the database's row/);
+
+    const after = await models();
+    assert.equal(Number(after['gpt-4o-mini'].input_price), 0.3, JSON.stringify(after['gpt-4o-mini']));
+    assert.equal(Number(after['gpt-reload-test'].input_price), 1.25);
+    assert.equal(Number(after['gpt-4o'].input_price), 7, 'the Admin API price stays');
+
+    // the new price is what a request costs now
+    const { response } = await env.client().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'price me' }] }).withResponse();
+    const row = await waitFor(() => env.usageRow(response.headers.get('x-request-id')));
+    assert.equal(row.cost_nanousd, row.input_tokens * 300 + row.output_tokens * Number(mini.output_price) * 1000);
+
+    // a broken file is refused; the models stay
+    fs.writeFileSync(file, '{"models": [');
+    const bad = await hup(env);
+    assert.match(bad, /models\.json refused; the models in force stay/);
+    assert.equal(Number((await models())['gpt-4o-mini'].input_price), 0.3);
+  });
+
+  it('a changed tiers.json applies, a broken one is refused', async () => {
+    const tierName = async () => {
+      const r = await env.admin('GET', '/v1/organization/usage_tier');
+      assert.equal(r.status, 200, r.text);
+      return r.json.name;
+    };
+    assert.equal(await tierName(), 'Tier 5');
+    const file = path.join(data, 'tiers.json');
+    const table = JSON.parse(fs.readFileSync(file, 'utf8'));
+    table.tiers.find((t) => t.id === 'tier_5').name = 'Tier Five';
+    fs.writeFileSync(file, JSON.stringify(table));
+    const log = await hup(env);
+    assert.match(log, /tiers\.json: changed; requests from now on use it/);
+    assert.equal(await tierName(), 'Tier Five');
+
+    fs.writeFileSync(file, 'not json');
+    const bad = await hup(env);
+    assert.match(bad, /tiers\.json refused; the tier table in force stays/);
+    assert.equal(await tierName(), 'Tier Five');
+    await env.assertAlive();
+  });
+});
