@@ -372,6 +372,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     conn_t *c = arg;
+    if (what & BEV_EVENT_CONNECTED) /* TLS: the handshake is done */
+        return;
     if (c->state == C_HANDLING && c->req && !c->req->ended) {
         tg_http_req_t *r = c->req;
         r->client_gone = 1;

@@ -748,6 +748,18 @@ export class Env {
   }
 }
 
+/** Sends SIGHUP and waits for the reload's last line; returns the log lines it wrote. */
+export async function hup(env) {
+  const count = () => (env.server.output.stderr.match(/reload: done/g) ?? []).length;
+  const n = count();
+  const from = env.server.output.stderr.length;
+  env.proc.kill('SIGHUP');
+  const ok = await waitFor(() => count() > n, { timeoutMs: 10000 });
+  assert.ok(ok, `the reload finished\n${env.logs()}`);
+  return env.server.output.stderr.slice(from);
+}
+
+
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: /;
 
 /** Fails with the report if a child's output contains an ASan/LSan/UBSan/TSan report. */

@@ -7,18 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Env, REPO, MOCK_CONTENT, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse } from './harness.mjs';
-
-/** Sends SIGHUP and waits for the reload's last line; returns the log lines it wrote. */
-export async function hup(env) {
-  const count = () => (env.server.output.stderr.match(/reload: done/g) ?? []).length;
-  const n = count();
-  const from = env.server.output.stderr.length;
-  env.proc.kill('SIGHUP');
-  const ok = await waitFor(() => count() > n, { timeoutMs: 10000 });
-  assert.ok(ok, `the reload finished\n${env.logs()}`);
-  return env.server.output.stderr.slice(from);
-}
+import { Env, REPO, MOCK_CONTENT, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse, hup } from './harness.mjs';
 
 const slowStream = (client) => client.chat.completions.create({
   model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
