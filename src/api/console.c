@@ -50,7 +50,9 @@ static void set_cookie(tg_call_t *c, const char *token, int max_age)
     char v[256];
     const char *proto = tg_http_header(c->req, "x-forwarded-proto");
     snprintf(v, sizeof(v), COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
-             token, max_age, proto && strcasecmp(proto, "https") == 0 ? "; Secure" : "");
+             token, max_age,
+             tg_http_is_tls(c->req) || (proto && strcasecmp(proto, "https") == 0) ? "; Secure"
+                                                                                  : "");
     tg_http_add_header(c->req, "set-cookie", v);
 }
 

@@ -643,6 +643,7 @@ const char *tg_http_body(const tg_http_req_t *r, size_t *len)
 
 int tg_http_client_gone(const tg_http_req_t *r) { return r->client_gone; }
 int tg_http_draining(const tg_http_req_t *r) { return r->w->draining; }
+int tg_http_is_tls(const tg_http_req_t *r) { return r->w->srv->cfg.tls != NULL; }
 void tg_http_set_data(tg_http_req_t *r, void *data) { r->data = data; }
 void *tg_http_get_data(const tg_http_req_t *r) { return r->data; }
 

@@ -72,6 +72,8 @@ int tg_http_client_gone(const tg_http_req_t *req);
 /* The server is shutting down: it accepts no new connection and closes this one after the
  * answer (for a readiness check to say so). */
 int tg_http_draining(const tg_http_req_t *req);
+/* The request came over HTTPS (--tls-cert). */
+int tg_http_is_tls(const tg_http_req_t *req);
 /* The handler's own pointer. */
 void tg_http_set_data(tg_http_req_t *req, void *data);
 void *tg_http_get_data(const tg_http_req_t *req);

@@ -74,7 +74,7 @@ describe('HTTPS (--tls-cert, --tls-key)', () => {
 
   before(async () => {
     // set up over plain HTTP, then serve the same database over HTTPS
-    env = await Env.start();
+    env = await Env.start({ initArgs: ['--email', 'owner@tls.test', '--password', 'correct-horse-9'] });
     dir = env.dir;
     first = makeCert(dir, 'first', 'tollgate-first');
     await stopProcess(env.proc);
@@ -157,6 +157,22 @@ describe('HTTPS (--tls-cert, --tls-key)', () => {
     assert.ok(!exited(env.proc));
     const again = await sdkChild(env.baseURL, env.apiKey, second.cert);
     assert.equal(again.content, MOCK_CONTENT);
+  });
+
+  it('the console session cookie is Secure over HTTPS', async () => {
+    // (a new connection, trusting the certificate now in force at first.crt's path)
+    const body = JSON.stringify({ email: 'owner@tls.test', password: 'correct-horse-9' });
+    const res = await new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: env.port, path: '/console/api/login', method: 'POST', agent: false, ca: fs.readFileSync(first.cert), headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (r) => {
+        r.resume();
+        r.on('end', () => resolve(r));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(res.statusCode, 200);
+    const cookie = String(res.headers['set-cookie'] ?? '');
+    assert.match(cookie, /tg_session=.*; Secure/, cookie);
   });
 
   it('start-up refuses a missing or mismatched certificate with a one-line error', async () => {
