@@ -149,12 +149,13 @@ bench: deps all
 	bench/run.sh
 
 # Boundaries from STYLE.md: only store/ sees SQLite, http/ never sees api/, gate/ (admission
-# and settlement) never sees the HTTP call (docs/architecture.md).
+# and settlement) never sees the HTTP call (docs/architecture.md), only http/ sees OpenSSL.
 check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
 	@! grep -rln 'libpq-fe\.h' src | grep -v '^src/store/' || (echo "libpq-fe.h outside src/store" && false)
 	@! grep -rln 'hiredis' src | grep -v '^src/shared/' || (echo "hiredis outside src/shared" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
+	@! grep -rln '#include <openssl/' src | grep -v '^src/http/' || (echo "OpenSSL outside src/http (TLS is the HTTP server's)" && false)
 	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
 	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)
 	@! grep -rlnE '#include "(api|http)/' src/providers || (echo "src/providers sees the HTTP call (api/ or http/)" && false)

@@ -7,7 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Env, REPO, MOCK_CONTENT, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse, hup } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { Env, REPO, MOCK_CONTENT, TOLLGATE_BIN, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse, hup, tollgateInit, dbUrl, tollgateEnv, spawnAndWait, stopProcess, PG_URL } from './harness.mjs';
 
 const slowStream = (client) => client.chat.completions.create({
   model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
@@ -218,5 +219,47 @@ describe('SIGHUP reload', () => {
     assert.match(bad, /tiers\.json refused; the tier table in force stays/);
     assert.equal(await tierName(), 'Tier Five');
     await env.assertAlive();
+  });
+});
+
+describe('the config file holds every option', () => {
+  it('each option of serve --help is accepted in the file, and serve runs from the file alone', async (t) => {
+    const help = execFileSync(TOLLGATE_BIN, ['serve', '--help'], { encoding: 'utf8' });
+    const names = [...new Set([...help.matchAll(/^\s+--([a-z-]+)/gm)].map((m) => m[1]))].filter((n) => n !== 'config' && n !== 'help');
+    assert.ok(names.length >= 20, `options in --help: ${names}`);
+    const dir = makeTempDir('tollgate-conf-');
+    try {
+      const dbPath = path.join(dir, 't.db');
+      await tollgateInit(dbPath);
+      const cert = path.join(dir, 'c.pem');
+      const key = path.join(dir, 'k.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+      const values = {
+        listen: '127.0.0.1:0', db: dbUrl(dbPath), redis: 'redis://127.0.0.1:1', workers: '1',
+        'max-body-bytes': '2048', 'max-header-bytes': '4096', 'upstream-timeout-ms': '5000',
+        'idle-timeout-ms': '5000', 'breaker-failures': '3', 'breaker-cooldown-ms': '1000',
+        'shutdown-timeout-ms': '1000', 'log-level': 'debug', 'smtp-url': 'smtp://127.0.0.1:1',
+        'smtp-from': 'ops@example.test', 'alert-retry-ms': '10', payments: 'test',
+        'stripe-url': 'https://api.stripe.com', 'stripe-key': 'sk_test_x', 'stripe-webhook-secret': 'whsec_x',
+        'stripe-publishable-key': 'pk_test_x', signup: 'closed', 'tls-cert': cert, 'tls-key': key,
+      };
+      for (const n of names) assert.ok(n in values, `--${n} has a value in this test's file`);
+      const conf = path.join(dir, 'all.conf');
+      const write = (skip) => fs.writeFileSync(conf, names.filter((n) => !skip.includes(n)).map((n) => `${n} = ${values[n]}`).join('\n') + '\n');
+      // --redis needs PostgreSQL: on SQLite the file's redis is read and refused for that reason
+      if (!PG_URL) {
+        write([]);
+        let err = '';
+        try { execFileSync(TOLLGATE_BIN, ['serve', '--config', conf], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: tollgateEnv(), timeout: 10000 }); } catch (e) { err = e.stderr; }
+        assert.match(err, /--redis shares limits between instances on one PostgreSQL/);
+      }
+      write(['redis']);
+      const { child } = await spawnAndWait(TOLLGATE_BIN, ['serve', '--config', conf], { stream: 'stderr', pattern: /listening on https:\/\/127\.0\.0\.1:\d+ \(1 workers/, name: 'tollgate', env: tollgateEnv() });
+      const r = await stopProcess(child);
+      assert.equal(r.code, 0);
+    } finally {
+      removeTempDir(dir);
+    }
   });
 });
