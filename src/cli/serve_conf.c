@@ -152,8 +152,8 @@ static const optdef_t *find(const char *name)
 #define LINE_MAX_BYTES 4096
 
 /* `name = value` lines; # starts a comment line. Strict: an unknown name, a name given twice, a
- * missing or bad value, a line without `=` or longer than LINE_MAX_BYTES are errors naming
- * the line. */
+ * missing or bad value, a line without `=` or longer than LINE_MAX_BYTES (its newline aside)
+ * are errors naming the line. */
 static int read_file(const char *path, serve_opts_t *o, int seen[NDEFS], char *err, size_t cap)
 {
     FILE *f = fopen(path, "r");
@@ -168,8 +168,8 @@ static int read_file(const char *path, serve_opts_t *o, int seen[NDEFS], char *e
     while ((len = getline(&line, &lcap, f)) >= 0) {
         char *p = line, *eq, *k, *v;
         lineno++;
-        if (len >= LINE_MAX_BYTES) {
-            fail(err, cap, "%s:%d: line longer than %d bytes", path, lineno, LINE_MAX_BYTES - 1);
+        if (len - (line[len - 1] == '\n') > LINE_MAX_BYTES) {
+            fail(err, cap, "%s:%d: line longer than %d bytes", path, lineno, LINE_MAX_BYTES);
             goto out;
         }
         if ((size_t)len != strlen(line)) {

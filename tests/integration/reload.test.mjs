@@ -110,6 +110,8 @@ describe('SIGHUP reload', () => {
       [['signup closed'], /:1: expected `option = value`/],
       [['config = /etc/other.conf'], /:1: --config cannot be nested/],
       [['signup ='], /:1: `signup` has no value/],
+      [['signup = open', `smtp-from = ${'a'.repeat(5000)}`], /:2: line longer than 4096 bytes/],
+      [['signup = op\0en'], /:1: NUL byte in the line/],
     ]) {
       writeConf(lines);
       const log = await hup(env);
