@@ -9,7 +9,7 @@
 #include "billing/payments.h"
 #include "billing/usage.h"
 #include "catalog/catalog.h"
-#include "cli/serve_conf.h"
+#include "cli/cli_int.h"
 #include "core/log.h"
 #include "core/sdnotify.h"
 #include "http/server.h"
@@ -88,8 +88,8 @@ static void usage(FILE *f)
 typedef struct {
     int argc;
     char **argv;
-    const serve_opts_t *start; /* the options read at start (modules borrow their strings) */
-    serve_opts_t *live;        /* the options of the last reload, NULL before one */
+    const tg_serve_opts_t *start; /* the options read at start (modules borrow their strings) */
+    tg_serve_opts_t *live;        /* the options of the last reload, NULL before one */
     tg_http_server_t *srv;
     tg_tls_t *tls;
     tg_store_t *st;            /* the main thread's connection */
@@ -97,10 +97,10 @@ typedef struct {
     size_t nmodels;
 } serve_t;
 
-static void fill_api(const serve_opts_t *o, const tg_pay_config_t *pay, tg_api_config_t *api)
+static void fill_api(const tg_serve_opts_t *o, const tg_pay_config_t *pay, tg_api_config_t *api)
 {
     *api = (tg_api_config_t){.db_url = o->db,
-                             .signup = serve_opts_signup(o),
+                             .signup = tg_cli__opts_signup(o),
                              .payments_provider = pay ? pay->provider : NULL,
                              .stripe_publishable_key = o->stripe_pk,
                              .email_alerts = o->smtp_url != NULL,
@@ -108,7 +108,7 @@ static void fill_api(const serve_opts_t *o, const tg_pay_config_t *pay, tg_api_c
                              .max_response_bytes = 64u << 20};
 }
 
-static void fill_http(const serve_opts_t *o, tg_http_config_t *http)
+static void fill_http(const tg_serve_opts_t *o, tg_http_config_t *http)
 {
     http->max_header_bytes = (size_t)o->max_header;
     http->max_body_bytes = (size_t)o->max_body;
@@ -117,7 +117,7 @@ static void fill_http(const serve_opts_t *o, tg_http_config_t *http)
     http->shutdown_timeout_ms = (int)o->shutdown_timeout;
 }
 
-static void fill_alerts(const serve_opts_t *o, tg_alerts_config_t *alerts)
+static void fill_alerts(const tg_serve_opts_t *o, tg_alerts_config_t *alerts)
 {
     *alerts = (tg_alerts_config_t){.db_url = o->db,
                                    .smtp_url = o->smtp_url,
@@ -215,12 +215,12 @@ static int reload_data(serve_t *s)
 
 /* ---- SIGHUP ---- */
 
-static void apply(const serve_opts_t *o, tg_http_server_t *srv)
+static void apply(const tg_serve_opts_t *o, tg_http_server_t *srv)
 {
     tg_api_config_t api;
     tg_http_config_t http = {0};
     tg_alerts_config_t alerts;
-    tg_log_level = serve_opts_log_level(o);
+    tg_log_level = tg_cli__opts_log_level(o);
     tg_pool_config((int)o->breaker_failures, o->breaker_cooldown);
     fill_http(o, &http);
     tg_http_server_reconfigure(srv, &http);
@@ -232,15 +232,15 @@ static void apply(const serve_opts_t *o, tg_http_server_t *srv)
 
 static void reload(serve_t *s)
 {
-    const serve_opts_t *cur = s->live ? s->live : s->start;
-    serve_opts_t *next = calloc(1, sizeof(*next));
+    const tg_serve_opts_t *cur = s->live ? s->live : s->start;
+    tg_serve_opts_t *next = calloc(1, sizeof(*next));
     char err[4608];
     int changes = 0, refused = 0;
 
     tg_sd_notify_reloading();
     tg_info("SIGHUP: reloading%s%s and the data files", cur->config ? " " : "",
             cur->config ? cur->config : "");
-    if (!next || serve_opts_load(s->argc, s->argv, next, err, sizeof(err)) != 0) {
+    if (!next || tg_cli__opts_load(s->argc, s->argv, next, err, sizeof(err)) != 0) {
         tg_error("reload refused: %s; the running configuration stays", next ? err : "no memory");
         refused = 1;
     } else if (s->tls) {
@@ -264,13 +264,13 @@ static void reload(serve_t *s)
     }
     if (refused) {
         if (next)
-            serve_opts_dispose(next);
+            tg_cli__opts_dispose(next);
         free(next);
     } else {
-        changes += serve_opts_diff(cur, next);
+        changes += tg_cli__opts_diff(cur, next);
         apply(next, s->srv);
         if (s->live)
-            serve_opts_dispose(s->live);
+            tg_cli__opts_dispose(s->live);
         free(s->live);
         s->live = next;
     }
@@ -282,7 +282,7 @@ static void reload(serve_t *s)
 
 int tg_cli_serve(int argc, char **argv)
 {
-    serve_opts_t o;
+    tg_serve_opts_t o;
     char host[256], path[4096], err[4608];
     int port, rc;
     tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL, *poll_st = NULL;
@@ -299,14 +299,14 @@ int tg_cli_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    rc = serve_opts_load(argc, argv, &o, err, sizeof(err));
+    rc = tg_cli__opts_load(argc, argv, &o, err, sizeof(err));
     if (rc == 1) {
         usage(stdout);
         return 0;
     }
     if (rc < 0)
         return tg_cli_fail("serve: %s", err);
-    tg_log_level = serve_opts_log_level(&o);
+    tg_log_level = tg_cli__opts_log_level(&o);
     const char *colon = strrchr(o.listen, ':');
     char *end;
     if (!colon || colon == o.listen || (size_t)(colon - o.listen) >= sizeof(host))
@@ -500,9 +500,9 @@ int tg_cli_serve(int argc, char **argv)
     tg_store_close(claim);
     free(sv.models);
     if (sv.live)
-        serve_opts_dispose(sv.live);
+        tg_cli__opts_dispose(sv.live);
     free(sv.live);
-    serve_opts_dispose(&o);
+    tg_cli__opts_dispose(&o);
     tg_info("stopped");
     return 0;
 }

@@ -1,6 +1,6 @@
-/* tollgate serve's options (see serve_conf.h). One table drives the command line, the config
+/* tollgate serve's options (see cli_int.h). One table drives the command line, the config
  * file, the checks of each value and what a SIGHUP may change while the server runs. */
-#include "cli/serve_conf.h"
+#include "cli/cli_int.h"
 
 #include "api/api.h"
 #include "core/log.h"
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct serve_str {
-    serve_str_t *next;
+struct tg_serve_str {
+    tg_serve_str_t *next;
     char s[];
 };
 
@@ -23,7 +23,7 @@ enum { T_STR, T_NUM, T_ENUM };
 typedef struct {
     const char *name;
     int type;
-    size_t off;  /* of the field in serve_opts_t */
+    size_t off;  /* of the field in tg_serve_opts_t */
     long min, max;                 /* T_NUM */
     const char *const *choices;    /* T_ENUM, NULL-terminated */
     int live;    /* a SIGHUP applies it; otherwise it needs a restart */
@@ -34,9 +34,9 @@ static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const signups[] = {"open", "invite", "closed", NULL};
 static const char *const payments[] = {"test", "stripe", NULL};
 
-#define S(f) T_STR, offsetof(serve_opts_t, f), 0, 0, NULL
-#define N(f, lo, hi) T_NUM, offsetof(serve_opts_t, f), lo, hi, NULL
-#define E(f, c) T_ENUM, offsetof(serve_opts_t, f), 0, 0, c
+#define S(f) T_STR, offsetof(tg_serve_opts_t, f), 0, 0, NULL
+#define N(f, lo, hi) T_NUM, offsetof(tg_serve_opts_t, f), lo, hi, NULL
+#define E(f, c) T_ENUM, offsetof(tg_serve_opts_t, f), 0, 0, c
 
 static const optdef_t defs[] = {
     {"listen", S(listen), 0, 0},
@@ -67,12 +67,12 @@ static const optdef_t defs[] = {
 #define OPT_CONFIG 1000
 #define OPT_HELP 1001
 
-static const char **str_at(serve_opts_t *o, const optdef_t *d)
+static const char **str_at(tg_serve_opts_t *o, const optdef_t *d)
 {
     return (const char **)(void *)((char *)o + d->off);
 }
 
-static long *num_at(serve_opts_t *o, const optdef_t *d)
+static long *num_at(tg_serve_opts_t *o, const optdef_t *d)
 {
     return (long *)(void *)((char *)o + d->off);
 }
@@ -86,10 +86,10 @@ static void fail(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *keep(serve_opts_t *o, const char *s)
+static const char *keep(tg_serve_opts_t *o, const char *s)
 {
     size_t n = strlen(s) + 1;
-    serve_str_t *k = malloc(sizeof(*k) + n);
+    tg_serve_str_t *k = malloc(sizeof(*k) + n);
     if (!k)
         return NULL;
     memcpy(k->s, s, n);
@@ -98,9 +98,9 @@ static const char *keep(serve_opts_t *o, const char *s)
     return k->s;
 }
 
-void serve_opts_dispose(serve_opts_t *o)
+void tg_cli__opts_dispose(tg_serve_opts_t *o)
 {
-    for (serve_str_t *k = o->strs, *next; k; k = next) {
+    for (tg_serve_str_t *k = o->strs, *next; k; k = next) {
         next = k->next;
         free(k);
     }
@@ -109,7 +109,7 @@ void serve_opts_dispose(serve_opts_t *o)
 
 /* One option's value: checked, then stored (a string borrows `v`). `where` prefixes the
  * message ("FILE:LINE: " or ""). */
-static int set(serve_opts_t *o, const optdef_t *d, const char *v, const char *where, char *err,
+static int set(tg_serve_opts_t *o, const optdef_t *d, const char *v, const char *where, char *err,
                size_t cap)
 {
     if (d->type == T_NUM) {
@@ -154,7 +154,7 @@ static const optdef_t *find(const char *name)
 /* `name = value` lines; # starts a comment line. Strict: an unknown name, a name given twice, a
  * missing or bad value, a line without `=` or longer than LINE_MAX_BYTES (its newline aside)
  * are errors naming the line. */
-static int read_file(const char *path, serve_opts_t *o, int seen[NDEFS], char *err, size_t cap)
+static int read_file(const char *path, tg_serve_opts_t *o, int seen[NDEFS], char *err, size_t cap)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -234,7 +234,7 @@ out:
     return rc;
 }
 
-int serve_opts_load(int argc, char **argv, serve_opts_t *o, char *err, size_t cap)
+int tg_cli__opts_load(int argc, char **argv, tg_serve_opts_t *o, char *err, size_t cap)
 {
     struct option lopts[NDEFS + 3];
     int ch, idx, seen[NDEFS] = {0};
@@ -302,25 +302,25 @@ int serve_opts_load(int argc, char **argv, serve_opts_t *o, char *err, size_t ca
     return 0;
 }
 
-static void show(const serve_opts_t *o, const optdef_t *d, char *out, size_t cap)
+static void show(const tg_serve_opts_t *o, const optdef_t *d, char *out, size_t cap)
 {
     if (d->type == T_NUM) {
-        snprintf(out, cap, "%ld", *num_at((serve_opts_t *)o, d));
+        snprintf(out, cap, "%ld", *num_at((tg_serve_opts_t *)o, d));
         return;
     }
-    const char *s = *str_at((serve_opts_t *)o, d);
+    const char *s = *str_at((tg_serve_opts_t *)o, d);
     snprintf(out, cap, "%s", s ? s : "(none)");
 }
 
-static int same(const serve_opts_t *a, const serve_opts_t *b, const optdef_t *d)
+static int same(const tg_serve_opts_t *a, const tg_serve_opts_t *b, const optdef_t *d)
 {
     if (d->type == T_NUM)
-        return *num_at((serve_opts_t *)a, d) == *num_at((serve_opts_t *)b, d);
-    const char *x = *str_at((serve_opts_t *)a, d), *y = *str_at((serve_opts_t *)b, d);
+        return *num_at((tg_serve_opts_t *)a, d) == *num_at((tg_serve_opts_t *)b, d);
+    const char *x = *str_at((tg_serve_opts_t *)a, d), *y = *str_at((tg_serve_opts_t *)b, d);
     return x == y || (x && y && !strcmp(x, y));
 }
 
-int serve_opts_diff(const serve_opts_t *cur, serve_opts_t *next)
+int tg_cli__opts_diff(const tg_serve_opts_t *cur, tg_serve_opts_t *next)
 {
     int live = 0;
     /* TLS can be turned on or off only by a restart; its files may change live */
@@ -349,9 +349,9 @@ int serve_opts_diff(const serve_opts_t *cur, serve_opts_t *next)
             tg_warn("reload: %s: %s -> %s needs a restart; keeping %s until then", d->name,
                     was, now, was);
         if (d->type == T_NUM) {
-            *num_at(next, d) = *num_at((serve_opts_t *)cur, d);
+            *num_at(next, d) = *num_at((tg_serve_opts_t *)cur, d);
         } else {
-            const char *v = *str_at((serve_opts_t *)cur, d);
+            const char *v = *str_at((tg_serve_opts_t *)cur, d);
             *str_at(next, d) = v ? keep(next, v) : NULL;
             if (v && !*str_at(next, d))
                 *str_at(next, d) = v; /* out of memory: borrow (the running one stays) */
@@ -360,7 +360,7 @@ int serve_opts_diff(const serve_opts_t *cur, serve_opts_t *next)
     return live;
 }
 
-int serve_opts_log_level(const serve_opts_t *o)
+int tg_cli__opts_log_level(const tg_serve_opts_t *o)
 {
     for (int i = 0; levels[i]; i++)
         if (!strcmp(levels[i], o->log_level))
@@ -368,7 +368,7 @@ int serve_opts_log_level(const serve_opts_t *o)
     return TG_LOG_INFO;
 }
 
-int serve_opts_signup(const serve_opts_t *o)
+int tg_cli__opts_signup(const tg_serve_opts_t *o)
 {
     return !strcmp(o->signup, "open")     ? TG_SIGNUP_OPEN
            : !strcmp(o->signup, "closed") ? TG_SIGNUP_CLOSED
