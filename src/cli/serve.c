@@ -21,8 +21,6 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
