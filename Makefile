@@ -2,7 +2,7 @@
 # Dependencies come from Debian packages found with pkg-config (see `make deps`).
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libcurl libcjson libsodium sqlite3 libpq hiredis
+PKGS    := libevent libevent_pthreads libevent_openssl openssl libcurl libcjson libsodium sqlite3 libpq hiredis
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS))
@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_DEPS := build-essential pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
             libsodium-dev libsqlite3-dev libcmocka-dev libhttp-parser-dev sqlite3 libpq-dev \
-            libhiredis-dev
+            libhiredis-dev libssl-dev
 
 DB      ?= sqlite:./tollgate.db
 LISTEN  ?= 127.0.0.1:8080
@@ -153,12 +153,13 @@ bench: deps all
 	bench/run.sh
 
 # Boundaries from STYLE.md: only store/ sees SQLite, http/ never sees api/, gate/ (admission
-# and settlement) never sees the HTTP call (docs/architecture.md).
+# and settlement) never sees the HTTP call (docs/architecture.md), only http/ sees OpenSSL.
 check:
 	@! grep -rln 'sqlite3\.h' src | grep -v '^src/store/' || (echo "sqlite3.h outside src/store" && false)
 	@! grep -rln 'libpq-fe\.h' src | grep -v '^src/store/' || (echo "libpq-fe.h outside src/store" && false)
 	@! grep -rln 'hiredis' src | grep -v '^src/shared/' || (echo "hiredis outside src/shared" && false)
 	@! grep -rln 'api/' src/http || (echo "src/http includes api/" && false)
+	@! grep -rln '#include <openssl/' src | grep -v '^src/http/' || (echo "OpenSSL outside src/http (TLS is the HTTP server's)" && false)
 	@! grep -rlnE '#include "(api|http)/' src/gate || (echo "src/gate sees the HTTP call (api/ or http/)" && false)
 	@! grep -rln 'tg_call_t' src/gate || (echo "src/gate uses tg_call_t" && false)
 	@! grep -rlnE '#include "(api|http)/' src/providers || (echo "src/providers sees the HTTP call (api/ or http/)" && false)

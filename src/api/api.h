@@ -19,9 +19,15 @@ typedef struct {
     size_t max_response_bytes; /* non-streamed upstream answers */
 } tg_api_config_t;
 
-/* Fills the handler, error and worker callbacks of an HTTP server configuration. `cfg` must
- * outlive the server. */
+/* Fills the handler, error and worker callbacks of an HTTP server configuration, and publishes
+ * a copy of `cfg` (its strings too) as the running configuration. */
 void tg_api_bind(tg_http_config_t *http, const tg_api_config_t *cfg);
+/* Publishes a copy of `cfg` as the running configuration (any thread; a request reads the
+ * snapshot current when it reads a setting). db_url, payments_provider and
+ * stripe_publishable_key are kept from the first: they need a restart. */
+void tg_api_reconfigure(const tg_api_config_t *cfg);
+/* Frees the configurations (at exit, after the server has stopped). */
+void tg_api_unbind(void);
 
 /* Loads the BPE tokenizers (cl100k_base, o200k_base) from the data directory; once, before
  * serving. */

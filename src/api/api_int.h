@@ -25,7 +25,6 @@ enum { IN_CHAT = 1, IN_PROMPT, IN_EMBEDDING, IN_RESPONSES };
 
 typedef struct {
     struct event_base *base;
-    const tg_api_config_t *cfg;
     tg_upstream_t *up;
     tg_store_t *store; /* for Admin API calls on this thread */
     tg_catalog_t *cat_slot;
@@ -34,6 +33,11 @@ typedef struct {
     tg_call_t *calls; /* in-flight inference calls (for shutdown) */
     tg_observe_t *obs;  /* this worker's counters (observe.c) */
 } tg_api_worker_t;
+
+/* The running configuration: an immutable snapshot, replaced whole by tg_api_reconfigure. Read
+ * it where it is used; a pointer stays valid until tg_api_unbind (replaced snapshots are kept,
+ * a few hundred bytes per reload). */
+const tg_api_config_t *tg_api__cfg(void);
 
 struct tg_call {
     tg_http_req_t *req;

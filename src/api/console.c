@@ -50,7 +50,9 @@ static void set_cookie(tg_call_t *c, const char *token, int max_age)
     char v[256];
     const char *proto = tg_http_header(c->req, "x-forwarded-proto");
     snprintf(v, sizeof(v), COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
-             token, max_age, proto && strcasecmp(proto, "https") == 0 ? "; Secure" : "");
+             token, max_age,
+             tg_http_is_tls(c->req) || (proto && strcasecmp(proto, "https") == 0) ? "; Secure"
+                                                                                  : "");
     tg_http_add_header(c->req, "set-cookie", v);
 }
 
@@ -285,7 +287,7 @@ void tg_console_signup(tg_call_t *c, const tg_route_args_t *a)
     const char *email = json_str(j, "email"), *pw = json_str(j, "password");
     const char *org = json_str(j, "organization_name"), *invite = json_str(j, "invite_token");
     const char *language = json_str(j, "language");
-    int mode = c->w->cfg->signup;
+    int mode = tg_api__cfg()->signup;
 
     if (!p) {
         tg_call_error(c, TG_E_UNAVAILABLE, NULL, NULL);
@@ -588,7 +590,7 @@ void tg_console_session(tg_call_t *c, const tg_route_args_t *a)
 void tg_console_config(tg_call_t *c, const tg_route_args_t *a)
 {
     static const char *const modes[] = {"invite", "open", "closed"};
-    const tg_api_config_t *cfg = c->w->cfg;
+    const tg_api_config_t *cfg = tg_api__cfg();
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "console.config");
     cJSON_AddStringToObject(o, "signup", modes[cfg->signup]);
@@ -659,7 +661,7 @@ void tg_api_console_file(tg_call_t *c, const char *path, size_t len)
     if (!page)
         tg_http_add_header(c->req, "vary", "accept-encoding");
     const char *csp;
-    if (c->w->cfg->payments_provider && strcmp(c->w->cfg->payments_provider, "stripe") == 0)
+    if (tg_api__cfg()->payments_provider && strcmp(tg_api__cfg()->payments_provider, "stripe") == 0)
         csp = "default-src 'self'; script-src 'self' https://js.stripe.com; "
               "frame-src https://js.stripe.com https://hooks.stripe.com; "
               "connect-src 'self' https://api.stripe.com; img-src 'self' data:; "

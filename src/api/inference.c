@@ -200,7 +200,7 @@ static int on_data(void *arg, int status, const char *p, size_t n)
     tg_call_t *c = arg;
     c->status = status;
     if (!c->stream || status < 200 || status >= 300) {
-        if (evbuffer_get_length(c->body) + n > c->w->cfg->max_response_bytes)
+        if (evbuffer_get_length(c->body) + n > tg_api__cfg()->max_response_bytes)
             return -1;
         evbuffer_add(c->body, p, n);
         return 0;
@@ -421,7 +421,7 @@ static void attempt(tg_call_t *c)
     c->up_t0 = tg_mono_ns();
     evbuffer_drain(c->body, evbuffer_get_length(c->body));
     c->up = body ? tg_upstream_send(c->w->up, "POST", url, headers, body, len,
-                                    c->w->cfg->upstream_timeout_ms, &relay_cbs, c)
+                                    tg_api__cfg()->upstream_timeout_ms, &relay_cbs, c)
                  : NULL;
     sodium_memzero(auth, sizeof(auth));
     if (!c->up) {
@@ -1036,7 +1036,7 @@ static int item_data(void *arg, int status, const char *p, size_t n)
 {
     tg_call_t *c = arg;
     c->status = status;
-    if (evbuffer_get_length(c->body) + n > c->w->cfg->max_response_bytes)
+    if (evbuffer_get_length(c->body) + n > tg_api__cfg()->max_response_bytes)
         return -1;
     evbuffer_add(c->body, p, n);
     return 0;
@@ -1126,7 +1126,7 @@ static void relay_item(tg_call_t *c, const tg_route_args_t *a, int items)
         c->w->calls->prev = c;
     c->w->calls = c;
     c->up = c->body ? tg_upstream_send(c->w->up, m, url, headers, NULL, 0,
-                                       c->w->cfg->upstream_timeout_ms, &item_cbs, c)
+                                       tg_api__cfg()->upstream_timeout_ms, &item_cbs, c)
                     : NULL;
     sodium_memzero(auth, sizeof(auth));
     if (!c->up) {

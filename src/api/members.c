@@ -54,7 +54,7 @@ static void invite_create(tg_call_t *c)
         return;
     const cJSON *email = cJSON_GetObjectItemCaseSensitive(j, "email");
     const char *role = NULL;
-    if (c->w->cfg->signup == TG_SIGNUP_CLOSED) {
+    if (tg_api__cfg()->signup == TG_SIGNUP_CLOSED) {
         tg_call_error(c, TG_E_SIGNUP_CLOSED, NULL,
                       "Sign-up is closed on this server, so an invitation could not be used.");
         goto out;

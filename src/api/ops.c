@@ -67,6 +67,11 @@ void tg_api_ready(tg_call_t *c, const tg_route_args_t *a)
 {
     cJSON *o = cJSON_CreateObject(), *down = NULL, *warn = NULL;
     int db = tg_usage_ok(), redis = !tg_shared_on() || tg_shared_ok();
+    if (tg_http_draining(c->req)) { /* SIGTERM: a load balancer should stop sending */
+        cJSON_AddStringToObject(o, "status", "draining");
+        tg_call_json(c, 503, o);
+        return;
+    }
     int ok = c->cat && db && redis;
     cJSON_AddStringToObject(o, "status", ok ? "ok" : c->cat ? "unavailable" : "starting");
     if (!db || !redis)

@@ -5,6 +5,7 @@
 #include "auth/perms.h"
 #include "core/log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,14 +336,71 @@ static void on_error(tg_http_req_t *req, int status, void *data)
         tg_call_error(c, TG_E_BAD_REQUEST, NULL, "The request is not valid HTTP/1.1.");
 }
 
+/* ---- the running configuration ---- */
+
+typedef struct conf {
+    tg_api_config_t cfg;
+    struct conf *older; /* replaced snapshots, freed by tg_api_unbind */
+    char strs[];        /* db_url, payments_provider, stripe_publishable_key */
+} conf_t;
+
+static _Atomic(conf_t *) conf;
+
+const tg_api_config_t *tg_api__cfg(void)
+{
+    return &atomic_load_explicit(&conf, memory_order_acquire)->cfg;
+}
+
+static char *put(char **p, const char *s)
+{
+    if (!s)
+        return NULL;
+    char *at = *p;
+    size_t n = strlen(s) + 1;
+    memcpy(at, s, n);
+    *p += n;
+    return at;
+}
+
+void tg_api_reconfigure(const tg_api_config_t *cfg)
+{
+    conf_t *old = atomic_load(&conf);
+    const tg_api_config_t *keep = old ? &old->cfg : cfg; /* what needs a restart */
+    size_t n = 0;
+    const char *strs[] = {keep->db_url, keep->payments_provider, keep->stripe_publishable_key};
+    for (size_t i = 0; i < 3; i++)
+        n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    conf_t *c = malloc(sizeof(*c) + n);
+    if (!c) {
+        tg_error("reload: out of memory; the running configuration stays");
+        return;
+    }
+    char *p = c->strs;
+    c->cfg = *cfg;
+    c->cfg.db_url = put(&p, keep->db_url);
+    c->cfg.payments_provider = put(&p, keep->payments_provider);
+    c->cfg.stripe_publishable_key = put(&p, keep->stripe_publishable_key);
+    c->older = old;
+    atomic_store_explicit(&conf, c, memory_order_release);
+}
+
+void tg_api_unbind(void)
+{
+    conf_t *c = atomic_exchange(&conf, NULL);
+    while (c) {
+        conf_t *older = c->older;
+        free(c);
+        c = older;
+    }
+}
+
 static void *worker_init(struct event_base *base, int index, void *app)
 {
-    const tg_api_config_t *cfg = app;
+    const tg_api_config_t *cfg = tg_api__cfg();
     tg_api_worker_t *w = calloc(1, sizeof(*w));
     if (!w)
         abort();
     w->base = base;
-    w->cfg = cfg;
     w->up = tg_upstream_new(base);
     w->obs = tg_observe_new(); /* NULL: no metrics for this worker, nothing else changes */
     if (tg_shared_on() && !(w->shared = tg_shared_conn_new(base))) {
@@ -378,5 +436,6 @@ void tg_api_bind(tg_http_config_t *http, const tg_api_config_t *cfg)
     http->worker_init = worker_init;
     http->worker_abort = worker_abort;
     http->worker_dispose = worker_dispose;
-    http->app = (void *)cfg;
+    http->app = NULL;
+    tg_api_reconfigure(cfg);
 }

@@ -34,11 +34,38 @@ static pthread_cond_t qcv = PTHREAD_COND_INITIALIZER;
 static job_t *qhead, *qtail;
 static int stopping, running;
 static pthread_t thread;
+/* The settings, replaced whole by tg_alerts_reconfigure: own copies of the strings, read under
+ * cfgmu (delivery takes a copy of what it needs; no request path reads them). */
+static pthread_mutex_t cfgmu = PTHREAD_MUTEX_INITIALIZER;
 static tg_alerts_config_t cfg;
+static char *smtp_url, *smtp_from;
 static tg_store_t *store; /* the sender's own connection */
 static tg_alerts_stats_t stats;
 
-int tg_alerts_email_enabled(void) { return cfg.smtp_url && *cfg.smtp_url; }
+int tg_alerts_email_enabled(void)
+{
+    pthread_mutex_lock(&cfgmu);
+    int on = smtp_url && *smtp_url;
+    pthread_mutex_unlock(&cfgmu);
+    return on;
+}
+
+void tg_alerts_reconfigure(const tg_alerts_config_t *c)
+{
+    char *url = c->smtp_url ? strdup(c->smtp_url) : NULL;
+    char *from = c->smtp_from ? strdup(c->smtp_from) : NULL;
+    pthread_mutex_lock(&cfgmu);
+    const char *db = cfg.db_url; /* needs a restart */
+    free(smtp_url);
+    free(smtp_from);
+    smtp_url = url;
+    smtp_from = from;
+    cfg = *c;
+    cfg.db_url = db ? db : c->db_url;
+    cfg.smtp_url = smtp_url;
+    cfg.smtp_from = smtp_from;
+    pthread_mutex_unlock(&cfgmu);
+}
 
 int tg_alerts_check_channel(const cJSON *ch, const char **msg)
 {
@@ -190,7 +217,15 @@ static int send_email(const job_t *j, const cJSON *ch, const char *body)
     time_t now = time(NULL);
     struct tm tm;
 
+    char *url;
+    pthread_mutex_lock(&cfgmu);
     snprintf(from, sizeof(from), "<%s>", cfg.smtp_from ? cfg.smtp_from : "tollgate@localhost");
+    url = cfg.smtp_url ? strdup(cfg.smtp_url) : NULL;
+    pthread_mutex_unlock(&cfgmu);
+    if (!url) {
+        tg_warn("alert %s: email delivery failed (no --smtp-url any more)", j->alert.id);
+        return -1;
+    }
     tg_format_nanos(j->spend, spend);
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
@@ -214,11 +249,12 @@ static int send_email(const job_t *j, const cJSON *ch, const char *body)
                        j->alert.id, body);
     if (len < 0) {
         curl_slist_free_all(to);
+        free(url);
         return -1;
     }
     reader_t r = {msg, (size_t)len};
     CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_URL, cfg.smtp_url);
+    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, to);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, read_mail);
@@ -230,6 +266,7 @@ static int send_email(const job_t *j, const cJSON *ch, const char *body)
     curl_slist_free_all(to);
     curl_easy_cleanup(e);
     free(msg);
+    free(url);
     if (rc != CURLE_OK) {
         tg_warn("alert %s: email delivery failed (%s)", j->alert.id, curl_easy_strerror(rc));
         return -1;
@@ -243,8 +280,10 @@ static void deliver(const job_t *j)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ch, "type");
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(ch, "url");
     char *body = notification_body(j);
+    pthread_mutex_lock(&cfgmu);
     int delay = cfg.retry_base_ms > 0 ? cfg.retry_base_ms : 1000;
     int attempts = cfg.max_attempts > 0 ? cfg.max_attempts : 6;
+    pthread_mutex_unlock(&cfgmu);
 
     for (int i = 0; body && cJSON_IsString(type) && i < attempts; i++) {
         int ok = !strcmp(type->valuestring, "webhook")
@@ -410,7 +449,7 @@ int tg_alerts_start(tg_store_t *st, const tg_alerts_config_t *c)
     size_t n = 0, nf = 0;
     int64_t month = tg_month_start(tg_now());
 
-    cfg = *c;
+    tg_alerts_reconfigure(c);
     if (st->money->alert_list(st, &rows, &n) < 0 || st->money->alert_firings(st, month, &fired, &nf) < 0) {
         free(rows);
         return -1;
@@ -449,6 +488,12 @@ void tg_alerts_stop(void)
     tg_store_close(store);
     store = NULL;
     running = 0;
+    pthread_mutex_lock(&cfgmu);
+    free(smtp_url);
+    free(smtp_from);
+    smtp_url = smtp_from = NULL;
+    memset(&cfg, 0, sizeof(cfg));
+    pthread_mutex_unlock(&cfgmu);
     pthread_mutex_lock(&mu);
     free(alerts);
     alerts = NULL;

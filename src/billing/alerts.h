@@ -23,6 +23,9 @@ typedef struct {
 
 /* Loads alerts and this month's firings, registers the ledger hook, starts the sender. */
 int tg_alerts_start(tg_store_t *st, const tg_alerts_config_t *cfg);
+/* New settings (SIGHUP): smtp_url, smtp_from, retry_base_ms, max_attempts apply to deliveries
+ * that start afterwards; db_url is kept (it needs a restart). Strings are copied. */
+void tg_alerts_reconfigure(const tg_alerts_config_t *cfg);
 /* Delivers what is queued (bounded wait), then stops. */
 void tg_alerts_stop(void);
 

@@ -9,8 +9,11 @@
 #include "billing/payments.h"
 #include "billing/usage.h"
 #include "catalog/catalog.h"
+#include "cli/cli_int.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "limits/tiers.h"
 #include "pricing/pricing.h"
 #include "providers/pool.h"
@@ -18,9 +21,7 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,14 +43,17 @@ static void usage(FILE *f)
           "                      [options]\n"
           "\n"
           "Serves the OpenAI-compatible API, the Admin API and the operations endpoints on one\n"
-          "port. SIGTERM or SIGINT stop it gracefully: no new connections, in-flight requests\n"
-          "finish (or are settled after --shutdown-timeout-ms), usage is flushed.\n"
+          "port. SIGHUP re-reads --config FILE, the TLS certificate and the data files (models,\n"
+          "tiers) without dropping a connection. SIGTERM or SIGINT stop it gracefully: no new\n"
+          "connections, in-flight requests finish (or are settled after --shutdown-timeout-ms),\n"
+          "usage is flushed. Under systemd (Type=notify) it reports READY=1 and STOPPING=1.\n"
           "\n"
           "  --listen HOST:PORT          default 127.0.0.1:8080 (port 0: any free port)\n"
           "  --db URL                    sqlite:PATH (default sqlite:./tollgate.db)\n"
           "  --redis URL                 redis://HOST[:PORT][/DB]: shared limits and balances, for\n"
           "                              several instances on one PostgreSQL (docs/scale.md)\n"
-          "  --config FILE               lines of `option = value` with the names below\n"
+          "  --config FILE               lines of `option = value` with the names below; the\n"
+          "                              command line overrides the file\n"
           "  --workers N                 event-loop threads (default: one per core)\n"
           "  --max-body-bytes N          largest request body (default 33554432)\n"
           "  --max-header-bytes N        largest request head (default 65536)\n"
@@ -77,217 +81,238 @@ static void usage(FILE *f)
           "                              TOLLGATE_MASTER_KEY; SQLite default: PATH.key, created\n"
           "                              at first start; docs/operations.md)\n"
           "  --signup MODE               console sign-up: open (anyone creates an organization),\n"
-          "                              invite (by invitation link only; default) or closed\n",
+          "                              invite (by invitation link only; default) or closed\n"
+          "  --tls-cert FILE             serve HTTPS with this PEM certificate chain (server\n"
+          "                              certificate first); needs --tls-key\n"
+          "  --tls-key FILE              the certificate's PEM private key\n",
           f);
 }
 
+/* What a reload needs of the running server. */
 typedef struct {
-    const char *payments, *stripe_url, *stripe_key, *stripe_webhook_secret, *stripe_pk;
-    const char *signup;
-    const char *master_key_file;
-    const char *listen, *db, *redis, *smtp_url, *smtp_from;
-    long alert_retry_ms;
-    long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
-    long breaker_failures, breaker_cooldown;
-    int access_log;
-} serve_opts_t;
+    int argc;
+    char **argv;
+    const tg_serve_opts_t *start; /* the options read at start (modules borrow their strings) */
+    tg_serve_opts_t *live;        /* the options of the last reload, NULL before one */
+    tg_http_server_t *srv;
+    tg_tls_t *tls;
+    tg_store_t *st;            /* the main thread's connection */
+    tg_model_row_t *models;    /* the model table as last read from models.json */
+    size_t nmodels;
+} serve_t;
 
-static const struct option opts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"db", required_argument, NULL, 'd'},
-    {"redis", required_argument, NULL, 'r'},
-    {"config", required_argument, NULL, 'c'},
-    {"workers", required_argument, NULL, 'w'},
-    {"max-body-bytes", required_argument, NULL, 'b'},
-    {"max-header-bytes", required_argument, NULL, 'H'},
-    {"upstream-timeout-ms", required_argument, NULL, 'u'},
-    {"idle-timeout-ms", required_argument, NULL, 'i'},
-    {"breaker-failures", required_argument, NULL, 'B'},
-    {"breaker-cooldown-ms", required_argument, NULL, 'C'},
-    {"shutdown-timeout-ms", required_argument, NULL, 's'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"log-format", required_argument, NULL, 'f'},
-    {"access-log", required_argument, NULL, 'a'},
-    {"smtp-url", required_argument, NULL, 'S'},
-    {"smtp-from", required_argument, NULL, 'F'},
-    {"alert-retry-ms", required_argument, NULL, 'A'},
-    {"payments", required_argument, NULL, 'P'},
-    {"stripe-url", required_argument, NULL, 'U'},
-    {"stripe-key", required_argument, NULL, 'K'},
-    {"stripe-webhook-secret", required_argument, NULL, 'W'},
-    {"stripe-publishable-key", required_argument, NULL, 'k'},
-    {"signup", required_argument, NULL, 'g'},
-    {"master-key-file", required_argument, NULL, 'M'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
-
-static int num(const char *name, const char *v, long min, long max, long *out)
+static void fill_api(const tg_serve_opts_t *o, const tg_pay_config_t *pay, tg_api_config_t *api)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < min || x > max)
-        return tg_cli_fail("serve: --%s must be an integer from %ld to %ld", name, min, max) * -1;
-    *out = x;
-    return 0;
+    *api = (tg_api_config_t){.db_url = o->db,
+                             .signup = tg_cli__opts_signup(o),
+                             .payments_provider = pay ? pay->provider : NULL,
+                             .stripe_publishable_key = o->stripe_pk,
+                             .email_alerts = o->smtp_url != NULL,
+                             .upstream_timeout_ms = o->upstream_timeout,
+                             .max_response_bytes = 64u << 20};
 }
 
-static int config_file(const char *path, serve_opts_t *o);
-static int parse(int argc, char **argv, serve_opts_t *o, int from_file);
-
-/* Returns 0, 1 for --help, or -1 after printing an error. */
-static int parse(int argc, char **argv, serve_opts_t *o, int from_file)
+static void fill_http(const tg_serve_opts_t *o, tg_http_config_t *http)
 {
-    int ch;
-    optind = 0; /* glibc: 0 re-initialises getopt completely between parses */
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'l': o->listen = optarg; break;
-        case 'd': o->db = optarg; break;
-        case 'r': o->redis = optarg; break;
-        case 'c': /* read before the command line (see tg_cli_serve) */
-            if (from_file) {
-                tg_cli_fail("serve: --config cannot be nested");
-                return -1;
-            }
-            break;
-        case 'w': if (num("workers", optarg, 1, 256, &o->workers)) return -1; break;
-        case 'b': if (num("max-body-bytes", optarg, 1024, 1L << 30, &o->max_body)) return -1; break;
-        case 'H': if (num("max-header-bytes", optarg, 1024, 1L << 20, &o->max_header)) return -1; break;
-        case 'u': if (num("upstream-timeout-ms", optarg, 100, 86400000, &o->upstream_timeout)) return -1; break;
-        case 'i': if (num("idle-timeout-ms", optarg, 100, 86400000, &o->idle_timeout)) return -1; break;
-        case 'B': if (num("breaker-failures", optarg, 1, 1000, &o->breaker_failures)) return -1; break;
-        case 'C': if (num("breaker-cooldown-ms", optarg, 100, 86400000, &o->breaker_cooldown)) return -1; break;
-        case 's': if (num("shutdown-timeout-ms", optarg, 0, 86400000, &o->shutdown_timeout)) return -1; break;
-        case 'L':
-            if (!strcmp(optarg, "debug")) tg_log_level = TG_LOG_DEBUG;
-            else if (!strcmp(optarg, "info")) tg_log_level = TG_LOG_INFO;
-            else if (!strcmp(optarg, "warn")) tg_log_level = TG_LOG_WARN;
-            else if (!strcmp(optarg, "error")) tg_log_level = TG_LOG_ERROR;
-            else { tg_cli_fail("serve: --log-level must be debug, info, warn or error"); return -1; }
-            break;
-        case 'f':
-            if (!strcmp(optarg, "json")) tg_log_format = TG_LOG_JSON;
-            else if (!strcmp(optarg, "text")) tg_log_format = TG_LOG_TEXT;
-            else { tg_cli_fail("serve: --log-format must be json or text"); return -1; }
-            break;
-        case 'a':
-            if (!strcmp(optarg, "on")) o->access_log = 1;
-            else if (!strcmp(optarg, "off")) o->access_log = 0;
-            else { tg_cli_fail("serve: --access-log must be on or off"); return -1; }
-            break;
-        case 'S': o->smtp_url = optarg; break;
-        case 'F': o->smtp_from = optarg; break;
-        case 'A': if (num("alert-retry-ms", optarg, 1, 3600000, &o->alert_retry_ms)) return -1; break;
-        case 'P': o->payments = optarg; break;
-        case 'U': o->stripe_url = optarg; break;
-        case 'K': o->stripe_key = optarg; break;
-        case 'W': o->stripe_webhook_secret = optarg; break;
-        case 'k': o->stripe_pk = optarg; break;
-        case 'g':
-            if (strcmp(optarg, "open") && strcmp(optarg, "invite") && strcmp(optarg, "closed")) {
-                tg_cli_fail("serve: --signup must be open, invite or closed");
-                return -1;
-            }
-            o->signup = optarg;
-            break;
-        case 'M': o->master_key_file = optarg; break;
-        case 'h': return 1;
-        default:
-            tg_cli_fail("serve: unknown or incomplete option %s (see --help)", argv[optind - 1]);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        tg_cli_fail("serve: unexpected argument %s (see --help)", argv[optind]);
-        return -1;
-    }
-    return 0;
+    http->max_header_bytes = (size_t)o->max_header;
+    http->max_body_bytes = (size_t)o->max_body;
+    http->idle_timeout_ms = (int)o->idle_timeout;
+    http->write_timeout_ms = 60000;
+    http->shutdown_timeout_ms = (int)o->shutdown_timeout;
 }
 
-/* `name = value` lines (# comments) become --name=value options. Strings are leaked on
- * purpose: options point into them for the life of the process. */
-static int config_file(const char *path, serve_opts_t *o)
+static void fill_alerts(const tg_serve_opts_t *o, tg_alerts_config_t *alerts)
 {
-    FILE *f = fopen(path, "r");
-    char line[2048];
-    char *args[64];
-    int n = 1, lineno = 0;
-    if (!f) {
-        tg_cli_fail("serve: cannot read --config %s: %s", path, strerror(errno));
+    *alerts = (tg_alerts_config_t){.db_url = o->db,
+                                   .smtp_url = o->smtp_url,
+                                   .smtp_from = o->smtp_from,
+                                   .retry_base_ms = (int)o->alert_retry_ms};
+}
+
+/* ---- the data files on SIGHUP ---- */
+
+static int model_same(const tg_model_row_t *a, const tg_model_row_t *b)
+{
+    return !strcmp(a->id, b->id) && !strcmp(a->type, b->type) &&
+           !strcmp(a->owned_by, b->owned_by) && a->created == b->created &&
+           a->input_price == b->input_price && a->cached_input_price == b->cached_input_price &&
+           a->output_price == b->output_price && a->context_window == b->context_window &&
+           a->max_output_tokens == b->max_output_tokens && !strcmp(a->tokenizer, b->tokenizer) &&
+           a->image_base_tokens == b->image_base_tokens &&
+           a->image_tile_tokens == b->image_tile_tokens &&
+           a->image_max_tokens == b->image_max_tokens;
+}
+
+static const tg_model_row_t *model_by_id(const tg_model_row_t *rows, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(rows[i].id, id))
+            return &rows[i];
+    return NULL;
+}
+
+/* models.json against the database: a model new to the database is added; a model whose row
+ * still says what the file said when it was last read gets the file's new values; a row
+ * changed since through the Admin API is kept (the operator's hand wins, as with `init`).
+ * Returns the number of rows written, or -1. */
+static int sync_models(serve_t *s, const char *path)
+{
+    tg_model_row_t *rows = NULL, *db = NULL;
+    size_t n = 0, ndb = 0;
+    int written = 0;
+    if (tg_pricing_load_file(path, &rows, &n) < 0) {
+        tg_error("reload: %s refused; the models in force stay", path);
         return -1;
     }
-    args[0] = "serve";
-    while (fgets(line, sizeof(line), f)) {
-        char *p = line, *eq, *k, *v;
-        lineno++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\0')
+    if (s->st->tenancy->model_list(s->st, &db, &ndb) < 0) {
+        tg_error("reload: cannot read the models from the database; %s not applied", path);
+        free(rows);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const tg_model_row_t *r = &rows[i];
+        const tg_model_row_t *was = model_by_id(s->models, s->nmodels, r->id);
+        const tg_model_row_t *d = model_by_id(db, ndb, r->id);
+        if (was && model_same(was, r))
+            continue; /* the file says what it said */
+        if (d && model_same(d, r))
             continue;
-        if (!(eq = strchr(p, '=')) || n == 63) {
-            fclose(f);
-            tg_cli_fail("serve: %s:%d: expected `option = value`", path, lineno);
-            return -1;
+        if (d && !(was && model_same(d, was))) {
+            tg_warn("reload: %s: %s was changed through the Admin API; keeping the database's "
+                    "row", path, r->id);
+            continue;
         }
-        *eq = '\0';
-        k = p;
-        v = eq + 1;
-        for (char *e = eq - 1; e >= k && (*e == ' ' || *e == '\t'); e--)
-            *e = '\0';
-        while (*v == ' ' || *v == '\t')
-            v++;
-        v[strcspn(v, "\r\n")] = '\0';
-        for (char *e = v + strlen(v) - 1; e >= v && (*e == ' ' || *e == '\t'); e--)
-            *e = '\0';
-        if (asprintf(&args[n], "--%s=%s", k, v) < 0) {
-            fclose(f);
-            return -1;
+        if (s->st->tenancy->model_upsert(s->st, r, d == NULL) < 0) {
+            tg_error("reload: %s: cannot write %s to the database", path, r->id);
+            continue;
         }
-        n++;
+        tg_info("reload: %s: %s %s", path, r->id, d ? "updated" : "added");
+        written++;
     }
-    fclose(f);
-    args[n] = NULL;
-    return parse(n, args, o, 1) == 0 ? 0 : -1;
+    free(db);
+    free(s->models);
+    s->models = rows;
+    s->nmodels = n;
+    if (written && tg_catalog_reload(s->st) < 0)
+        tg_error("reload: cannot rebuild the catalog; the models change at the next one");
+    return written;
+}
+
+static int reload_data(serve_t *s)
+{
+    char path[4096];
+    int changes = 0, rc;
+    if (tg_data_path("tiers.json", path, sizeof(path)) < 0) {
+        tg_error("reload: data/tiers.json not found; the tier table in force stays");
+    } else if ((rc = tg_tiers_reload(path)) < 0) {
+        tg_error("reload: %s refused; the tier table in force stays", path);
+    } else if (rc == 1) {
+        tg_info("reload: %s: changed; requests from now on use it", path);
+        changes++;
+    }
+    if (tg_data_path("models.json", path, sizeof(path)) < 0)
+        tg_error("reload: data/models.json not found; the models in force stay");
+    else if ((rc = sync_models(s, path)) > 0)
+        changes += rc;
+    return changes;
+}
+
+/* ---- SIGHUP ---- */
+
+static void apply(const tg_serve_opts_t *o, tg_http_server_t *srv)
+{
+    tg_api_config_t api;
+    tg_http_config_t http = {0};
+    tg_alerts_config_t alerts;
+    tg_log_level = tg_cli__opts_log_level(o);
+    tg_pool_config((int)o->breaker_failures, o->breaker_cooldown);
+    fill_http(o, &http);
+    tg_http_server_reconfigure(srv, &http);
+    fill_api(o, NULL, &api);
+    tg_api_reconfigure(&api);
+    fill_alerts(o, &alerts);
+    tg_alerts_reconfigure(&alerts);
+}
+
+static void reload(serve_t *s)
+{
+    const tg_serve_opts_t *cur = s->live ? s->live : s->start;
+    tg_serve_opts_t *next = calloc(1, sizeof(*next));
+    char err[4608];
+    int changes = 0, refused = 0;
+
+    tg_sd_notify_reloading();
+    tg_info("SIGHUP: reloading%s%s and the data files", cur->config ? " " : "",
+            cur->config ? cur->config : "");
+    if (!next || tg_cli__opts_load(s->argc, s->argv, next, err, sizeof(err)) != 0) {
+        tg_error("reload refused: %s; the running configuration stays", next ? err : "no memory");
+        refused = 1;
+    } else if (s->tls) {
+        /* TLS goes on or off only with a restart: then the running files are re-read */
+        int flip = !next->tls_cert;
+        const char *cert = flip ? cur->tls_cert : next->tls_cert;
+        const char *key = flip ? cur->tls_key : next->tls_key;
+        char was[65], now[65];
+        tg_tls_fingerprint(s->tls, was);
+        if (tg_tls_reload(s->tls, cert, key, err, sizeof(err)) < 0) {
+            tg_error("reload refused: %s; the running configuration and certificate stay", err);
+            refused = 1;
+        } else {
+            tg_tls_fingerprint(s->tls, now);
+            if (strcmp(was, now)) {
+                tg_info("reload: TLS certificate %s: sha256 %.16s… -> %.16s… (for new "
+                        "connections)", cert, was, now);
+                changes++;
+            }
+        }
+    }
+    if (refused) {
+        if (next)
+            tg_cli__opts_dispose(next);
+        free(next);
+    } else {
+        changes += tg_cli__opts_diff(cur, next);
+        apply(next, s->srv);
+        if (s->live)
+            tg_cli__opts_dispose(s->live);
+        free(s->live);
+        s->live = next;
+    }
+    changes += reload_data(s);
+    tg_info("reload: done%s; %d change%s applied", refused ? " (configuration refused)" : "",
+            changes, changes == 1 ? "" : "s");
+    tg_sd_notify("READY=1");
 }
 
 int tg_cli_serve(int argc, char **argv)
 {
-    serve_opts_t o = {.listen = "127.0.0.1:8080",
-                      .db = "sqlite:./tollgate.db",
-                      .max_body = 32L << 20,
-                      .max_header = 64L << 10,
-                      .upstream_timeout = 600000,
-                      .breaker_failures = 5,
-                      .breaker_cooldown = 30000,
-                      .idle_timeout = 60000,
-                      .shutdown_timeout = 30000,
-                      .access_log = 1};
-    char host[256], path[4096];
+    tg_serve_opts_t o;
+    char host[256], path[4096], err[4608];
     int port, rc;
     tg_store_t *st = NULL, *claim = NULL, *shared_st = NULL, *poll_st = NULL;
     char shown[4096]; /* the database URL without its password, for messages */
     tg_http_server_t *srv = NULL;
+    tg_tls_t *tls = NULL;
 
-    tg_log_format = isatty(STDERR_FILENO) ? TG_LOG_TEXT : TG_LOG_JSON;
-    /* The config file first, then the command line, which overrides it. */
-    for (int i = 1; i < argc; i++) {
-        const char *file = NULL;
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            file = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9))
-            file = argv[i] + 9;
-        if (file && config_file(file, &o) < 0)
-            return 1;
-    }
-    rc = parse(argc, argv, &o, 0);
+    /* Signals go to the main thread only, taken with sigtimedwait: blocked before any thread
+     * starts, so every thread inherits the mask (and an early SIGHUP does not kill us). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    rc = tg_cli__opts_load(argc, argv, &o, err, sizeof(err));
     if (rc == 1) {
         usage(stdout);
         return 0;
     }
     if (rc < 0)
-        return 1;
+        return tg_cli_fail("serve: %s", err);
+    tg_log_level = tg_cli__opts_log_level(&o);
+    tg_log_format = o.log_format ? (!strcmp(o.log_format, "json") ? TG_LOG_JSON : TG_LOG_TEXT)
+                                 : (isatty(STDERR_FILENO) ? TG_LOG_TEXT : TG_LOG_JSON);
     const char *colon = strrchr(o.listen, ':');
     char *end;
     if (!colon || colon == o.listen || (size_t)(colon - o.listen) >= sizeof(host))
@@ -304,11 +329,13 @@ int tg_cli_serve(int argc, char **argv)
     if (o.redis && !pg)
         return tg_cli_fail("serve: --redis shares limits between instances on one PostgreSQL; "
                            "use --db postgres://… with it");
+    if (o.tls_cert && tg_tls_new(o.tls_cert, o.tls_key, &tls, err, sizeof(err)) < 0)
+        return tg_cli_fail("serve: %s", err);
     tg_pool_config((int)o.breaker_failures, o.breaker_cooldown);
     if (o.redis) {
-        char err[512];
-        if (tg_shared_config(o.redis, err, sizeof(err)) < 0)
-            return tg_cli_fail("serve: %s", err);
+        char rerr[512];
+        if (tg_shared_config(o.redis, rerr, sizeof(rerr)) < 0)
+            return tg_cli_fail("serve: %s", rerr);
     }
     if (pg)
         path[0] = '\0';
@@ -355,6 +382,12 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the tier table data/tiers.json");
     }
+    /* the model table as shipped now: a reload compares the file with it (sync_models) */
+    serve_t sv = {.argc = argc, .argv = argv, .start = &o};
+    char models[4096];
+    if (tg_data_path("models.json", models, sizeof(models)) < 0 ||
+        tg_pricing_load_file(models, &sv.models, &sv.nmodels) < 0)
+        tg_warn("serve: data/models.json not readable; a reload adds its models when it is");
     /* promotions that were only waiting for days to pass */
     tg_org_row_t *orgs = NULL;
     size_t norgs = 0;
@@ -374,17 +407,13 @@ int tg_cli_serve(int argc, char **argv)
         tg_store_close(st);
         return tg_cli_fail("serve: cannot load the ledger from %s", shown);
     }
-    tg_pay_config_t pay = {.provider = o.payments ? o.payments : "test",
+    tg_pay_config_t pay = {.provider = o.payments,
                            .stripe_url = o.stripe_url,
                            .stripe_key = o.stripe_key ? o.stripe_key
                                                       : getenv("TOLLGATE_STRIPE_KEY"),
                            .stripe_webhook_secret =
                                o.stripe_webhook_secret ? o.stripe_webhook_secret
                                                        : getenv("TOLLGATE_STRIPE_WEBHOOK_SECRET")};
-    if (strcmp(pay.provider, "test") && strcmp(pay.provider, "stripe")) {
-        tg_store_close(st);
-        return tg_cli_fail("serve: --payments must be test or stripe");
-    }
     if (!strcmp(pay.provider, "stripe") && (!pay.stripe_key || !pay.stripe_webhook_secret)) {
         tg_store_close(st);
         return tg_cli_fail("serve: --payments stripe needs --stripe-key (or TOLLGATE_STRIPE_KEY) "
@@ -395,10 +424,8 @@ int tg_cli_serve(int argc, char **argv)
         return tg_cli_fail("serve: cannot start payments (--stripe-url must be https://, or "
                            "http:// to a loopback host)");
     }
-    tg_alerts_config_t alerts = {.db_url = o.db,
-                                 .smtp_url = o.smtp_url,
-                                 .smtp_from = o.smtp_from,
-                                 .retry_base_ms = (int)o.alert_retry_ms};
+    tg_alerts_config_t alerts;
+    fill_alerts(&o, &alerts);
     if (tg_alerts_start(st, &alerts) < 0) {
         tg_store_close(st);
         return tg_cli_fail("serve: cannot start spend alerts");
@@ -409,32 +436,12 @@ int tg_cli_serve(int argc, char **argv)
     if (tg_accounts_start(2) < 0)
         return tg_cli_fail("serve: cannot start the password hashing threads");
 
-    /* Signals go to this thread only (workers block them), taken with sigwait. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-    tg_api_config_t api = {.db_url = o.db,
-                           .signup = !o.signup || !strcmp(o.signup, "invite") ? TG_SIGNUP_INVITE
-                                     : !strcmp(o.signup, "open")              ? TG_SIGNUP_OPEN
-                                                                              : TG_SIGNUP_CLOSED,
-                           .payments_provider = pay.provider,
-                           .stripe_publishable_key = o.stripe_pk,
-                           .email_alerts = o.smtp_url != NULL,
-                           .upstream_timeout_ms = o.upstream_timeout,
-                           .max_response_bytes = 64u << 20};
-    tg_http_config_t http = {.host = host,
-                             .port = port,
-                             .workers = (int)o.workers,
-                             .max_header_bytes = (size_t)o.max_header,
-                             .max_body_bytes = (size_t)o.max_body,
-                             .idle_timeout_ms = (int)o.idle_timeout,
-                             .write_timeout_ms = 60000,
-                             .shutdown_timeout_ms = (int)o.shutdown_timeout};
+    tg_api_config_t api;
+    fill_api(&o, &pay, &api);
+    tg_http_config_t http = {.host = host, .port = port, .workers = (int)o.workers, .tls = tls};
+    fill_http(&o, &http);
     tg_api_bind(&http, &api);
-    if (o.access_log && tg_log_access_start(STDERR_FILENO) < 0)
+    if (!strcmp(o.access_log, "on") && tg_log_access_start(STDERR_FILENO) < 0)
         tg_warn("cannot start the access log's writer: no access log");
     if (tg_http_server_start(&http, &srv) < 0) {
         tg_log_access_stop();
@@ -442,8 +449,14 @@ int tg_cli_serve(int argc, char **argv)
         tg_usage_stop();
         return tg_cli_fail("serve: cannot listen on %s", o.listen);
     }
-    tg_info("listening on http://%s:%d (%ld workers, db %s)", host, tg_http_server_port(srv),
-            o.workers, shown);
+    tg_info("listening on %s://%s:%d (%ld workers, db %s)", tls ? "https" : "http", host,
+            tg_http_server_port(srv), o.workers, shown);
+    if (tls) {
+        char fp[65];
+        tg_tls_fingerprint(tls, fp);
+        tg_info("TLS certificate %s: sha256 %s", o.tls_cert, fp);
+    }
+    tg_sd_notify("READY=1");
 
     /* Meanwhile, once a second: a change made on the host (tollgate org …) raises the store's
      * catalog counter; the catalog is re-read when it moves (and, with several instances,
@@ -453,20 +466,31 @@ int tg_cli_serve(int argc, char **argv)
     if (tg_store_open(o.db, &poll_st) < 0 || poll_st->tenancy->catalog_version(poll_st, &seen) < 0)
         tg_warn("serve: cannot read the catalog counter; changes made with `tollgate org` take "
                 "effect at the next restart");
+    sv.srv = srv;
+    sv.tls = tls;
+    sv.st = poll_st;
     for (;;) {
         struct timespec second = {1, 0};
         sig = sigtimedwait(&set, NULL, &second);
         if (sig == SIGINT || sig == SIGTERM)
             break;
+        if (sig == SIGHUP) {
+            if (poll_st)
+                reload(&sv);
+            else
+                tg_error("SIGHUP: no database connection; nothing reloaded");
+        }
         if (poll_st && poll_st->tenancy->catalog_version(poll_st, &v) == 0 && v != seen) {
             seen = v;
             if (tg_catalog_refresh(poll_st) == 0)
                 tg_info("catalog: re-read after a change made on the host");
         }
     }
+    tg_sd_notify("STOPPING=1");
     tg_store_close(poll_st);
-    tg_info("%s: stopping; %ld requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-            tg_http_server_inflight(srv));
+    tg_info("%s: stopping; %ld requests in flight, up to %d ms to finish",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", tg_http_server_inflight(srv),
+            (int)(sv.live ? sv.live : &o)->shutdown_timeout);
     tg_http_server_shutdown(srv);
     tg_accounts_stop();
     tg_pay_stop();
@@ -480,8 +504,15 @@ int tg_cli_serve(int argc, char **argv)
     tg_ledger_shutdown();
     tg_tiers_free();
     tg_api_free_tokenizers();
+    tg_api_unbind();
+    tg_tls_free(tls);
     curl_global_cleanup();
     tg_store_close(claim);
+    free(sv.models);
+    if (sv.live)
+        tg_cli__opts_dispose(sv.live);
+    free(sv.live);
+    tg_cli__opts_dispose(&o);
     tg_info("stopped");
     return 0;
 }

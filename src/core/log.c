@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int tg_log_level = TG_LOG_INFO;
+_Atomic int tg_log_level = TG_LOG_INFO;
 int tg_log_format = TG_LOG_TEXT;
 
 /* Appends s to out (cap bytes, NUL-terminated) as the inside of a JSON string. */

@@ -12,7 +12,7 @@
 enum { TG_LOG_DEBUG, TG_LOG_INFO, TG_LOG_WARN, TG_LOG_ERROR };
 enum { TG_LOG_TEXT, TG_LOG_JSON };
 
-extern int tg_log_level;
+extern _Atomic int tg_log_level; /* atomic: a reload (SIGHUP) changes it while threads log */
 extern int tg_log_format; /* TG_LOG_TEXT or TG_LOG_JSON */
 
 void tg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

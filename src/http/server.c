@@ -3,16 +3,19 @@
 #include "http/server.h"
 
 #include "core/log.h"
+#include "http/tls.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
@@ -85,6 +88,9 @@ struct worker {
 
 struct tg_http_server {
     tg_http_config_t cfg;
+    /* what tg_http_server_reconfigure changes while serving (read where used) */
+    atomic_size_t max_header, max_body;
+    atomic_int idle_ms, write_ms, shutdown_ms;
     int fd; /* the listening socket, closed by the last worker to stop listening */
     atomic_int listeners;
     int port;
@@ -160,7 +166,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
     conn_t *c = p->data;
     tg_http_req_t *r = c->req;
     size_t cap = r->url ? r->url_len + 1 : 0;
-    if (append(&r->url, &r->url_len, &cap, at, n, c->w->srv->cfg.max_header_bytes, 1) < 0) {
+    if (append(&r->url, &r->url_len, &cap, at, n, atomic_load_explicit(&c->w->srv->max_header, memory_order_relaxed), 1) < 0) {
         c->error_status = 431;
         return -1;
     }
@@ -170,8 +176,8 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int header_bytes(conn_t *c, const char *at, size_t n, int nul)
 {
     tg_http_req_t *r = c->req;
-    if (append(&r->hbuf, &r->hlen, &r->hcap, at, n, c->w->srv->cfg.max_header_bytes, 0) < 0 ||
-        (nul && append(&r->hbuf, &r->hlen, &r->hcap, "", 1, c->w->srv->cfg.max_header_bytes,
+    if (append(&r->hbuf, &r->hlen, &r->hcap, at, n, atomic_load_explicit(&c->w->srv->max_header, memory_order_relaxed), 0) < 0 ||
+        (nul && append(&r->hbuf, &r->hlen, &r->hcap, "", 1, atomic_load_explicit(&c->w->srv->max_header, memory_order_relaxed),
                        0) < 0)) {
         c->error_status = 431;
         return -1;
@@ -215,7 +221,7 @@ static int on_headers_complete(http_parser *p)
 {
     conn_t *c = p->data;
     tg_http_req_t *r = c->req;
-    size_t max_body = c->w->srv->cfg.max_body_bytes;
+    size_t max_body = atomic_load_explicit(&c->w->srv->max_body, memory_order_relaxed);
 
     if (r->nheaders > 0 && header_bytes(c, "", 0, 1) < 0)
         return -1;
@@ -241,7 +247,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     conn_t *c = p->data;
     tg_http_req_t *r = c->req;
-    if (append(&r->body, &r->body_len, &r->body_cap, at, n, c->w->srv->cfg.max_body_bytes, 1) <
+    if (append(&r->body, &r->body_len, &r->body_cap, at, n, atomic_load_explicit(&c->w->srv->max_body, memory_order_relaxed), 1) <
         0) {
         c->error_status = 413;
         return -1;
@@ -261,9 +267,11 @@ static int on_message_complete(http_parser *p)
 
 static void set_timeouts(conn_t *c)
 {
-    const tg_http_config_t *cfg = &c->w->srv->cfg;
-    struct timeval rt = {cfg->idle_timeout_ms / 1000, (cfg->idle_timeout_ms % 1000) * 1000};
-    struct timeval wt = {cfg->write_timeout_ms / 1000, (cfg->write_timeout_ms % 1000) * 1000};
+    tg_http_server_t *srv = c->w->srv;
+    int idle = atomic_load_explicit(&srv->idle_ms, memory_order_relaxed);
+    int write = atomic_load_explicit(&srv->write_ms, memory_order_relaxed);
+    struct timeval rt = {idle / 1000, (idle % 1000) * 1000};
+    struct timeval wt = {write / 1000, (write % 1000) * 1000};
     if (c->state == C_HANDLING)
         bufferevent_set_timeouts(c->bev, NULL, &wt);
     else
@@ -365,6 +373,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     conn_t *c = arg;
+    if (what & BEV_EVENT_CONNECTED) /* TLS: the handshake is done */
+        return;
     if (c->state == C_HANDLING && c->req && !c->req->ended) {
         tg_http_req_t *r = c->req;
         r->client_gone = 1;
@@ -404,6 +414,11 @@ static void conn_free(conn_t *c)
         c->next->prev = c->prev;
     w->nconns--;
     event_free(c->resume_ev);
+    if (w->srv->cfg.tls) { /* close_notify, best effort: the output has been sent or is lost */
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        if (ssl && SSL_is_init_finished(ssl))
+            SSL_shutdown(ssl);
+    }
     bufferevent_free(c->bev);
     free(c);
     maybe_exit(w);
@@ -464,7 +479,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (w->srv->cfg.tls) {
+        SSL *ssl = tg_tls_ssl_new(w->srv->cfg.tls);
+        c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (c->bev) /* a client that closes without close_notify is not an error here */
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        else if (ssl)
+            SSL_free(ssl);
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
     if (!c->bev || !c->resume_ev) {
         if (c->bev)
@@ -622,6 +648,8 @@ const char *tg_http_body(const tg_http_req_t *r, size_t *len)
 }
 
 int tg_http_client_gone(const tg_http_req_t *r) { return r->client_gone; }
+int tg_http_draining(const tg_http_req_t *r) { return r->w->draining; }
+int tg_http_is_tls(const tg_http_req_t *r) { return r->w->srv->cfg.tls != NULL; }
 void tg_http_set_data(tg_http_req_t *r, void *data) { r->data = data; }
 void *tg_http_get_data(const tg_http_req_t *r) { return r->data; }
 
@@ -661,7 +689,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     worker_t *w = arg;
-    int ms = w->srv->cfg.shutdown_timeout_ms;
+    int ms = atomic_load(&w->srv->shutdown_ms);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     w->draining = 1;
@@ -740,6 +768,7 @@ int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out)
     pthread_once(&once, (void (*)(void))evthread_use_pthreads);
 
     srv->cfg = *cfg;
+    tg_http_server_reconfigure(srv, cfg);
     srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(worker_t));
     srv->fd = bind_socket(cfg->host, cfg->port);
@@ -770,6 +799,15 @@ int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out)
 }
 
 int tg_http_server_port(const tg_http_server_t *srv) { return srv->port; }
+
+void tg_http_server_reconfigure(tg_http_server_t *srv, const tg_http_config_t *cfg)
+{
+    atomic_store(&srv->max_header, cfg->max_header_bytes);
+    atomic_store(&srv->max_body, cfg->max_body_bytes);
+    atomic_store(&srv->idle_ms, cfg->idle_timeout_ms);
+    atomic_store(&srv->write_ms, cfg->write_timeout_ms);
+    atomic_store(&srv->shutdown_ms, cfg->shutdown_timeout_ms);
+}
 
 long tg_http_server_inflight(const tg_http_server_t *srv) { return atomic_load(&srv->inflight); }
 

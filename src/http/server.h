@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct tg_tls;
 typedef struct tg_http_req tg_http_req_t;
 typedef struct tg_http_server tg_http_server_t;
 
@@ -32,6 +33,7 @@ typedef struct {
     int idle_timeout_ms;     /* keep-alive idle and request read timeout */
     int write_timeout_ms;    /* client not reading a response */
     int shutdown_timeout_ms; /* in-flight requests get this long on shutdown */
+    struct tg_tls *tls;      /* borrows (http/tls.h); NULL: plain HTTP */
     tg_http_handler_cb handler;
     tg_http_error_cb on_error;
     /* Per worker thread: called on the worker thread before it serves. */
@@ -45,6 +47,11 @@ typedef struct {
 /* Binds, then starts the worker threads. Returns 0, or -1 with a message logged. */
 int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out);
 int tg_http_server_port(const tg_http_server_t *srv);
+/* Applies new limits and timeouts (max_header_bytes, max_body_bytes, idle_timeout_ms,
+ * write_timeout_ms, shutdown_timeout_ms of `cfg`; the rest is ignored) from any thread: each
+ * is read atomically where it is used, so a request being read when they change may see the
+ * old or the new value, and a connection's timeouts change at its next request. */
+void tg_http_server_reconfigure(tg_http_server_t *srv, const tg_http_config_t *cfg);
 /* Stops accepting, lets in-flight requests finish (up to the shutdown timeout, then asks the
  * workers to abort them) and joins the threads. */
 void tg_http_server_shutdown(tg_http_server_t *srv);
@@ -64,6 +71,11 @@ const char *tg_http_query(const tg_http_req_t *req); /* after '?', or NULL */
 const char *tg_http_header(const tg_http_req_t *req, const char *name);
 const char *tg_http_body(const tg_http_req_t *req, size_t *len);
 int tg_http_client_gone(const tg_http_req_t *req);
+/* The server is shutting down: it accepts no new connection and closes this one after the
+ * answer (for a readiness check to say so). */
+int tg_http_draining(const tg_http_req_t *req);
+/* The request came over HTTPS (--tls-cert). */
+int tg_http_is_tls(const tg_http_req_t *req);
 /* The handler's own pointer. */
 void tg_http_set_data(tg_http_req_t *req, void *data);
 void *tg_http_get_data(const tg_http_req_t *req);

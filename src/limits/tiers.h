@@ -8,8 +8,11 @@
 
 typedef struct tg_tiers tg_tiers_t;
 
-/* Loads the table (once, at start); 0 or -1 with a message logged. */
+/* Loads the table (at start); 0 or -1 with a message logged. */
 int tg_tiers_load(const char *path);
+/* Reads the table again (SIGHUP): 1 if it changed (published: requests from now on use it),
+ * 0 if unchanged, -1 with a message logged if unreadable (the table in force stays). */
+int tg_tiers_reload(const char *path);
 void tg_tiers_free(void);
 /* The default limits of `tier` for a model (its own row, else its type's); zeros when the
  * tier is unknown or the table is not loaded (no limit). */

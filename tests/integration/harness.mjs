@@ -312,15 +312,16 @@ export async function tollgateInit(dbPath, extra = []) {
   return { ...obj, stdout, stderr };
 }
 
-/** `tollgate serve --listen 127.0.0.1:0 --db sqlite:DB [...extra]`; waits for the listening line. */
+/** `tollgate serve --listen 127.0.0.1:0 --db sqlite:DB [...extra]`; waits for the listening line
+ * (http:// or, with --tls-cert, https://). */
 export async function tollgateServe(dbPath, extra = []) {
   const { child, match, logs, output } = await spawnAndWait(
     TOLLGATE_BIN,
     ['serve', '--listen', '127.0.0.1:0', '--db', dbUrl(dbPath), ...extra],
-    { stream: 'stderr', pattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate', env: tollgateEnv() },
+    { stream: 'stderr', pattern: /listening on (https?):\/\/127\.0\.0\.1:(\d+)/, name: 'tollgate', env: tollgateEnv() },
   );
-  const port = Number(match[1]);
-  return { proc: child, port, origin: `http://127.0.0.1:${port}`, logs, output };
+  const port = Number(match[2]);
+  return { proc: child, port, origin: `${match[1]}://127.0.0.1:${port}`, logs, output };
 }
 
 /** Does `tollgate serve --help` mention this flag? */
@@ -747,6 +748,18 @@ export class Env {
     return this.server ? this.server.logs() : '';
   }
 }
+
+/** Sends SIGHUP and waits for the reload's last line; returns the log lines it wrote. */
+export async function hup(env) {
+  const count = () => (env.server.output.stderr.match(/reload: done/g) ?? []).length;
+  const n = count();
+  const from = env.server.output.stderr.length;
+  env.proc.kill('SIGHUP');
+  const ok = await waitFor(() => count() > n, { timeoutMs: 10000 });
+  assert.ok(ok, `the reload finished\n${env.logs()}`);
+  return env.server.output.stderr.slice(from);
+}
+
 
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: /;
 
