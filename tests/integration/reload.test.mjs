@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Env, REPO, MOCK_CONTENT, TOLLGATE_BIN, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse, hup, tollgateInit, dbUrl, tollgateEnv, spawnAndWait, stopProcess, PG_URL } from './harness.mjs';
+import { Env, REPO, MOCK_CONTENT, TOLLGATE_BIN, makeTempDir, removeTempDir, waitFor, exited, assertErrorResponse, hup, tollgateInit, dbUrl, tollgateEnv, spawnAndWait, stopProcess, PG_URL, PG_MASTER_KEY } from './harness.mjs';
+
+/** The master key of the database at dbPath as a file (SQLite: the one `init` made beside it). */
+function masterKeyFile(dbPath) {
+  if (!PG_URL && fs.existsSync(`${dbPath}.key`)) return `${dbPath}.key`;
+  const f = `${dbPath}.master.key`;
+  fs.writeFileSync(f, `${PG_MASTER_KEY}\n`, { mode: 0o600 });
+  return f;
+}
 
 const slowStream = (client) => client.chat.completions.create({
   model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
@@ -58,7 +66,7 @@ describe('SIGHUP reload', () => {
     process.env.TOLLGATE_DATA_DIR = data; // init and serve inherit it (harness tollgateEnv)
     conf = path.join(dir, 'tollgate.conf');
     writeConf(['# the first configuration', 'upstream-timeout-ms = 600000', 'signup = invite', 'log-level = info']);
-    env = await Env.start({ serveArgs: ['--config', conf] });
+    env = await Env.start({ serveArgs: ['--config', conf, '--log-format', 'text'] }); // the lines below are read as text
   });
 
   after(async () => {
@@ -245,6 +253,7 @@ describe('the config file holds every option', () => {
         'smtp-from': 'ops@example.test', 'alert-retry-ms': '10', payments: 'test',
         'stripe-url': 'https://api.stripe.com', 'stripe-key': 'sk_test_x', 'stripe-webhook-secret': 'whsec_x',
         'stripe-publishable-key': 'pk_test_x', signup: 'closed', 'tls-cert': cert, 'tls-key': key,
+        'log-format': 'json', 'access-log': 'off', 'master-key-file': masterKeyFile(dbPath),
       };
       for (const n of names) assert.ok(n in values, `--${n} has a value in this test's file`);
       const conf = path.join(dir, 'all.conf');
