@@ -19,6 +19,7 @@ typedef struct {
     const char *master_key_file; /* NULL: TOLLGATE_MASTER_KEY, or PATH.key beside SQLite */
     long workers, max_body, max_header, upstream_timeout, idle_timeout, shutdown_timeout;
     long breaker_failures, breaker_cooldown, alert_retry_ms;
+    long max_connections; /* 0: from RLIMIT_NOFILE (http/server.h) */
     const char *config; /* the --config FILE (NULL: none) */
     tg_serve_str_t *strs;  /* owns the values read from the file */
 } tg_serve_opts_t;

@@ -55,6 +55,9 @@ static void usage(FILE *f)
           "  --config FILE               lines of `option = value` with the names below; the\n"
           "                              command line overrides the file\n"
           "  --workers N                 event-loop threads (default: one per core)\n"
+          "  --max-connections N         open client connections at most; beyond, accepting\n"
+          "                              pauses (default: half the open-file limit, which is\n"
+          "                              raised to its hard limit at start)\n"
           "  --max-body-bytes N          largest request body (default 33554432)\n"
           "  --max-header-bytes N        largest request head (default 65536)\n"
           "  --upstream-timeout-ms N     whole upstream request (default 600000)\n"
@@ -438,7 +441,8 @@ int tg_cli_serve(int argc, char **argv)
 
     tg_api_config_t api;
     fill_api(&o, &pay, &api);
-    tg_http_config_t http = {.host = host, .port = port, .workers = (int)o.workers, .tls = tls};
+    tg_http_config_t http = {.host = host, .port = port, .workers = (int)o.workers, .tls = tls,
+                             .max_connections = o.max_connections};
     fill_http(&o, &http);
     tg_api_bind(&http, &api);
     if (!strcmp(o.access_log, "on") && tg_log_access_start(STDERR_FILENO) < 0)

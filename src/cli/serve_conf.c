@@ -45,6 +45,7 @@ static const optdef_t defs[] = {
     {"db", S(db), 0, 1}, /* may hold a PostgreSQL password */
     {"redis", S(redis), 0, 1},
     {"workers", N(workers, 1, 256), 0, 0},
+    {"max-connections", N(max_connections, 1, 10000000), 0, 0},
     {"max-body-bytes", N(max_body, 1024, 1L << 30), 1, 0},
     {"max-header-bytes", N(max_header, 1024, 1L << 20), 1, 0},
     {"upstream-timeout-ms", N(upstream_timeout, 100, 86400000), 1, 0},

@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HEADERS 100
@@ -84,6 +86,9 @@ struct worker {
     long nconns;
     long inflight; /* requests of this worker not yet ended */
     int draining;
+    /* accepting paused (the connection cap, or no descriptor left): resumed by the timer */
+    struct event *accept_ev;
+    int accept_paused, backoff_ms;
 };
 
 struct tg_http_server {
@@ -97,6 +102,10 @@ struct tg_http_server {
     int nworkers;
     worker_t *workers;
     atomic_long inflight;
+    atomic_long conns;     /* open client connections, every worker's */
+    long max_conns;        /* the cap (cfg.max_connections, or from RLIMIT_NOFILE) */
+    atomic_llong paused;   /* times accepting was paused */
+    atomic_llong last_log; /* when that was last logged (CLOCK_MONOTONIC seconds) */
 };
 
 static http_parser_settings settings;
@@ -413,6 +422,7 @@ static void conn_free(conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
+    atomic_fetch_sub(&w->srv->conns, 1);
     event_free(c->resume_ev);
     if (w->srv->cfg.tls) { /* close_notify, best effort: the output has been sent or is lost */
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
@@ -462,14 +472,63 @@ static void req_done(tg_http_req_t *r)
         event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
+/* ---- accepting, within the connection cap and the descriptors there are ----
+ *
+ * When the cap is reached or accept fails for lack of descriptors or memory, this worker stops
+ * accepting and tries again after a back-off (10 ms, doubling to 1 s): the kernel queues new
+ * clients meanwhile instead of the loop spinning on a failing accept. Logged at most once every
+ * 10 s, with how often it happened. */
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    w->accept_paused = 0;
+    if (w->listener && !w->draining)
+        evconnlistener_enable(w->listener);
+}
+
+static void accept_pause(worker_t *w, const char *why)
+{
+    tg_http_server_t *srv = w->srv;
+    long long n = atomic_fetch_add(&srv->paused, 1) + 1;
+    if (!w->accept_paused && w->listener) {
+        evconnlistener_disable(w->listener);
+        w->accept_paused = 1;
+        w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > 1000 ? 1000 : w->backoff_ms * 2) : 10;
+        struct timeval tv = {w->backoff_ms / 1000, (w->backoff_ms % 1000) * 1000};
+        evtimer_add(w->accept_ev, &tv);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long last = atomic_load(&srv->last_log);
+    if (now.tv_sec - last >= 10 && atomic_compare_exchange_strong(&srv->last_log, &last, now.tv_sec))
+        tg_warn("not accepting new connections for a while: %s (%ld open, the cap is %ld; "
+                "%lld pauses so far)", why, atomic_load(&srv->conns), srv->max_conns, n);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    accept_pause(arg, err == EMFILE || err == ENFILE ? "no file descriptor left"
+                                                     : evutil_socket_error_to_string(err));
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int slen,
                       void *arg)
 {
     worker_t *w = arg;
-    conn_t *c = calloc(1, sizeof(*c));
     int one = 1;
 
+    if (atomic_fetch_add(&w->srv->conns, 1) >= w->srv->max_conns) {
+        atomic_fetch_sub(&w->srv->conns, 1);
+        close(fd);
+        accept_pause(w, "the connection cap (--max-connections)");
+        return;
+    }
+    w->backoff_ms = 0;
+    conn_t *c = calloc(1, sizeof(*c));
     if (!c) {
+        atomic_fetch_sub(&w->srv->conns, 1);
         close(fd);
         return;
     }
@@ -497,7 +556,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
             bufferevent_free(c->bev);
         else
             close(fd);
+        if (c->resume_ev)
+            event_free(c->resume_ev);
         free(c);
+        atomic_fetch_sub(&w->srv->conns, 1);
         return;
     }
     http_parser_init(&c->parser, HTTP_REQUEST);
@@ -693,6 +755,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     w->draining = 1;
+    if (w->accept_ev)
+        event_del(w->accept_ev);
     if (w->listener) {
         evconnlistener_free(w->listener);
         w->listener = NULL;
@@ -769,6 +833,17 @@ int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out)
 
     srv->cfg = *cfg;
     tg_http_server_reconfigure(srv, cfg);
+    /* every descriptor the hard limit allows; a client connection may need a second one (its
+     * upstream), and the process keeps some for the database and files */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    long nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : 1024;
+    srv->max_conns = cfg->max_connections > 0 ? cfg->max_connections
+                                              : (nofile - 64) / 2 > 16 ? (nofile - 64) / 2 : 16;
     srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(worker_t));
     srv->fd = bind_socket(cfg->host, cfg->port);
@@ -786,7 +861,10 @@ int tg_http_server_start(const tg_http_config_t *cfg, tg_http_server_t **out)
         w->index = i;
         w->base = event_base_new();
         w->listener = w->base ? evconnlistener_new(w->base, accept_cb, w, 0, -1, srv->fd) : NULL;
-        if (!w->listener) {
+        w->accept_ev = w->base ? evtimer_new(w->base, accept_resume, w) : NULL;
+        if (w->listener)
+            evconnlistener_set_error_cb(w->listener, accept_error_cb);
+        if (!w->listener || !w->accept_ev) {
             tg_error("cannot create the event loop");
             return -1;
         }
@@ -831,6 +909,8 @@ void tg_http_server_free(tg_http_server_t *srv)
             event_free(w->deadline_ev);
         if (w->hard_ev)
             event_free(w->hard_ev);
+        if (w->accept_ev)
+            event_free(w->accept_ev);
         if (w->base)
             event_base_free(w->base);
     }

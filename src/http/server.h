@@ -33,6 +33,8 @@ typedef struct {
     int idle_timeout_ms;     /* keep-alive idle and request read timeout */
     int write_timeout_ms;    /* client not reading a response */
     int shutdown_timeout_ms; /* in-flight requests get this long on shutdown */
+    long max_connections;    /* open client connections at most (0: half of RLIMIT_NOFILE,
+                              * raised to its hard limit at start, less a reserve) */
     struct tg_tls *tls;      /* borrows (http/tls.h); NULL: plain HTTP */
     tg_http_handler_cb handler;
     tg_http_error_cb on_error;
