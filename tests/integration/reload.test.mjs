@@ -246,7 +246,7 @@ describe('the config file holds every option', () => {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
         '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
       const values = {
-        listen: '127.0.0.1:0', db: dbUrl(dbPath), redis: 'redis://127.0.0.1:1', workers: '1',
+        listen: '127.0.0.1:0', db: dbUrl(dbPath), redis: 'redis://127.0.0.1:1', workers: '1', 'max-connections': '1000',
         'max-body-bytes': '2048', 'max-header-bytes': '4096', 'upstream-timeout-ms': '5000',
         'idle-timeout-ms': '5000', 'breaker-failures': '3', 'breaker-cooldown-ms': '1000',
         'shutdown-timeout-ms': '1000', 'log-level': 'debug', 'smtp-url': 'smtp://127.0.0.1:1',
