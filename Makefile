@@ -179,12 +179,12 @@ fuzz:
 	done
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer" all
 
 # The unit and integration tests again, against the AddressSanitizer + UBSan build (the
 # integration harness fails a test file whose server printed a sanitizer report).
 test-asan: deps asan tests/integration/node_modules
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer" unit
 	cd tests/integration && TOLLGATE_BIN=$(CURDIR)/build-asan/tollgate \
 	  MOCK_UPSTREAM_BIN=$(CURDIR)/build-asan/mock_upstream \
 	  node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs

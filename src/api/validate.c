@@ -2,6 +2,8 @@
  * answers the error itself and returns -1. */
 #include "api/api_int.h"
 
+#include "core/util.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -12,7 +14,8 @@ static const char *type_name(const cJSON *v)
     if (cJSON_IsNull(v)) return "null";
     if (cJSON_IsArray(v)) return "an array";
     if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsNumber(v)) return v->valuedouble == (double)(int64_t)v->valuedouble ? "an integer" : "a decimal";
+    int64_t x;
+    if (cJSON_IsNumber(v)) return tg_double_to_i64(v->valuedouble, &x) == 0 ? "an integer" : "a decimal";
     return "an unknown type";
 }
 
@@ -36,10 +39,9 @@ int tg_opt_int(tg_call_t *c, const cJSON *j, const char *name, int64_t min, int6
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble > 9e15 || v->valuedouble < -9e15)
+    int64_t x;
+    if (!cJSON_IsNumber(v) || tg_double_to_i64(v->valuedouble, &x) < 0)
         return tg_bad_type(c, name, "an integer", v);
-    int64_t x = (int64_t)v->valuedouble;
     if (x < min) {
         tg_call_error(c, TG_E_INVALID_VALUE, name,
                       "Invalid '%s': integer below minimum value. Expected a value >= %lld, but "

@@ -185,7 +185,8 @@ static void str(const cJSON *o, const char *name, char *out, size_t cap)
 static int64_t num(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+    int64_t x;
+    return cJSON_IsNumber(v) && tg_double_to_i64(v->valuedouble, &x) == 0 ? x : 0;
 }
 
 /* Our failure code for a Stripe error object (or a PaymentIntent's last_payment_error). */

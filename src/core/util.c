@@ -123,3 +123,14 @@ int tg_slice_eq_ci(const char *p, size_t len, const char *s)
 {
     return strlen(s) == len && strncasecmp(p, s, len) == 0;
 }
+
+int tg_double_to_i64(double d, int64_t *out)
+{
+    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0)) /* NaN fails both */
+        return -1;
+    int64_t x = (int64_t)d;
+    if ((double)x != d)
+        return -1;
+    *out = x;
+    return 0;
+}

@@ -27,6 +27,10 @@ int tg_parse_nanos(const char *s, size_t len, int64_t *out);
 /* Formats nanos as a minimal decimal ("0.15", "2", "0.000000001"); out needs 32 bytes. */
 void tg_format_nanos(int64_t nanos, char out[32]);
 
+/* A double that is an integer within ±2^53 (exactly representable) into *out: 0, else -1 —
+ * checked before any conversion, which is undefined behaviour out of int64_t's range (NaN,
+ * ±inf, 1e300 from a client's JSON). */
+int tg_double_to_i64(double d, int64_t *out);
 /* Case-insensitive ASCII equality of a (ptr,len) slice with a C string. */
 int tg_slice_eq_ci(const char *p, size_t len, const char *s);
 

@@ -102,7 +102,8 @@ static void read_limits(const cJSON *o, tg_rl_limits_t *out)
     static const char *names[TG_RL__N] = {"rpm", "rpd", "tpm", "tpd"};
     for (int k = 0; k < TG_RL__N; k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, names[k]);
-        out->v[k] = cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+        int64_t x;
+        out->v[k] = cJSON_IsNumber(v) && tg_double_to_i64(v->valuedouble, &x) == 0 && x > 0 ? x : 0;
     }
 }
 
@@ -146,7 +147,8 @@ static const cJSON *tier_obj(const cJSON *table, const char *tier, int *rank)
 static int64_t num(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+    int64_t x;
+    return cJSON_IsNumber(v) && tg_double_to_i64(v->valuedouble, &x) == 0 && x > 0 ? x : 0;
 }
 
 int64_t tg_tiers_monthly_cap(const char *tier)

@@ -2,13 +2,13 @@
 // RLIMIT_NOFILE of 256 and 400 idle sockets, the server must not spin on a failing accept()
 // nor flood its log (it pauses accepting with a back-off and says so once per interval), and
 // it serves again once the sockets go; --max-connections caps open connections the same way.
-import { describe, it } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  TOLLGATE_BIN, makeTempDir, removeTempDir, tollgateInit, dbUrl, tollgateEnv, spawnAndWait, stopProcess, sleep, waitFor,
+  Env, assertErrorResponse, TOLLGATE_BIN, makeTempDir, removeTempDir, tollgateInit, dbUrl, tollgateEnv, spawnAndWait, stopProcess, sleep, waitFor,
 } from './harness.mjs';
 
 /** user + system CPU seconds of a process (Linux /proc). */
@@ -94,6 +94,36 @@ describe('hardening: descriptors and connections', () => {
       for (const s of socks) s.destroy();
       if (srv) await stopProcess(srv.child);
       removeTempDir(dir);
+    }
+  });
+});
+
+// Numbers a client sends are checked before any conversion to an integer: a double out of
+// int64_t's range converted first is undefined behaviour (the ASan/UBSan build, with
+// float-cast-overflow, reports it, and Env.stop fails on any sanitizer report).
+describe('hardening: numbers out of range', () => {
+  let env;
+  before(async () => { env = await Env.start(); });
+  after(async () => { await env?.stop(); });
+
+  it('huge, tiny and fractional integers get OpenAI\'s 400, nothing is converted first', async () => {
+    const chat = (extra) => env.api('POST', '/v1/chat/completions', {
+      body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],${extra}}`,
+    });
+    for (const [field, v] of [['max_tokens', '1e300'], ['max_tokens', '-1e300'], ['max_tokens', '1e19'],
+      ['max_completion_tokens', '9.3e18'], ['n', '1e300'], ['n', '2.5']]) {
+      const r = await chat(`"${field}":${v}`);
+      assertErrorResponse(r, 400, { type: 'invalid_request_error', param: field }, `${field}=${v}`);
+    }
+    const big = await chat('"max_tokens":4503599627370496');
+    assert.equal(big.status, 400, 'an integer too large for the model is a 400 too');
+    for (const [p, body, param] of [
+      [`/v1/organization/projects/${env.projectId}/rate_limits/rl-gpt-4o-mini`, '{"max_requests_per_1_minute":1e300}', 'max_requests_per_1_minute'],
+      ['/v1/organization/spend_limit', '{"threshold_amount":-1e300}', 'threshold_amount'],
+      [`/v1/organization/projects/${env.projectId}/api_keys`, '{"name":"k","expires_in_seconds":1e300}', 'expires_in_seconds'],
+    ]) {
+      const r = await env.request('POST', p, { key: env.adminKey, body });
+      assertErrorResponse(r, 400, { param }, p);
     }
   });
 });
