@@ -208,10 +208,43 @@ int tg_call_auth(tg_call_t *c, int want_kind, unsigned scope)
     return 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (a byte ≥ 0x80 first), or 0: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const char *s, size_t avail)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF)
+        n = 2;
+    else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+        n = 3;
+        if (u[0] == 0xE0)
+            lo = 0xA0;
+        else if (u[0] == 0xED)
+            hi = 0x9F;
+    } else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+        n = 4;
+        if (u[0] == 0xF0)
+            lo = 0x90;
+        else if (u[0] == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < n || u[1] < lo || u[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (u[k] < 0x80 || u[k] > 0xBF)
+            return 0;
+    return n;
+}
+
 /* Checks what cJSON lets through: nesting deeper than JSON_MAX_DEPTH (cJSON's own limit is
- * far higher), raw control characters, which JSON forbids inside strings, and the escape
- * \u0000, which cJSON cannot represent.
- * Returns 0, 1 (too deep), 2 (not JSON) or 3 (\\u0000). */
+ * far higher), raw control characters, which JSON forbids inside strings, the escape
+ * \u0000, which cJSON cannot represent, and strings that are not UTF-8 (cJSON copies any
+ * byte), which would be stored and echoed back as text that is not JSON.
+ * Returns 0, 1 (too deep), 2 (not JSON), 3 (\\u0000) or 4 (not UTF-8). */
 static int json_prescan(const char *p, size_t len)
 {
     int depth = 0, in_str = 0;
@@ -222,6 +255,13 @@ static int json_prescan(const char *p, size_t len)
         if (in_str) {
             if (ch < 0x20)
                 return 2;
+            if (ch >= 0x80) { /* a UTF-8 sequence, whole and shortest (RFC 3629) */
+                size_t n = utf8_len(p + i, len - i);
+                if (!n)
+                    return 4;
+                i += n - 1;
+                continue;
+            }
             if (ch == '\\') {
                 /* \u0000 would end the C string cJSON gives us: the value we check and
                  * forward would differ from the one sent */
@@ -253,6 +293,12 @@ cJSON *tg_call_body_json(tg_call_t *c)
         tg_call_error(c, TG_E_BAD_REQUEST, NULL,
                       "The JSON body of your request is nested more than %d levels deep.",
                       JSON_MAX_DEPTH);
+        return NULL;
+    }
+    if (pre == 4) { /* JSON is UTF-8 (RFC 8259): a name, a setting or a prompt alike */
+        tg_call_error(c, TG_E_INVALID_VALUE, NULL,
+                      "The request body is not valid UTF-8: every string must be well-formed "
+                      "UTF-8 text.");
         return NULL;
     }
     if (pre == 3) {

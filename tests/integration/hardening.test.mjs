@@ -127,3 +127,38 @@ describe('hardening: numbers out of range', () => {
     }
   });
 });
+
+// A JSON text is UTF-8 (RFC 8259). A body whose strings are not is refused whole — a project's
+// name, an organisation's, a prompt alike — so nothing stored is ever echoed back as text that
+// is not JSON.
+describe('hardening: invalid UTF-8', () => {
+  let env;
+  before(async () => { env = await Env.start(); });
+  after(async () => { await env?.stop(); });
+
+  const raw = (parts) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+
+  it('names and prompts that are not UTF-8 get 400 invalid_value and change nothing; UTF-8 passes', async () => {
+    const before = await env.admin('GET', '/v1/organization/projects?limit=100');
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe4, 0xb8], [0x80]]) {
+      const p = await env.request('POST', '/v1/organization/projects', { key: env.adminKey, body: raw(['{"name":"x', bad, 'y"}']) });
+      assertErrorResponse(p, 400, { type: 'invalid_request_error', code: 'invalid_value' }, JSON.stringify(bad));
+      const o = await env.request('POST', '/v1/platform/organizations', { key: env.adminKey, body: raw(['{"name":"', bad, '"}']) });
+      assertErrorResponse(o, 400, { code: 'invalid_value' });
+      const c = await env.api('POST', '/v1/chat/completions', {
+        body: raw(['{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi ', bad, '"}]}']),
+      });
+      assertErrorResponse(c, 400, { code: 'invalid_value' });
+    }
+    const after1 = await env.admin('GET', '/v1/organization/projects?limit=100');
+    assert.equal(after1.json.data.length, before.json.data.length, 'no project was made');
+    const orgs = await env.admin('GET', '/v1/platform/organizations?limit=100');
+    assert.doesNotThrow(() => JSON.parse(orgs.text), 'the organisation list is JSON');
+    // well-formed UTF-8 of every length is fine, escaped or not
+    const ok = await env.request('POST', '/v1/organization/projects', { key: env.adminKey, body: raw(['{"name":"é 中文 😀 \\u00e9"}']) });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.name, 'é 中文 😀 é');
+    const chat = await env.api('POST', '/v1/chat/completions', { json: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: '中文 😀' }] } });
+    assert.equal(chat.status, 200, chat.text);
+  });
+});
