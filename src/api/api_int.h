@@ -234,6 +234,11 @@ void tg_observe_end(tg_call_t *c);  /* from tg_call_free */
 void tg_observe_stream(tg_call_t *c, int open); /* a streamed answer began (1) or ended (0) */
 void tg_observe_upstream(tg_call_t *c, const char *provider, uint64_t ns); /* one attempt */
 void tg_observe_scrape(tg_strbuf_t *b); /* the families above, in Prometheus' text format */
+/* One histogram in Prometheus' text format: n holds nb + 1 per-bucket counts (the last for
+ * +Inf) for the upper bounds le; labels are `name="value"` pairs ("" for none); sum in the
+ * family's unit. */
+void tg_observe_hist(tg_strbuf_t *b, const char *family, const char *labels,
+                     const double *le, size_t nb, const uint64_t *n, double sum);
 
 /* audit.c: the audit log. tg_audit_begin opens a transaction; tg_audit_end records the event
  * when rc is 0 and commits, else rolls back, and returns the outcome. Both take `details` (the

@@ -175,23 +175,13 @@ void tg_observe_upstream(tg_call_t *c, const char *provider, uint64_t ns)
         observe(&c->w->obs->upstream[intern(&providers, provider)], ns);
 }
 
-/* Appends s as a JSON string (s may be anything the server made: ids, model names). */
+/* Appends s as a JSON string (s is something the server made, at most TG_NAME_MAX bytes:
+ * ids, model names, route patterns). */
 static void json_str(tg_strbuf_t *b, const char *s)
 {
+    char e[TG_NAME_MAX * 6 + 8];
     tg_strbuf_lit(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            char e[2] = {'\\', (char)ch};
-            tg_strbuf_add(b, e, 2);
-        } else if (ch < 0x20) {
-            char e[8];
-            snprintf(e, sizeof(e), "\\u%04x", ch);
-            tg_strbuf_add(b, e, 6);
-        } else {
-            tg_strbuf_add(b, s, 1);
-        }
-    }
+    tg_strbuf_add(b, e, tg_json_escape(e, sizeof(e), 0, s));
     tg_strbuf_lit(b, "\"");
 }
 
@@ -300,21 +290,25 @@ void tg_observe_end(tg_call_t *c)
 /* ---- the scrape ---- */
 
 /* labels: `name="value"` pairs, already formatted */
-static void hist_out(tg_strbuf_t *b, const char *family, const char *labels, uint64_t *n,
-                     uint64_t sum_us)
+void tg_observe_hist(tg_strbuf_t *b, const char *family, const char *labels,
+                     const double *le, size_t nb, const uint64_t *n, double sum)
 {
+    const char *sep = *labels ? "," : "";
+    char braced[320] = "";
     uint64_t cum = 0;
-    for (size_t k = 0; k < NB; k++) {
+    if (*labels)
+        snprintf(braced, sizeof(braced), "{%s}", labels);
+    for (size_t k = 0; k <= nb; k++) {
         cum += n[k];
-        if (k < NB - 1)
-            tg_strbuf_printf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", family, labels, bounds[k],
+        if (k < nb)
+            tg_strbuf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", family, labels, sep, le[k],
                              (unsigned long long)cum);
         else
-            tg_strbuf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", family, labels,
+            tg_strbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", family, labels, sep,
                              (unsigned long long)cum);
     }
-    tg_strbuf_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", family, labels,
-                     (double)sum_us / 1e6, family, labels, (unsigned long long)cum);
+    tg_strbuf_printf(b, "%s_sum%s %.6f\n%s_count%s %llu\n", family, braced, sum, family, braced,
+                     (unsigned long long)cum);
 }
 
 /* One histogram summed over the workers (pick chooses it in a worker's counters): the
@@ -413,7 +407,8 @@ void tg_observe_scrape(tg_strbuf_t *b)
         snprintf(labels, sizeof(labels), "endpoint=\"%s\",method=\"%s\"", tg_route_name(r),
                  tg_route_method(r));
         if (total)
-            hist_out(b, "tollgate_request_duration_seconds", labels, cnt, sum);
+            tg_observe_hist(b, "tollgate_request_duration_seconds", labels, bounds, NB - 1, cnt,
+                            (double)sum / 1e6);
     }
 
     /* upstream duration, per provider */
@@ -428,7 +423,8 @@ void tg_observe_scrape(tg_strbuf_t *b)
         char labels[160];
         snprintf(labels, sizeof(labels), "provider=\"%s\"", name_of(&providers, p));
         if (total)
-            hist_out(b, "tollgate_upstream_duration_seconds", labels, cnt, sum);
+            tg_observe_hist(b, "tollgate_upstream_duration_seconds", labels, bounds, NB - 1, cnt,
+                            (double)sum / 1e6);
     }
 
     /* tokens and cost, per model */

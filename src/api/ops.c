@@ -124,21 +124,6 @@ static void provider_metrics(void *arg, const char *id, const tg_health_view_t *
              tg_pool_outcome_name((tg_outcome_t)o), (unsigned long long)h->outcomes[o]);
 }
 
-/* A histogram kept per bucket (not cumulative), as Prometheus wants it. */
-static void hist(tg_strbuf_t *b, const char *family, const double *bounds, size_t nb,
-                 const unsigned long long *n, double sum)
-{
-    unsigned long long cum = 0;
-    for (size_t k = 0; k <= nb; k++) {
-        cum += n[k];
-        if (k < nb)
-            tg_strbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", family, bounds[k], cum);
-        else
-            tg_strbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", family, cum);
-    }
-    tg_strbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", family, sum, family, cum);
-}
-
 #ifndef TG_VERSION
 #define TG_VERSION "dev"
 #endif
@@ -173,12 +158,12 @@ void tg_api_metrics(tg_call_t *c, const tg_route_args_t *a)
                      u.queued, u.committed, u.batches, u.failures);
     tg_strbuf_lit(&b, "# HELP tollgate_usage_batch_records Records per committed batch (group "
                       "commit)\n# TYPE tollgate_usage_batch_records histogram\n");
-    hist(&b, "tollgate_usage_batch_records", sizes, sizeof(sizes) / sizeof(sizes[0]),
-         u.batch_size, (double)u.committed);
+    tg_observe_hist(&b, "tollgate_usage_batch_records", "", sizes,
+                    sizeof(sizes) / sizeof(sizes[0]), u.batch_size, (double)u.committed);
     tg_strbuf_lit(&b, "# HELP tollgate_usage_commit_seconds Time to make a batch durable "
                       "(retries included)\n# TYPE tollgate_usage_commit_seconds histogram\n");
-    hist(&b, "tollgate_usage_commit_seconds", secs, sizeof(secs) / sizeof(secs[0]),
-         u.commit_time, (double)u.commit_us / 1e6);
+    tg_observe_hist(&b, "tollgate_usage_commit_seconds", "", secs,
+                    sizeof(secs) / sizeof(secs[0]), u.commit_time, (double)u.commit_us / 1e6);
     tg_strbuf_printf(&b, "# HELP tollgate_access_log_dropped_total Access log lines dropped "
                          "because standard error could not keep up\n"
                          "# TYPE tollgate_access_log_dropped_total counter\n"

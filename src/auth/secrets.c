@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,17 +105,6 @@ int tg_master_key_read(const char *path, tg_master_key_t *out, char *err, size_t
     return 0;
 }
 
-static void sync_dir(const char *path)
-{
-    char copy[4200];
-    snprintf(copy, sizeof(copy), "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Writes k to a new file path (mode 0600): base64 and a newline. */
 static int write_key(const char *path, const tg_master_key_t *k, char *err, size_t cap)
 {
@@ -138,7 +126,7 @@ static int write_key(const char *path, const tg_master_key_t *k, char *err, size
             unlink(path);
         return -1;
     }
-    sync_dir(path);
+    tg_fsync_dir(path);
     return 0;
 }
 

@@ -64,8 +64,8 @@ void tg_usage_stop(void);
 typedef struct {
     unsigned long long committed, batches, failures;
     unsigned long long queued; /* records waiting for the next batch now */
-    unsigned long long batch_size[11], commit_time[12];
-    unsigned long long commit_us; /* the sum of commit times */
+    uint64_t batch_size[11], commit_time[12];
+    uint64_t commit_us; /* the sum of commit times */
 } tg_usage_stats_t;
 void tg_usage_stats(tg_usage_stats_t *out);
 

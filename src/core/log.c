@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/util.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -13,24 +15,6 @@
 
 _Atomic int tg_log_level = TG_LOG_INFO;
 int tg_log_format = TG_LOG_TEXT;
-
-/* Appends s to out (cap bytes, NUL-terminated) as the inside of a JSON string. */
-static size_t json_escape(char *out, size_t cap, size_t n, const char *s)
-{
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
 
 void tg_log(int level, const char *fmt, ...)
 {
@@ -55,7 +39,7 @@ void tg_log(int level, const char *fmt, ...)
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, ts.tv_nsec / 1000000, names[level & 3]);
     if (tg_log_format == TG_LOG_JSON) {
-        n = (int)json_escape(line, sizeof(line) - 3, (size_t)n, msg);
+        n = (int)tg_json_escape(line, sizeof(line) - 3, (size_t)n, msg);
         memcpy(line + n, "\"}", 3);
     } else {
         snprintf(line + n, sizeof(line) - (size_t)n, "%s", msg);

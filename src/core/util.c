@@ -1,11 +1,14 @@
 #include "core/util.h"
 
+#include <fcntl.h>
+#include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t tg_now_override;
 
@@ -133,4 +136,32 @@ int tg_double_to_i64(double d, int64_t *out)
         return -1;
     *out = x;
     return 0;
+}
+
+void tg_fsync_dir(const char *path)
+{
+    char copy[4200];
+    snprintf(copy, sizeof(copy), "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+size_t tg_json_escape(char *out, size_t cap, size_t n, const char *s)
+{
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
 }

@@ -31,6 +31,13 @@ void tg_format_nanos(int64_t nanos, char out[32]);
  * checked before any conversion, which is undefined behaviour out of int64_t's range (NaN,
  * ±inf, 1e300 from a client's JSON). */
 int tg_double_to_i64(double d, int64_t *out);
+/* fsyncs the directory that holds path (a new file's name is durable only then); best
+ * effort. */
+void tg_fsync_dir(const char *path);
+/* Appends s to out[n..] as the inside of a JSON string (quotes, backslashes and control
+ * characters escaped), keeping room for a NUL; stops early when out is full. Returns the new
+ * length. */
+size_t tg_json_escape(char *out, size_t cap, size_t n, const char *s);
 /* Case-insensitive ASCII equality of a (ptr,len) slice with a C string. */
 int tg_slice_eq_ci(const char *p, size_t len, const char *s);
 

@@ -5,9 +5,10 @@
  * that is one read snapshot, which never blocks the writer either. */
 #include "store/sqlite_int.h"
 
+#include "core/util.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,17 +22,6 @@
 static int exists(const char *path)
 {
     return access(path, F_OK) == 0;
-}
-
-static void sync_dir(const char *path)
-{
-    char copy[4200];
-    snprintf(copy, sizeof(copy), "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 /* One text answer of a one-row query into out ("" when none). */
@@ -167,7 +157,7 @@ int tg_store_sqlite_backup(const char *src, const char *dst, int overwrite,
         unlink(tmp);
         return -1;
     }
-    sync_dir(dst);
+    tg_fsync_dir(dst);
     return 0;
 }
 
@@ -219,7 +209,7 @@ int tg_store_sqlite_restore(const char *from, const char *dst, int force, tg_bac
         unlink(tmp);
         goto out;
     }
-    sync_dir(dst);
+    tg_fsync_dir(dst);
     rc = 0;
 out:
     if (fd >= 0)
