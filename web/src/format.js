@@ -33,44 +33,20 @@ function toDate(unixSeconds) {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-export function formatDate(unixSeconds) {
+function formatWith(unixSeconds, options) {
   const d = toDate(unixSeconds);
-  if (!d) return '—';
-  return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: 'short', day: 'numeric' }).format(d);
+  return d ? new Intl.DateTimeFormat(locale(), options).format(d) : '—';
 }
 
-export function formatDateTime(unixSeconds) {
-  const d = toDate(unixSeconds);
-  if (!d) return '—';
-  return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-  }).format(d);
-}
+const DAY = { year: 'numeric', month: 'short', day: 'numeric' };
+const CLOCK = { hour: '2-digit', minute: '2-digit' };
 
+export const formatDate = (unixSeconds) => formatWith(unixSeconds, DAY);
+export const formatDateTime = (unixSeconds) => formatWith(unixSeconds, { ...DAY, ...CLOCK });
 // A moment to the second ("Mar 5, 2025, 14:03:27"), in the reader's language and time zone.
-export function formatTimestamp(unixSeconds) {
-  const d = toDate(unixSeconds);
-  if (!d) return '—';
-  return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).format(d);
-}
-
+export const formatTimestamp = (unixSeconds) => formatWith(unixSeconds, { ...DAY, ...CLOCK, second: '2-digit' });
 // The time of day to the second ("14:03:27", "下午2:03:27"), in the reader's language.
-export function formatTime(unixSeconds) {
-  const d = toDate(unixSeconds);
-  if (!d) return '—';
-  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(d);
-}
+export const formatTime = (unixSeconds) => formatWith(unixSeconds, { ...CLOCK, second: '2-digit' });
 
 // ---- exact decimals: money as BigInt nano-dollars (10^-9 USD), never through a float ----
 
